@@ -1,0 +1,24 @@
+// epilogue.wgsl: the fused matmul epilogue, shared by every matmul variant.
+// y = residual + gamma * act(acc + bias), each stage switched by a constant.
+// Expects the including kernel to declare M, N, HAS_BIAS, ACT, HAS_GAMMA,
+// HAS_RES and the bindings bias [N], gamma [N], res [M, N], out [M, N].
+
+fn epilogue_store(r: u32, c: u32, acc: f32) {
+    if (r >= M || c >= N) {
+        return;
+    }
+    var y = acc;
+    if (HAS_BIAS == 1u) {
+        y = y + bias[c];
+    }
+    if (ACT == 1u) {
+        y = gelu(y);
+    }
+    if (HAS_GAMMA == 1u) {
+        y = y * gamma[c];
+    }
+    if (HAS_RES == 1u) {
+        y = y + res[r * N + c];
+    }
+    out[r * N + c] = y;
+}

@@ -1,0 +1,39 @@
+// im2col.wgsl: patches of a stride = kernel convolution, as rows of a matmul.
+// Row (b, py, px), column k = (c, ky, kx), the order of a conv weight
+// [D, CIN, P, P] flattened, so patch embedding = im2col + matmul(A, W^T).
+//
+// Bindings (f32):
+//   0 img [B, CIN, IH, IW]
+//   1 out [B * GH * GW, CIN * P * P]   GH = IH / P, GW = IW / P (floor, as the conv)
+// Dispatch: one invocation per output element, workgroups of 64, linear over (x, y).
+
+const B: u32 = 1u;
+const CIN: u32 = 3u;
+const IH: u32 = 16u;
+const IW: u32 = 16u;
+const P: u32 = 16u;
+const GH: u32 = IH / P;
+const GW: u32 = IW / P;
+const K: u32 = CIN * P * P;
+
+@group(0) @binding(0) var<storage, read> img: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = gid.x + gid.y * nwg.x * 64u;
+    if (idx >= B * GH * GW * K) {
+        return;
+    }
+    let k = idx % K;
+    let rowi = idx / K;
+    let px = rowi % GW;
+    let py = (rowi / GW) % GH;
+    let b = rowi / (GW * GH);
+    let kx = k % P;
+    let ky = (k / P) % P;
+    let c = k / (P * P);
+    let y = py * P + ky;
+    let x = px * P + kx;
+    out[idx] = img[((b * CIN + c) * IH + y) * IW + x];
+}

@@ -1,0 +1,83 @@
+// matmul.wgsl: out = epilogue(A . W^T), workgroup tiles with register micro-tiles.
+// A 64x64 block of out per workgroup of 256 invocations, each computing 4x4;
+// K advances 16 at a time through workgroup memory (2 x 64x16 f32 = 8 KiB,
+// within WebGPU's 16 KiB). Loads are vec4 along K. The variant for real GPUs.
+//
+// Bindings (f32, row-major):
+//   0 a     [M, K]  read as vec4 (K % 4 == 0)
+//   1 w     [N, K]  read as vec4 (nn.Linear layout [out, in])
+//   2 bias  [N]     used when HAS_BIAS == 1
+//   3 gamma [N]     layer scale, used when HAS_GAMMA == 1
+//   4 res   [M, N]  residual, used when HAS_RES == 1
+//   5 out   [M, N]
+// Dispatch: (ceil(N/64), ceil(M/64), 1) workgroups of 16x16.
+
+const M: u32 = 1u;
+const N: u32 = 1u;
+const K4: u32 = 1u;
+const HAS_BIAS: u32 = 1u;
+const ACT: u32 = 0u;
+const HAS_GAMMA: u32 = 0u;
+const HAS_RES: u32 = 0u;
+
+@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read> gamma: array<f32>;
+@group(0) @binding(4) var<storage, read> res: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+// Tiles stored k-major: as_[k * 64 + row], ws[k * 64 + col].
+var<workgroup> as_: array<f32, 1024>;
+var<workgroup> ws: array<f32, 1024>;
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let row0 = wid.y * 64u;
+    let col0 = wid.x * 64u;
+    let tx = li % 16u;
+    let ty = li / 16u;
+    // Loader role: one vec4 of A and one of W per invocation per K step.
+    let lr = li / 4u;
+    let lk = li % 4u;
+    let a_row = min(row0 + lr, M - 1u) * K4;
+    let w_row = min(col0 + lr, N - 1u) * K4;
+    var acc: array<vec4<f32>, 4>;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        acc[i] = vec4<f32>(0.0);
+    }
+    let steps = (K4 + 3u) / 4u;
+    for (var s = 0u; s < steps; s = s + 1u) {
+        let kv = s * 4u + lk;
+        var av = vec4<f32>(0.0);
+        var wv = vec4<f32>(0.0);
+        if (kv < K4) {
+            av = a[a_row + kv];
+            wv = w[w_row + kv];
+        }
+        let kb = lk * 4u;
+        as_[(kb + 0u) * 64u + lr] = av.x;
+        as_[(kb + 1u) * 64u + lr] = av.y;
+        as_[(kb + 2u) * 64u + lr] = av.z;
+        as_[(kb + 3u) * 64u + lr] = av.w;
+        ws[(kb + 0u) * 64u + lr] = wv.x;
+        ws[(kb + 1u) * 64u + lr] = wv.y;
+        ws[(kb + 2u) * 64u + lr] = wv.z;
+        ws[(kb + 3u) * 64u + lr] = wv.w;
+        workgroupBarrier();
+        for (var k = 0u; k < 16u; k = k + 1u) {
+            let wr = vec4<f32>(ws[k * 64u + tx], ws[k * 64u + tx + 16u], ws[k * 64u + tx + 32u], ws[k * 64u + tx + 48u]);
+            for (var i = 0u; i < 4u; i = i + 1u) {
+                acc[i] = acc[i] + as_[k * 64u + ty + 16u * i] * wr;
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let r = row0 + ty + 16u * i;
+        epilogue_store(r, col0 + tx, acc[i].x);
+        epilogue_store(r, col0 + tx + 16u, acc[i].y);
+        epilogue_store(r, col0 + tx + 32u, acc[i].z);
+        epilogue_store(r, col0 + tx + 48u, acc[i].w);
+    }
+}

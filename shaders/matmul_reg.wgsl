@@ -1,0 +1,126 @@
+// matmul_reg.wgsl: out = epilogue(A . W^T), barrier-free register tiles.
+// Each invocation computes an 8x8 block of out from vec4 loads along K; no
+// workgroup memory and no barriers, which suits CPU-like adapters (lavapipe,
+// llvmpipe, SwiftShader) where barriers are expensive. Fully unrolled on purpose.
+//
+// Bindings (f32, row-major):
+//   0 a     [M, K]  read as vec4 (K % 4 == 0)
+//   1 w     [N, K]  read as vec4 (nn.Linear layout [out, in])
+//   2 bias  [N]     used when HAS_BIAS == 1
+//   3 gamma [N]     layer scale, used when HAS_GAMMA == 1
+//   4 res   [M, N]  residual, used when HAS_RES == 1
+//   5 out   [M, N]
+// Dispatch: ceil(M/8) * ceil(N/8) invocations, workgroups of 64, linear over (x, y).
+
+const M: u32 = 1u;
+const N: u32 = 1u;
+const K4: u32 = 1u;
+const HAS_BIAS: u32 = 1u;
+const ACT: u32 = 0u;
+const HAS_GAMMA: u32 = 0u;
+const HAS_RES: u32 = 0u;
+const TILES_N: u32 = (N + 7u) / 8u;
+
+@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read> gamma: array<f32>;
+@group(0) @binding(4) var<storage, read> res: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+fn store8(r: u32, c0: u32, lo: vec4<f32>, hi: vec4<f32>) {
+    epilogue_store(r, c0 + 0u, lo.x);
+    epilogue_store(r, c0 + 1u, lo.y);
+    epilogue_store(r, c0 + 2u, lo.z);
+    epilogue_store(r, c0 + 3u, lo.w);
+    epilogue_store(r, c0 + 4u, hi.x);
+    epilogue_store(r, c0 + 5u, hi.y);
+    epilogue_store(r, c0 + 6u, hi.z);
+    epilogue_store(r, c0 + 7u, hi.w);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = gid.x + gid.y * nwg.x * 64u;
+    let tn = t % TILES_N;
+    let tm = t / TILES_N;
+    let r0 = tm * 8u;
+    let c0 = tn * 8u;
+    if (r0 >= M) {
+        return;
+    }
+    let ra0 = min(r0 + 0u, M - 1u) * K4;
+    let ra1 = min(r0 + 1u, M - 1u) * K4;
+    let ra2 = min(r0 + 2u, M - 1u) * K4;
+    let ra3 = min(r0 + 3u, M - 1u) * K4;
+    let ra4 = min(r0 + 4u, M - 1u) * K4;
+    let ra5 = min(r0 + 5u, M - 1u) * K4;
+    let ra6 = min(r0 + 6u, M - 1u) * K4;
+    let ra7 = min(r0 + 7u, M - 1u) * K4;
+    let wb0 = min(c0 + 0u, N - 1u) * K4;
+    let wb1 = min(c0 + 1u, N - 1u) * K4;
+    let wb2 = min(c0 + 2u, N - 1u) * K4;
+    let wb3 = min(c0 + 3u, N - 1u) * K4;
+    let wb4 = min(c0 + 4u, N - 1u) * K4;
+    let wb5 = min(c0 + 5u, N - 1u) * K4;
+    let wb6 = min(c0 + 6u, N - 1u) * K4;
+    let wb7 = min(c0 + 7u, N - 1u) * K4;
+    var acc0l = vec4<f32>(0.0);
+    var acc0h = vec4<f32>(0.0);
+    var acc1l = vec4<f32>(0.0);
+    var acc1h = vec4<f32>(0.0);
+    var acc2l = vec4<f32>(0.0);
+    var acc2h = vec4<f32>(0.0);
+    var acc3l = vec4<f32>(0.0);
+    var acc3h = vec4<f32>(0.0);
+    var acc4l = vec4<f32>(0.0);
+    var acc4h = vec4<f32>(0.0);
+    var acc5l = vec4<f32>(0.0);
+    var acc5h = vec4<f32>(0.0);
+    var acc6l = vec4<f32>(0.0);
+    var acc6h = vec4<f32>(0.0);
+    var acc7l = vec4<f32>(0.0);
+    var acc7h = vec4<f32>(0.0);
+    for (var k = 0u; k < K4; k = k + 1u) {
+        let w0 = w[wb0 + k];
+        let w1 = w[wb1 + k];
+        let w2 = w[wb2 + k];
+        let w3 = w[wb3 + k];
+        let w4 = w[wb4 + k];
+        let w5 = w[wb5 + k];
+        let w6 = w[wb6 + k];
+        let w7 = w[wb7 + k];
+        let a0 = a[ra0 + k];
+        acc0l = acc0l + vec4<f32>(dot(a0, w0), dot(a0, w1), dot(a0, w2), dot(a0, w3));
+        acc0h = acc0h + vec4<f32>(dot(a0, w4), dot(a0, w5), dot(a0, w6), dot(a0, w7));
+        let a1 = a[ra1 + k];
+        acc1l = acc1l + vec4<f32>(dot(a1, w0), dot(a1, w1), dot(a1, w2), dot(a1, w3));
+        acc1h = acc1h + vec4<f32>(dot(a1, w4), dot(a1, w5), dot(a1, w6), dot(a1, w7));
+        let a2 = a[ra2 + k];
+        acc2l = acc2l + vec4<f32>(dot(a2, w0), dot(a2, w1), dot(a2, w2), dot(a2, w3));
+        acc2h = acc2h + vec4<f32>(dot(a2, w4), dot(a2, w5), dot(a2, w6), dot(a2, w7));
+        let a3 = a[ra3 + k];
+        acc3l = acc3l + vec4<f32>(dot(a3, w0), dot(a3, w1), dot(a3, w2), dot(a3, w3));
+        acc3h = acc3h + vec4<f32>(dot(a3, w4), dot(a3, w5), dot(a3, w6), dot(a3, w7));
+        let a4 = a[ra4 + k];
+        acc4l = acc4l + vec4<f32>(dot(a4, w0), dot(a4, w1), dot(a4, w2), dot(a4, w3));
+        acc4h = acc4h + vec4<f32>(dot(a4, w4), dot(a4, w5), dot(a4, w6), dot(a4, w7));
+        let a5 = a[ra5 + k];
+        acc5l = acc5l + vec4<f32>(dot(a5, w0), dot(a5, w1), dot(a5, w2), dot(a5, w3));
+        acc5h = acc5h + vec4<f32>(dot(a5, w4), dot(a5, w5), dot(a5, w6), dot(a5, w7));
+        let a6 = a[ra6 + k];
+        acc6l = acc6l + vec4<f32>(dot(a6, w0), dot(a6, w1), dot(a6, w2), dot(a6, w3));
+        acc6h = acc6h + vec4<f32>(dot(a6, w4), dot(a6, w5), dot(a6, w6), dot(a6, w7));
+        let a7 = a[ra7 + k];
+        acc7l = acc7l + vec4<f32>(dot(a7, w0), dot(a7, w1), dot(a7, w2), dot(a7, w3));
+        acc7h = acc7h + vec4<f32>(dot(a7, w4), dot(a7, w5), dot(a7, w6), dot(a7, w7));
+    }
+    store8(r0 + 0u, c0, acc0l, acc0h);
+    store8(r0 + 1u, c0, acc1l, acc1h);
+    store8(r0 + 2u, c0, acc2l, acc2h);
+    store8(r0 + 3u, c0, acc3l, acc3h);
+    store8(r0 + 4u, c0, acc4l, acc4h);
+    store8(r0 + 5u, c0, acc5l, acc5h);
+    store8(r0 + 6u, c0, acc6l, acc6h);
+    store8(r0 + 7u, c0, acc7l, acc7h);
+}

@@ -1,0 +1,60 @@
+//! Engine: a GPU context plus its pipeline cache; compiles graphs into executables.
+
+use crate::error::Result;
+use crate::gpu::{Context, Executable, PipelineCache};
+use crate::graph::{plan::plan, DeviceCaps, Graph, MatmulKind, TensorKind};
+use std::collections::HashMap;
+
+/// The entry point for running graphs on a GPU.
+pub struct Engine {
+    pub ctx: Context,
+    cache: PipelineCache,
+    matmul: Option<MatmulKind>,
+}
+
+impl Engine {
+    /// Opens the GPU (see [`Context::new`] for the environment variables).
+    pub async fn new() -> Result<Self> {
+        Ok(Engine { ctx: Context::new().await?, cache: PipelineCache::default(), matmul: None })
+    }
+
+    /// Blocking [`Engine::new`] for native code.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new_blocking() -> Result<Self> {
+        pollster::block_on(Self::new())
+    }
+
+    /// Forces a matmul variant (benchmarks, tests); `None` restores the per-adapter choice.
+    pub fn force_matmul(&mut self, kind: Option<MatmulKind>) {
+        self.matmul = kind;
+    }
+
+    /// The device facts plans are made for.
+    pub fn caps(&self) -> DeviceCaps {
+        let mut caps = self.ctx.caps();
+        if let Some(k) = self.matmul {
+            caps.matmul = k;
+        }
+        caps
+    }
+
+    /// Plans `g` for this device, uploads its parameters from `weights`
+    /// (checkpoint name -> f32 data) and builds pipelines and bind groups.
+    pub fn compile(&mut self, g: &Graph, weights: &HashMap<String, Vec<f32>>) -> Result<Executable> {
+        let plan = plan(g, &self.caps())?;
+        let params = plan
+            .params
+            .iter()
+            .filter(|&&t| matches!(g.tensors[t].kind, TensorKind::Param { .. }))
+            .map(|&t| Ok((t, g.param_data(t, weights)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Executable::new(&self.ctx, &mut self.cache, plan, params)
+    }
+
+    /// Compiles and runs `g` once (tests, one-off use).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn run_once(&mut self, g: &Graph, weights: &HashMap<String, Vec<f32>>, inputs: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
+        let exe = self.compile(g, weights)?;
+        pollster::block_on(exe.run(&self.ctx, inputs))
+    }
+}

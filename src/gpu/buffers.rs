@@ -1,0 +1,103 @@
+//! Buffers: creation, uploads and asynchronous readback (one code path for
+//! native and wasm: `map_async` + a future; natively the device is polled).
+
+use crate::error::{Error, Result};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskCx, Poll, Waker};
+use wgpu::util::DeviceExt;
+
+/// Storage buffer usage shared by every tensor buffer.
+pub(crate) const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST);
+
+/// Creates a storage buffer holding `data` (at least 16 bytes, so empty tensors still bind).
+pub(crate) fn upload(device: &wgpu::Device, label: &str, data: &[f32]) -> wgpu::Buffer {
+    if data.len() < 4 {
+        let mut padded = data.to_vec();
+        padded.resize(4, 0.0);
+        return upload(device, label, &padded);
+    }
+    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents: bytemuck::cast_slice(data),
+        usage: STORAGE,
+    })
+}
+
+/// Creates an uninitialised storage buffer of `bytes` bytes (rounded up to 16).
+pub(crate) fn storage(device: &wgpu::Device, label: &str, bytes: u64) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes.max(16).div_ceil(16) * 16,
+        usage: STORAGE,
+        mapped_at_creation: false,
+    })
+}
+
+/// Creates a buffer the CPU can map for reading.
+pub(crate) fn staging(device: &wgpu::Device, bytes: u64) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("readback"),
+        size: bytes.max(16).div_ceil(16) * 16,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+type MapSlot = Arc<Mutex<(Option<std::result::Result<(), wgpu::BufferAsyncError>>, Option<Waker>)>>;
+
+/// Future resolved by a `map_async` callback.
+struct MapFuture(MapSlot);
+
+impl Future for MapFuture {
+    type Output = std::result::Result<(), wgpu::BufferAsyncError>;
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
+        let mut slot = match self.0.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        match slot.0.take() {
+            Some(r) => Poll::Ready(r),
+            None => {
+                slot.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// Reads `len` f32 values from a mappable staging buffer, asynchronously.
+pub(crate) async fn read_f32(device: &wgpu::Device, buf: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
+    let bytes = (len * 4) as u64;
+    let slot: MapSlot = Arc::new(Mutex::new((None, None)));
+    let cb_slot = slot.clone();
+    buf.slice(..bytes.max(4)).map_async(wgpu::MapMode::Read, move |r| {
+        let mut s = match cb_slot.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        s.0 = Some(r);
+        if let Some(w) = s.1.take() {
+            w.wake();
+        }
+    });
+    // Natively, drive the device until the map completes; in the browser the
+    // callback fires from the event loop and this poll is a no-op.
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| Error::Gpu(format!("device lost while waiting for results: {e}")))?;
+    MapFuture(slot).await.map_err(|e| Error::Gpu(format!("cannot map readback buffer: {e}")))?;
+    let out = {
+        let view = buf
+            .slice(..bytes.max(4))
+            .get_mapped_range()
+            .map_err(|e| Error::Gpu(format!("cannot read mapped buffer: {e}")))?;
+        let all: &[f32] = bytemuck::cast_slice(&view);
+        all[..len].to_vec()
+    };
+    buf.unmap();
+    Ok(out)
+}

@@ -1,0 +1,177 @@
+//! Instance, adapter, device and queue: feature and limit negotiation.
+//!
+//! Honours wgpu's standard environment variables: `WGPU_BACKEND`
+//! (vulkan, metal, dx12, gl, webgpu), `WGPU_ADAPTER_NAME` (substring of the
+//! adapter name, case-insensitive) and `WGPU_POWER_PREF` (low, high, none).
+
+use crate::error::{Error, Result};
+
+/// Facts about the adapter the engine runs on, for logs, `inspect` and the demo page.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: String,
+    pub driver: String,
+    pub driver_info: String,
+    pub device_type: String,
+    pub shader_f16: bool,
+    pub subgroups: bool,
+    pub timestamps: bool,
+}
+
+/// A GPU device with the features vitrine asked for.
+pub struct Context {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    pub(crate) features: wgpu::Features,
+    pub(crate) limits: wgpu::Limits,
+    pub(crate) summary: AdapterSummary,
+    /// wgpu errors not caught elsewhere, collected instead of panicking.
+    errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// Features vitrine uses when the adapter offers them; none is required.
+fn wanted_features() -> wgpu::Features {
+    wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY
+}
+
+impl Context {
+    /// Opens the default adapter (or the one the environment names) and a device on it.
+    pub async fn new() -> Result<Self> {
+        let desc = wgpu::InstanceDescriptor::new_without_display_handle().with_env();
+        let instance = wgpu::Instance::new(desc);
+        let adapter = select_adapter(&instance).await?;
+        Self::from_adapter(adapter).await
+    }
+
+    /// Blocking version of [`Context::new`] for native code.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new_blocking() -> Result<Self> {
+        pollster::block_on(Self::new())
+    }
+
+    async fn from_adapter(adapter: wgpu::Adapter) -> Result<Self> {
+        let info = adapter.get_info();
+        let features = adapter.features() & wanted_features();
+        // WebGPU's default limits, raised to what the adapter offers for the
+        // few limits that decide which models fit.
+        let alimits = adapter.limits();
+        let mut limits = wgpu::Limits::default();
+        limits.max_storage_buffer_binding_size = alimits.max_storage_buffer_binding_size;
+        limits.max_buffer_size = alimits.max_buffer_size;
+        limits.max_storage_buffers_per_shader_stage =
+            alimits.max_storage_buffers_per_shader_stage.min(10);
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("vitrine"),
+            required_features: features,
+            required_limits: limits.clone(),
+            ..Default::default()
+        };
+        let (device, queue) = adapter
+            .request_device(&desc)
+            .await
+            .map_err(|e| Error::Gpu(format!("cannot open a device on {:?}: {e}", info.name)))?;
+        let summary = AdapterSummary {
+            name: info.name.clone(),
+            backend: format!("{:?}", info.backend),
+            driver: info.driver.clone(),
+            driver_info: info.driver_info.clone(),
+            device_type: format!("{:?}", info.device_type),
+            shader_f16: features.contains(wgpu::Features::SHADER_F16),
+            subgroups: features.contains(wgpu::Features::SUBGROUP),
+            timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+        };
+        log::info!(
+            "adapter: {} ({}, driver {} {}), f16={} subgroups={} timestamps={}",
+            summary.name,
+            summary.backend,
+            summary.driver,
+            summary.driver_info,
+            summary.shader_f16,
+            summary.subgroups,
+            summary.timestamps
+        );
+        let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(std::sync::Arc::new(move |e: wgpu::Error| {
+            let msg = e.to_string();
+            log::error!("wgpu: {msg}");
+            if let Ok(mut v) = sink.lock() {
+                v.push(msg.lines().next().unwrap_or("").to_string());
+            }
+        }));
+        Ok(Context { device, queue, features, limits, summary, errors })
+    }
+
+    /// What the engine runs on.
+    pub fn adapter(&self) -> &AdapterSummary {
+        &self.summary
+    }
+
+    /// The device limits in force (WebGPU defaults, storage sizes from the adapter).
+    pub fn max_storage_binding(&self) -> u64 {
+        self.limits.max_storage_buffer_binding_size as u64
+    }
+
+    pub(crate) fn has(&self, f: wgpu::Features) -> bool {
+        self.features.contains(f)
+    }
+
+    /// Fails with the first wgpu error raised since the last check, if any.
+    pub(crate) fn check_errors(&self, during: &str) -> Result<()> {
+        let mut v = match self.errors.lock() {
+            Ok(v) => v,
+            Err(p) => p.into_inner(),
+        };
+        if v.is_empty() {
+            return Ok(());
+        }
+        let first = v[0].clone();
+        v.clear();
+        Err(Error::Gpu(format!("{during}: {first}")))
+    }
+
+    /// Device facts for planning: matmul variant and binding size limit.
+    /// `VITRINE_MATMUL=tiled|register` overrides the per-adapter choice.
+    pub fn caps(&self) -> crate::graph::DeviceCaps {
+        use crate::graph::MatmulKind;
+        let auto = if self.summary.device_type == "Cpu" { MatmulKind::Register } else { MatmulKind::Tiled };
+        #[cfg(not(target_arch = "wasm32"))]
+        let matmul = match std::env::var("VITRINE_MATMUL").as_deref() {
+            Ok("tiled") => MatmulKind::Tiled,
+            Ok("register") => MatmulKind::Register,
+            _ => auto,
+        };
+        #[cfg(target_arch = "wasm32")]
+        let matmul = auto;
+        crate::graph::DeviceCaps { matmul, max_binding_bytes: self.max_storage_binding() }
+    }
+}
+
+async fn select_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
+    #[cfg(not(target_arch = "wasm32"))]
+    if let Ok(want) = std::env::var("WGPU_ADAPTER_NAME") {
+        let want = want.to_lowercase();
+        let adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
+        let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+        return adapters
+            .into_iter()
+            .find(|a| a.get_info().name.to_lowercase().contains(&want))
+            .ok_or_else(|| {
+                Error::Gpu(format!(
+                    "WGPU_ADAPTER_NAME={want:?} matches no adapter (found: {})",
+                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                ))
+            });
+    }
+    let opts = wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::from_env().unwrap_or_default(),
+        ..Default::default()
+    };
+    instance.request_adapter(&opts).await.map_err(|e| {
+        Error::Gpu(format!(
+            "no GPU adapter found ({e}); install a Vulkan driver (Debian: apt-get install \
+             mesa-vulkan-drivers) or set WGPU_BACKEND=gl"
+        ))
+    })
+}

@@ -1,0 +1,193 @@
+//! Executable: a plan made real. Buffers, pipelines and bind groups are made
+//! once here; a run writes the inputs, records one compute pass per layer
+//! (scope), submits once and reads the outputs back asynchronously.
+
+use super::buffers::{read_f32, staging, storage, upload};
+use super::kernels::PipelineCache;
+use super::Context;
+use crate::error::{Error, Result};
+use crate::graph::plan::{Binding, Plan};
+use crate::graph::TensorId;
+use std::collections::HashMap;
+
+struct Step {
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    workgroups: [u32; 3],
+    scope: usize,
+}
+
+struct Timer {
+    queries: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    read: wgpu::Buffer,
+    period_ns: f64,
+}
+
+/// GPU time of one layer, from timestamp queries.
+#[derive(Debug, Clone)]
+pub struct LayerTime {
+    pub scope: String,
+    pub ms: f64,
+}
+
+/// A planned graph on a device, ready to run many times.
+pub struct Executable {
+    plan: Plan,
+    inputs: Vec<wgpu::Buffer>,
+    outputs: Vec<(wgpu::Buffer, u64)>,
+    readback: Vec<wgpu::Buffer>,
+    steps: Vec<Step>,
+    slots: Vec<wgpu::Buffer>,
+    params: HashMap<TensorId, wgpu::Buffer>,
+    timer: Option<Timer>,
+}
+
+impl Executable {
+    /// Creates buffers, uploads `params` (tensor id -> data), compiles
+    /// pipelines and makes every bind group.
+    pub fn new(ctx: &Context, cache: &mut PipelineCache, plan: Plan, params: Vec<(TensorId, Vec<f32>)>) -> Result<Self> {
+        let dev = &ctx.device;
+        let params: HashMap<TensorId, wgpu::Buffer> =
+            params.into_iter().map(|(t, data)| (t, upload(dev, "param", &data))).collect();
+        let slots: Vec<wgpu::Buffer> = plan.slots.iter().map(|&b| storage(dev, "activation", b)).collect();
+        let inputs: Vec<wgpu::Buffer> = plan.inputs.iter().map(|&n| storage(dev, "input", n as u64 * 4)).collect();
+        let dummy = storage(dev, "unused", 16);
+        let buffer = |b: &Binding| -> Result<&wgpu::Buffer> {
+            match b {
+                Binding::Slot(s) => slots.get(*s),
+                Binding::Param(t) => params.get(t),
+                Binding::Input(i) => inputs.get(*i),
+                Binding::Dummy => Some(&dummy),
+            }
+            .ok_or_else(|| Error::Gpu(format!("plan refers to a missing buffer {b:?}")))
+        };
+        let mut steps = Vec::with_capacity(plan.steps.len());
+        for step in &plan.steps {
+            let pipeline = cache.get(dev, &step.dispatch.key)?;
+            let layout = pipeline.get_bind_group_layout(0);
+            let entries = step
+                .bindings
+                .iter()
+                .enumerate()
+                .map(|(i, b)| Ok(wgpu::BindGroupEntry { binding: i as u32, resource: buffer(b)?.as_entire_binding() }))
+                .collect::<Result<Vec<_>>>()?;
+            let bind_group = dev.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(step.op), layout: &layout, entries: &entries });
+            steps.push(Step { pipeline, bind_group, workgroups: step.dispatch.workgroups, scope: step.scope });
+        }
+        let mut outputs = Vec::new();
+        let mut readback = Vec::new();
+        for (b, n) in &plan.outputs {
+            outputs.push((buffer(b)?.clone(), *n as u64));
+            readback.push(staging(dev, *n as u64 * 4));
+        }
+        let timer = if ctx.has(wgpu::Features::TIMESTAMP_QUERY) && !plan.scopes.is_empty() {
+            let count = (plan.scopes.len() * 2) as u32;
+            Some(Timer {
+                queries: dev.create_query_set(&wgpu::QuerySetDescriptor { label: Some("layers"), ty: wgpu::QueryType::Timestamp, count }),
+                resolve: dev.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("timestamps"),
+                    size: count as u64 * 8,
+                    usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                }),
+                read: staging(dev, count as u64 * 8),
+                period_ns: ctx.queue.get_timestamp_period() as f64,
+            })
+        } else {
+            None
+        };
+        ctx.check_errors("building the executable")?;
+        Ok(Executable { plan, inputs, outputs, readback, steps, slots, params, timer })
+    }
+
+    /// The plan this executable runs.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Bytes of GPU memory held (parameters, activations, inputs).
+    pub fn gpu_bytes(&self) -> u64 {
+        let sum = |v: &mut dyn Iterator<Item = &wgpu::Buffer>| v.map(|b| b.size()).sum::<u64>();
+        sum(&mut self.params.values()) + sum(&mut self.slots.iter()) + sum(&mut self.inputs.iter())
+    }
+
+    /// Runs once: writes `inputs`, records and submits, reads the outputs.
+    pub async fn run(&self, ctx: &Context, inputs: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
+        Ok(self.run_inner(ctx, inputs, false).await?.0)
+    }
+
+    /// Like [`Executable::run`], also returning GPU time per layer when the
+    /// adapter supports timestamp queries.
+    pub async fn run_timed(&self, ctx: &Context, inputs: &[&[f32]]) -> Result<(Vec<Vec<f32>>, Option<Vec<LayerTime>>)> {
+        self.run_inner(ctx, inputs, true).await
+    }
+
+    async fn run_inner(&self, ctx: &Context, inputs: &[&[f32]], timed: bool) -> Result<(Vec<Vec<f32>>, Option<Vec<LayerTime>>)> {
+        if inputs.len() != self.inputs.len() {
+            return Err(Error::Input(format!("expected {} inputs, got {}", self.inputs.len(), inputs.len())));
+        }
+        for (i, (buf, data)) in self.inputs.iter().zip(inputs).enumerate() {
+            if data.len() != self.plan.inputs[i] {
+                return Err(Error::Input(format!("input {i}: expected {} values, got {}", self.plan.inputs[i], data.len())));
+            }
+            ctx.queue.write_buffer(buf, 0, bytemuck::cast_slice(data));
+        }
+        let timer = if timed { self.timer.as_ref() } else { None };
+        let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("forward") });
+        let mut i = 0;
+        while i < self.steps.len() {
+            let scope = self.steps[i].scope;
+            let tw = timer.map(|t| wgpu::ComputePassTimestampWrites {
+                query_set: &t.queries,
+                beginning_of_pass_write_index: Some(scope as u32 * 2),
+                end_of_pass_write_index: Some(scope as u32 * 2 + 1),
+            });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(&self.plan.scopes[scope]),
+                timestamp_writes: tw,
+            });
+            while i < self.steps.len() && self.steps[i].scope == scope {
+                let s = &self.steps[i];
+                pass.set_pipeline(&s.pipeline);
+                pass.set_bind_group(0, &s.bind_group, &[]);
+                pass.dispatch_workgroups(s.workgroups[0], s.workgroups[1], s.workgroups[2]);
+                i += 1;
+            }
+        }
+        for ((buf, n), rb) in self.outputs.iter().zip(&self.readback) {
+            enc.copy_buffer_to_buffer(buf, 0, rb, 0, Some(n * 4));
+        }
+        if let Some(t) = timer {
+            enc.resolve_query_set(&t.queries, 0..(self.plan.scopes.len() * 2) as u32, &t.resolve, 0);
+            enc.copy_buffer_to_buffer(&t.resolve, 0, &t.read, 0, None);
+        }
+        ctx.queue.submit([enc.finish()]);
+        let mut outs = Vec::with_capacity(self.outputs.len());
+        for ((_, n), rb) in self.outputs.iter().zip(&self.readback) {
+            outs.push(read_f32(&ctx.device, rb, *n as usize).await?);
+        }
+        let times = match timer {
+            Some(t) => Some(self.layer_times(ctx, t).await?),
+            None => None,
+        };
+        ctx.check_errors("running the model")?;
+        Ok((outs, times))
+    }
+
+    async fn layer_times(&self, ctx: &Context, t: &Timer) -> Result<Vec<LayerTime>> {
+        let n = self.plan.scopes.len() * 2;
+        let raw = read_f32(&ctx.device, &t.read, n * 2).await?;
+        let ticks: Vec<u64> = raw.chunks(2).map(|c| (c[0].to_bits() as u64) | ((c[1].to_bits() as u64) << 32)).collect();
+        Ok(self
+            .plan
+            .scopes
+            .iter()
+            .enumerate()
+            .map(|(s, name)| LayerTime {
+                scope: name.clone(),
+                ms: ticks[2 * s + 1].saturating_sub(ticks[2 * s]) as f64 * t.period_ns / 1e6,
+            })
+            .collect())
+    }
+}

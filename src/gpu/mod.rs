@@ -1,0 +1,11 @@
+//! The only module that imports wgpu: device, shaders and buffers.
+
+pub mod buffers;
+pub mod context;
+pub mod kernels;
+
+pub use context::{AdapterSummary, Context};
+pub use kernels::{Const, KernelKey};
+pub mod exec;
+pub use exec::{Executable, LayerTime};
+pub use kernels::PipelineCache;

@@ -1,0 +1,236 @@
+//! The static graph that model code builds once per (model, batch size).
+//!
+//! Tensors are f32, identified by [`TensorId`]; each is an input, a parameter
+//! (named as in the checkpoint) or an activation produced by exactly one node.
+//! Nodes hold an [`Op`] (see `ops/`), which knows its kernel and its CPU
+//! reference. Nothing here touches the GPU: [`plan`] turns a graph into
+//! buffer slots and dispatches, and `gpu::exec` runs that plan.
+
+pub mod plan;
+
+use crate::error::{Error, Result};
+use crate::gpu::KernelKey;
+use std::collections::HashMap;
+use std::fmt::Debug;
+
+/// Index of a tensor in its graph.
+pub type TensorId = usize;
+
+/// What a tensor is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TensorKind {
+    /// Written by the caller before each run.
+    Input,
+    /// Model weights: the concatenation of `parts` from the checkpoint.
+    Param { parts: Vec<(String, Vec<usize>)> },
+    /// Produced by a node.
+    Activation,
+}
+
+/// A tensor's shape and role.
+#[derive(Debug, Clone)]
+pub struct Tensor {
+    pub shape: Vec<usize>,
+    pub kind: TensorKind,
+}
+
+impl Tensor {
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// Which matmul kernel a device prefers (chosen per adapter, see `gpu::exec`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatmulKind {
+    /// Workgroup-memory tiles with register micro-tiles: real GPUs.
+    Tiled,
+    /// Barrier-free register tiles: CPU-like adapters (lavapipe, SwiftShader).
+    Register,
+}
+
+/// Device facts that decide kernel choice and shape limits.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceCaps {
+    pub matmul: MatmulKind,
+    pub max_binding_bytes: u64,
+}
+
+impl Default for DeviceCaps {
+    fn default() -> Self {
+        DeviceCaps { matmul: MatmulKind::Tiled, max_binding_bytes: 128 << 20 }
+    }
+}
+
+/// A kernel launch: which specialised shader and how many workgroups.
+#[derive(Debug, Clone)]
+pub struct Dispatch {
+    pub key: KernelKey,
+    pub workgroups: [u32; 3],
+}
+
+/// Largest workgroup count per dispatch dimension (WebGPU default limit).
+pub const MAX_GROUPS: u32 = 65535;
+
+impl Dispatch {
+    /// `invocations` spread over 1-D workgroups of 64, folded into (x, y)
+    /// when x would pass the limit; kernels index with `gid.x + gid.y * nwg.x * 64`.
+    pub fn linear(key: KernelKey, invocations: usize) -> Result<Self> {
+        let groups = invocations.div_ceil(64).max(1);
+        let x = groups.min(MAX_GROUPS as usize);
+        let y = groups.div_ceil(x);
+        if y > MAX_GROUPS as usize {
+            return Err(Error::Gpu(format!(
+                "{}: {invocations} invocations exceed the dispatch limit",
+                key.shader
+            )));
+        }
+        Ok(Dispatch { key, workgroups: [x as u32, y as u32, 1] })
+    }
+}
+
+/// An operation: its bindings, its kernel and its plain CPU reference.
+pub trait Op: Debug {
+    /// Short name for errors and profiles.
+    fn name(&self) -> &'static str;
+    /// Tensors bound to the kernel, in binding order, before the output
+    /// (which is always the last binding). `None` binds a dummy buffer.
+    fn bindings(&self) -> Vec<Option<TensorId>>;
+    /// The kernel and launch size for this op on a device.
+    fn dispatch(&self, g: &Graph, caps: &DeviceCaps) -> Result<Dispatch>;
+    /// Reference implementation on the CPU (f32, plain loops).
+    fn cpu(&self, g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32>;
+}
+
+/// One step of the graph: an op and the tensor it writes.
+#[derive(Debug)]
+pub struct Node {
+    pub op: Box<dyn Op>,
+    pub out: TensorId,
+    /// The layer this node belongs to (`patch_embed`, `blocks.3`, `head`):
+    /// dispatches of a scope are recorded together and timed together.
+    pub scope: String,
+}
+
+/// A static computation graph.
+#[derive(Debug, Default)]
+pub struct Graph {
+    pub tensors: Vec<Tensor>,
+    pub nodes: Vec<Node>,
+    pub inputs: Vec<TensorId>,
+    pub outputs: Vec<TensorId>,
+    scope: String,
+}
+
+impl Graph {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn shape(&self, t: TensorId) -> &[usize] {
+        &self.tensors[t].shape
+    }
+
+    pub fn numel(&self, t: TensorId) -> usize {
+        self.tensors[t].numel()
+    }
+
+    /// Sets the scope (layer name) of the nodes added next.
+    pub fn scope(&mut self, s: impl Into<String>) {
+        self.scope = s.into();
+    }
+
+    /// Declares an input tensor.
+    pub fn input(&mut self, shape: &[usize]) -> TensorId {
+        let id = self.add(shape, TensorKind::Input);
+        self.inputs.push(id);
+        id
+    }
+
+    /// Declares a parameter stored under `name` with `shape` in the checkpoint.
+    pub fn param(&mut self, name: &str, shape: &[usize]) -> TensorId {
+        self.param_view(name, shape, shape)
+    }
+
+    /// A parameter stored as `file_shape`, used with `shape` (same element count).
+    pub fn param_view(&mut self, name: &str, file_shape: &[usize], shape: &[usize]) -> TensorId {
+        self.add(shape, TensorKind::Param { parts: vec![(name.to_string(), file_shape.to_vec())] })
+    }
+
+    /// A parameter made of several checkpoint tensors concatenated in order.
+    pub fn param_concat(&mut self, parts: Vec<(String, Vec<usize>)>, shape: &[usize]) -> TensorId {
+        self.add(shape, TensorKind::Param { parts })
+    }
+
+    /// Marks a tensor as a graph output (read back after a run).
+    pub fn output(&mut self, t: TensorId) {
+        self.outputs.push(t);
+    }
+
+    /// Adds a node computing a new activation of `shape`.
+    pub fn push(&mut self, op: Box<dyn Op>, shape: &[usize]) -> TensorId {
+        let out = self.add(shape, TensorKind::Activation);
+        self.nodes.push(Node { op, out, scope: self.scope.clone() });
+        out
+    }
+
+    fn add(&mut self, shape: &[usize], kind: TensorKind) -> TensorId {
+        self.tensors.push(Tensor { shape: shape.to_vec(), kind });
+        self.tensors.len() - 1
+    }
+
+    /// Every checkpoint tensor the graph needs: (name, shape), in graph order.
+    pub fn param_table(&self) -> Vec<(String, Vec<usize>)> {
+        let mut out = Vec::new();
+        for t in &self.tensors {
+            if let TensorKind::Param { parts } = &t.kind {
+                out.extend(parts.iter().cloned());
+            }
+        }
+        out
+    }
+
+    /// Number of f32 values in all parameters.
+    pub fn param_count(&self) -> usize {
+        self.param_table().iter().map(|(_, s)| s.iter().product::<usize>()).sum()
+    }
+
+    /// The data of a parameter tensor, assembled from the named weights.
+    pub fn param_data(&self, t: TensorId, weights: &HashMap<String, Vec<f32>>) -> Result<Vec<f32>> {
+        let TensorKind::Param { parts } = &self.tensors[t].kind else {
+            return Err(Error::Weights(format!("tensor {t} is not a parameter")));
+        };
+        let mut data = Vec::with_capacity(self.numel(t));
+        for (name, _) in parts {
+            let w = weights.get(name).ok_or_else(|| Error::Weights(format!("missing tensor {name}")))?;
+            data.extend_from_slice(w);
+        }
+        Ok(data)
+    }
+
+    /// Runs the whole graph on the CPU with the reference implementations.
+    /// `inputs` follow [`Graph::inputs`]; returns the outputs' values.
+    pub fn eval_cpu(&self, inputs: &[Vec<f32>], weights: &HashMap<String, Vec<f32>>) -> Result<Vec<Vec<f32>>> {
+        if inputs.len() != self.inputs.len() {
+            return Err(Error::Input(format!("expected {} inputs, got {}", self.inputs.len(), inputs.len())));
+        }
+        let mut vals: Vec<Option<Vec<f32>>> = vec![None; self.tensors.len()];
+        for (&id, v) in self.inputs.iter().zip(inputs) {
+            if v.len() != self.numel(id) {
+                return Err(Error::shape("input", format!("expected {:?}, got {} values", self.shape(id), v.len())));
+            }
+            vals[id] = Some(v.clone());
+        }
+        for (id, t) in self.tensors.iter().enumerate() {
+            if matches!(t.kind, TensorKind::Param { .. }) {
+                vals[id] = Some(self.param_data(id, weights)?);
+            }
+        }
+        for node in &self.nodes {
+            let get = |t: TensorId| vals[t].clone().unwrap_or_default();
+            let v = node.op.cpu(self, &get);
+            vals[node.out] = Some(v);
+        }
+        Ok(self.outputs.iter().map(|&o| vals[o].clone().unwrap_or_default()).collect())
+    }
+}

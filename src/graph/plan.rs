@@ -1,0 +1,166 @@
+//! Planning: buffer slots by liveness, and the dispatch list.
+//!
+//! Activations share a pool of slots: a slot is taken when a node writes a
+//! tensor and returned after the tensor's last reader, so a 12-block ViT needs
+//! a handful of activation buffers, not hundreds. A node's output never shares
+//! a slot with its own inputs (WebGPU forbids read and read_write aliasing).
+
+use super::{DeviceCaps, Dispatch, Graph, TensorId, TensorKind};
+use crate::error::{Error, Result};
+
+/// Where a binding's data lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    /// A pooled activation buffer.
+    Slot(usize),
+    /// A parameter tensor (its own buffer, uploaded once).
+    Param(TensorId),
+    /// The n-th graph input (its own buffer, written before each run).
+    Input(usize),
+    /// An unused binding slot of the kernel.
+    Dummy,
+}
+
+/// One kernel launch.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub op: &'static str,
+    pub dispatch: Dispatch,
+    /// Bindings in order; the last one is the output.
+    pub bindings: Vec<Binding>,
+    /// Index into [`Plan::scopes`].
+    pub scope: usize,
+}
+
+/// A graph ready to execute.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    /// Size in bytes of each pooled activation buffer.
+    pub slots: Vec<u64>,
+    /// Layer names, in execution order.
+    pub scopes: Vec<String>,
+    /// Element count of each graph input.
+    pub inputs: Vec<usize>,
+    /// Parameter tensors, in graph order.
+    pub params: Vec<TensorId>,
+    /// Where each graph output lives, and its element count.
+    pub outputs: Vec<(Binding, usize)>,
+}
+
+impl Plan {
+    /// Bytes of pooled activation memory.
+    pub fn activation_bytes(&self) -> u64 {
+        self.slots.iter().sum()
+    }
+}
+
+/// Plans a graph for a device.
+pub fn plan(g: &Graph, caps: &DeviceCaps) -> Result<Plan> {
+    let n = g.tensors.len();
+    for (id, t) in g.tensors.iter().enumerate() {
+        let bytes = t.numel() as u64 * 4;
+        if bytes > caps.max_binding_bytes {
+            return Err(Error::Gpu(format!(
+                "tensor {id} of shape {:?} needs {} MiB, more than the device's {} MiB storage binding limit; \
+                 use a smaller batch",
+                t.shape,
+                bytes >> 20,
+                caps.max_binding_bytes >> 20
+            )));
+        }
+    }
+    let mut last_use = vec![None::<usize>; n];
+    for (i, node) in g.nodes.iter().enumerate() {
+        for t in node.op.bindings().into_iter().flatten() {
+            last_use[t] = Some(i);
+        }
+    }
+    let is_output = |t: TensorId| g.outputs.contains(&t);
+    let input_index = |t: TensorId| g.inputs.iter().position(|&x| x == t);
+
+    let mut slots: Vec<u64> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
+    let mut slot_of = vec![None::<usize>; n];
+    let mut scopes: Vec<String> = Vec::new();
+    let mut steps = Vec::with_capacity(g.nodes.len());
+
+    for (i, node) in g.nodes.iter().enumerate() {
+        let mut bindings = Vec::new();
+        for b in node.op.bindings() {
+            bindings.push(match b {
+                None => Binding::Dummy,
+                Some(t) => binding_of(g, t, &slot_of, input_index(t))?,
+            });
+        }
+        // Take the best-fitting free slot, grow the largest free one, or add one.
+        let need = (g.numel(node.out) as u64 * 4).max(16);
+        let pick = free
+            .iter()
+            .enumerate()
+            .filter(|(_, &s)| slots[s] >= need)
+            .min_by_key(|(_, &s)| slots[s])
+            .map(|(k, _)| k)
+            .or_else(|| (0..free.len()).max_by_key(|&k| slots[free[k]]));
+        let slot = match pick {
+            Some(k) => {
+                let s = free.swap_remove(k);
+                slots[s] = slots[s].max(need);
+                s
+            }
+            None => {
+                slots.push(need);
+                slots.len() - 1
+            }
+        };
+        slot_of[node.out] = Some(slot);
+        bindings.push(Binding::Slot(slot));
+        // Release inputs read for the last time, and outputs nobody reads.
+        let mut released: Vec<TensorId> = node.op.bindings().into_iter().flatten().collect();
+        released.push(node.out);
+        released.sort_unstable();
+        released.dedup();
+        for t in released {
+            let done = last_use[t].is_none_or(|l| l <= i);
+            if done && !is_output(t) {
+                if let Some(s) = slot_of[t] {
+                    if !free.contains(&s) {
+                        free.push(s);
+                    }
+                }
+            }
+        }
+        if scopes.last() != Some(&node.scope) {
+            scopes.push(node.scope.clone());
+        }
+        steps.push(Step {
+            op: node.op.name(),
+            dispatch: node.op.dispatch(g, caps)?,
+            bindings,
+            scope: scopes.len() - 1,
+        });
+    }
+    let outputs = g
+        .outputs
+        .iter()
+        .map(|&t| Ok((binding_of(g, t, &slot_of, input_index(t))?, g.numel(t))))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Plan {
+        steps,
+        slots,
+        scopes,
+        inputs: g.inputs.iter().map(|&t| g.numel(t)).collect(),
+        params: (0..n).filter(|&t| matches!(g.tensors[t].kind, TensorKind::Param { .. })).collect(),
+        outputs,
+    })
+}
+
+fn binding_of(g: &Graph, t: TensorId, slot_of: &[Option<usize>], input: Option<usize>) -> Result<Binding> {
+    match &g.tensors[t].kind {
+        TensorKind::Param { .. } => Ok(Binding::Param(t)),
+        TensorKind::Input => input.map(Binding::Input).ok_or_else(|| Error::Input(format!("tensor {t} is not an input"))),
+        TensorKind::Activation => slot_of[t]
+            .map(Binding::Slot)
+            .ok_or_else(|| Error::Input(format!("tensor {t} is read before it is written"))),
+    }
+}

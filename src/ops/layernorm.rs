@@ -1,0 +1,67 @@
+//! LayerNorm over the last dimension: `x [R, C] -> [R, C]`, f32 statistics,
+//! biased variance, eps from the model config (timm ViT: 1e-6).
+
+use super::u32_of;
+use crate::error::{Error, Result};
+use crate::gpu::{Const, KernelKey};
+use crate::graph::{DeviceCaps, Dispatch, Graph, Op, TensorId};
+
+/// See the module docs.
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    pub x: TensorId,
+    pub weight: TensorId,
+    pub bias: TensorId,
+    pub eps: f32,
+    pub rows: usize,
+    pub c: usize,
+}
+
+impl Graph {
+    /// LayerNorm of `x [.., C]` with `weight [C]`, `bias [C]`.
+    pub fn layernorm(&mut self, x: TensorId, weight: TensorId, bias: TensorId, eps: f32) -> Result<TensorId> {
+        let xs = self.shape(x).to_vec();
+        let c = *xs.last().ok_or_else(|| Error::shape("layernorm", "x has no dimensions"))?;
+        for t in [weight, bias] {
+            if self.shape(t) != [c] {
+                return Err(Error::shape("layernorm", format!("x {xs:?}: weight/bias {:?} must be [{c}]", self.shape(t))));
+            }
+        }
+        let rows = xs.iter().product::<usize>() / c.max(1);
+        Ok(self.push(Box::new(LayerNorm { x, weight, bias, eps, rows, c }), &xs))
+    }
+}
+
+impl Op for LayerNorm {
+    fn name(&self) -> &'static str {
+        "layernorm"
+    }
+
+    fn bindings(&self) -> Vec<Option<TensorId>> {
+        vec![Some(self.x), Some(self.weight), Some(self.bias)]
+    }
+
+    fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
+        let key = KernelKey::new("layernorm", "main")
+            .u("R", u32_of("layernorm", "rows", self.rows)?)
+            .u("C", u32_of("layernorm", "C", self.c)?)
+            .with("EPS", Const::f32(self.eps));
+        Dispatch::linear(key, self.rows)
+    }
+
+    fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
+        let (x, w, b) = (get(self.x), get(self.weight), get(self.bias));
+        let c = self.c;
+        let mut out = vec![0f32; x.len()];
+        for r in 0..self.rows {
+            let row = &x[r * c..(r + 1) * c];
+            let mean = row.iter().map(|&v| v as f64).sum::<f64>() / c as f64;
+            let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / c as f64;
+            let inv = 1.0 / (var + self.eps as f64).sqrt();
+            for i in 0..c {
+                out[r * c + i] = ((row[i] as f64 - mean) * inv * w[i] as f64 + b[i] as f64) as f32;
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,181 @@
+//! Linear layer with a fused epilogue:
+//! `out[M, N] = res + gamma * act(x[M, K] . w[N, K]^T + bias)`.
+//! This is nn.Linear (weight in its own [out, in] layout), optionally followed
+//! by exact GELU, layer scale and a residual add, in one kernel.
+
+use super::u32_of;
+use crate::error::{Error, Result};
+use crate::gpu::KernelKey;
+use crate::graph::{DeviceCaps, Dispatch, Graph, MatmulKind, Op, TensorId};
+
+/// Activation fused after the bias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    None,
+    Gelu,
+}
+
+/// See the module docs.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    pub x: TensorId,
+    pub w: TensorId,
+    pub bias: Option<TensorId>,
+    pub gamma: Option<TensorId>,
+    pub res: Option<TensorId>,
+    pub act: Act,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+}
+
+impl Graph {
+    /// `x [.., K]` times `w [N, K]`^T (+ bias [N]) -> `[.., N]`.
+    pub fn linear(&mut self, x: TensorId, w: TensorId, bias: Option<TensorId>) -> Result<TensorId> {
+        self.linear_fused(x, w, bias, Act::None, None, None)
+    }
+
+    /// Linear with the fused epilogue: `res + gamma * act(x w^T + bias)`.
+    pub fn linear_fused(
+        &mut self,
+        x: TensorId,
+        w: TensorId,
+        bias: Option<TensorId>,
+        act: Act,
+        gamma: Option<TensorId>,
+        res: Option<TensorId>,
+    ) -> Result<TensorId> {
+        let xs = self.shape(x).to_vec();
+        let ws = self.shape(w).to_vec();
+        let (Some(&k), [n, wk]) = (xs.last(), ws.as_slice()) else {
+            return Err(Error::shape("linear", format!("x {xs:?}, weight {ws:?}: weight must be [N, K]")));
+        };
+        if k != *wk {
+            return Err(Error::shape("linear", format!("x {xs:?} has K = {k}, weight {ws:?} has K = {wk}")));
+        }
+        let n = *n;
+        for (what, t) in [("bias", bias), ("gamma", gamma)] {
+            if let Some(t) = t {
+                if self.shape(t) != [n] {
+                    return Err(Error::shape("linear", format!("{what} {:?} must be [{n}]", self.shape(t))));
+                }
+            }
+        }
+        let mut out_shape = xs.clone();
+        if let Some(l) = out_shape.last_mut() {
+            *l = n;
+        }
+        if let Some(r) = res {
+            if self.shape(r) != out_shape.as_slice() {
+                return Err(Error::shape("linear", format!("residual {:?} must be {out_shape:?}", self.shape(r))));
+            }
+        }
+        let m = xs.iter().product::<usize>() / k.max(1);
+        let op = Linear { x, w, bias, gamma, res, act, m, n, k };
+        Ok(self.push(Box::new(op), &out_shape))
+    }
+}
+
+impl Op for Linear {
+    fn name(&self) -> &'static str {
+        "linear"
+    }
+
+    fn bindings(&self) -> Vec<Option<TensorId>> {
+        vec![Some(self.x), Some(self.w), self.bias, self.gamma, self.res]
+    }
+
+    fn dispatch(&self, _g: &Graph, caps: &DeviceCaps) -> Result<Dispatch> {
+        let (m, n) = (u32_of("linear", "M", self.m)?, u32_of("linear", "N", self.n)?);
+        let flags = |key: KernelKey| {
+            key.u("HAS_BIAS", self.bias.is_some() as u32)
+                .u("ACT", (self.act == Act::Gelu) as u32)
+                .u("HAS_GAMMA", self.gamma.is_some() as u32)
+                .u("HAS_RES", self.res.is_some() as u32)
+        };
+        if self.k % 4 != 0 {
+            let key = flags(KernelKey::new("matmul_scalar", "main").u("M", m).u("N", n).u("K", u32_of("linear", "K", self.k)?));
+            return Dispatch::linear(key, self.m.div_ceil(4) * self.n.div_ceil(4));
+        }
+        let k4 = u32_of("linear", "K", self.k / 4)?;
+        match caps.matmul {
+            MatmulKind::Tiled => {
+                let key = flags(KernelKey::new("matmul", "main").u("M", m).u("N", n).u("K4", k4));
+                let (gx, gy) = (n.div_ceil(64), m.div_ceil(64));
+                if gx > crate::graph::MAX_GROUPS || gy > crate::graph::MAX_GROUPS {
+                    return Err(Error::Gpu(format!("linear [{m}x{n}] exceeds the dispatch limit")));
+                }
+                Ok(Dispatch { key, workgroups: [gx, gy, 1] })
+            }
+            MatmulKind::Register => {
+                let key = flags(KernelKey::new("matmul_reg", "main").u("M", m).u("N", n).u("K4", k4));
+                Dispatch::linear(key, self.m.div_ceil(8) * self.n.div_ceil(8))
+            }
+        }
+    }
+
+    fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
+        let (x, w) = (get(self.x), get(self.w));
+        let bias = self.bias.map(get);
+        let gamma = self.gamma.map(get);
+        let res = self.res.map(get);
+        let (m, n, k) = (self.m, self.n, self.k);
+        let mut out = vec![0f32; m * n];
+        for r in 0..m {
+            let xr = &x[r * k..(r + 1) * k];
+            for c in 0..n {
+                let wr = &w[c * k..(c + 1) * k];
+                let mut y: f32 = xr.iter().zip(wr).map(|(a, b)| a * b).sum();
+                if let Some(b) = &bias {
+                    y += b[c];
+                }
+                if self.act == Act::Gelu {
+                    y = gelu_ref(y);
+                }
+                if let Some(g) = &gamma {
+                    y *= g[c];
+                }
+                if let Some(res) = &res {
+                    y += res[r * n + c];
+                }
+                out[r * n + c] = y;
+            }
+        }
+        out
+    }
+}
+
+/// Exact GELU, `0.5 x (1 + erf(x / sqrt 2))`, in f64.
+pub fn gelu_ref(x: f32) -> f32 {
+    let x = x as f64;
+    (0.5 * x * (1.0 + erf_f64(x / std::f64::consts::SQRT_2))) as f32
+}
+
+/// erf to ~1e-15 (series for small |x|, continued fraction for large).
+pub fn erf_f64(x: f64) -> f64 {
+    let a = x.abs();
+    let r = if a < 2.5 {
+        // Maclaurin series: erf(x) = 2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1))
+        let mut term = a;
+        let mut sum = a;
+        let mut n = 0.0;
+        while term.abs() > 1e-17 * sum.abs() {
+            n += 1.0;
+            term *= -a * a / n;
+            sum += term / (2.0 * n + 1.0);
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    } else {
+        // erfc continued fraction (Lentz), accurate for a >= 2.5.
+        let mut f = 0.0;
+        for k in (1..60).rev() {
+            f = (k as f64 / 2.0) / (a + f);
+        }
+        1.0 - (-a * a).exp() / (std::f64::consts::PI.sqrt() * (a + f))
+    };
+    if x < 0.0 {
+        -r
+    } else {
+        r
+    }
+}

@@ -1,0 +1,23 @@
+//! Operations: one file per op with its shape rule (the `Graph` builder
+//! method), its kernel choice and its plain CPU reference.
+
+pub mod attention;
+pub mod elementwise;
+pub mod im2col;
+pub mod layernorm;
+pub mod linear;
+pub mod pool;
+pub mod tokens;
+
+pub use attention::Attention;
+pub use elementwise::AddScale;
+pub use im2col::Im2Col;
+pub use layernorm::LayerNorm;
+pub use linear::{Act, Linear};
+pub use pool::{Pool, PoolMode};
+pub use tokens::{PosMode, Tokens};
+
+/// Casts a size to the u32 a shader constant holds, naming the op if it does not fit.
+pub(crate) fn u32_of(op: &str, what: &str, v: usize) -> crate::error::Result<u32> {
+    u32::try_from(v).map_err(|_| crate::error::Error::shape(op, format!("{what} = {v} exceeds u32")))
+}

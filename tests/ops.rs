@@ -1,0 +1,149 @@
+//! Every kernel against its plain CPU reference, on awkward shapes: sizes that
+//! are not multiples of the tile, one token, batch > 1, head dims 15/24/64.
+//! Tolerance: max |gpu - cpu| <= 1e-4 * max(1, max |cpu|) unless stated.
+
+mod common;
+use common::*;
+use vitrine::graph::{Graph, MatmulKind};
+use vitrine::ops::{Act, PoolMode, PosMode};
+
+fn check(g: &Graph, w: &Weights, inputs: &[Vec<f32>], what: &str) {
+    check_with(g, w, inputs, what, None)
+}
+
+fn check_with(g: &Graph, w: &Weights, inputs: &[Vec<f32>], what: &str, kind: Option<MatmulKind>) {
+    let refs: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
+    let cpu = g.eval_cpu(inputs, w).unwrap();
+    let gpu = {
+        let mut e = engine();
+        e.force_matmul(kind);
+        let r = e.run_once(g, w, &refs);
+        e.force_matmul(None);
+        r.unwrap()
+    };
+    for (c, gv) in cpu.iter().zip(&gpu) {
+        let (d, m) = max_diff(gv, c);
+        assert!(d <= 1e-4 * m.max(1.0), "{what}: max diff {d} (max |ref| {m})");
+        assert!(c.iter().any(|v| *v != 0.0), "{what}: reference is all zeros");
+    }
+}
+
+fn linear_case(m: usize, n: usize, k: usize, act: Act, gamma: bool, res: bool, kind: Option<MatmulKind>) {
+    let mut g = Graph::new();
+    let x = g.input(&[m, k]);
+    let wt = g.param("w", &[n, k]);
+    let b = g.param("b", &[n]);
+    let ga = gamma.then(|| g.param("g", &[n]));
+    let r = res.then(|| g.input(&[m, n]));
+    let y = g.linear_fused(x, wt, Some(b), act, ga, r).unwrap();
+    g.output(y);
+    let mut w = Weights::new();
+    w.insert("w".into(), rand_vec(n * k, 1, 0.5));
+    w.insert("b".into(), rand_vec(n, 2, 0.5));
+    w.insert("g".into(), rand_vec(n, 3, 1.0));
+    let mut inputs = vec![rand_vec(m * k, 4, 1.0)];
+    if res {
+        inputs.push(rand_vec(m * n, 5, 1.0));
+    }
+    let what = format!("linear m={m} n={n} k={k} {act:?} gamma={gamma} res={res} {kind:?}");
+    check_with(&g, &w, &inputs, &what, kind);
+}
+
+
+
+#[test]
+fn linear_all_variants_awkward_shapes() {
+    for kind in [MatmulKind::Tiled, MatmulKind::Register] {
+        for &(m, n, k) in &[(1, 1, 4), (7, 9, 12), (65, 130, 68), (197, 72, 64), (3, 200, 100)] {
+            linear_case(m, n, k, Act::None, false, false, Some(kind));
+        }
+        linear_case(37, 41, 24, Act::Gelu, true, true, Some(kind));
+        linear_case(70, 66, 36, Act::Gelu, false, true, Some(kind));
+    }
+}
+
+#[test]
+fn linear_scalar_k_not_multiple_of_4() {
+    for &(m, n, k) in &[(1, 1, 1), (5, 7, 147), (49, 33, 27)] {
+        linear_case(m, n, k, Act::Gelu, true, true, None);
+        linear_case(m, n, k, Act::None, false, false, None);
+    }
+}
+
+#[test]
+fn layernorm_rows() {
+    for &(r, c) in &[(1, 1), (1, 5), (197, 64), (10, 768)] {
+        let mut g = Graph::new();
+        let x = g.input(&[r, c]);
+        let w = g.param("w", &[c]);
+        let b = g.param("b", &[c]);
+        let y = g.layernorm(x, w, b, 1e-6).unwrap();
+        g.output(y);
+        let mut wt = Weights::new();
+        wt.insert("w".into(), rand_vec(c, 1, 1.0));
+        wt.insert("b".into(), rand_vec(c, 2, 1.0));
+        let mut xv = rand_vec(r * c, 3, 2.0);
+        xv.iter_mut().for_each(|v| *v += 3.0); // non-zero mean
+        check(&g, &wt, &[xv], &format!("layernorm {r}x{c}"));
+    }
+}
+
+#[test]
+fn attention_token_counts_and_head_dims() {
+    for &(b, t, h, d) in &[(1, 1, 1, 15), (2, 5, 3, 24), (1, 50, 2, 64), (3, 17, 4, 15), (1, 197, 1, 8)] {
+        let mut g = Graph::new();
+        let qkv = g.input(&[b, t, 3 * h * d]);
+        let y = g.attention(qkv, h).unwrap();
+        g.output(y);
+        check(&g, &Weights::new(), &[rand_vec(b * t * 3 * h * d, 7, 2.0)], &format!("attention b={b} t={t} h={h} d={d}"));
+    }
+}
+
+#[test]
+fn im2col_tokens_pool_elementwise() {
+    for &(b, c, hh, ww, p) in &[(1, 3, 16, 16, 4), (2, 3, 30, 28, 7), (1, 1, 9, 9, 3)] {
+        let mut g = Graph::new();
+        let img = g.input(&[b, c, hh, ww]);
+        let y = g.im2col(img, p).unwrap();
+        g.output(y);
+        check(&g, &Weights::new(), &[rand_vec(b * c * hh * ww, 9, 1.0)], "im2col");
+    }
+    for (npre, mode) in [(0, PosMode::All), (1, PosMode::All), (2, PosMode::All), (5, PosMode::PatchesOnly), (1, PosMode::None)] {
+        let (b, np, c) = (2, 6, 10);
+        let mut g = Graph::new();
+        let x = g.input(&[b, np, c]);
+        let pre = (npre > 0).then(|| g.param("pre", &[npre, c]));
+        let plen = if mode == PosMode::All { npre + np } else { np };
+        let pos = (mode != PosMode::None).then(|| g.param("pos", &[plen, c]));
+        let y = g.tokens(x, pre, pos, mode).unwrap();
+        g.output(y);
+        let mut w = Weights::new();
+        w.insert("pre".into(), rand_vec(npre * c, 1, 1.0));
+        w.insert("pos".into(), rand_vec(plen * c, 2, 1.0));
+        check(&g, &w, &[rand_vec(b * np * c, 3, 1.0)], &format!("tokens {npre} {mode:?}"));
+    }
+    for mode in [PoolMode::Token(0), PoolMode::Token(1), PoolMode::Avg(0), PoolMode::Avg(3), PoolMode::Max(1)] {
+        let mut g = Graph::new();
+        let x = g.input(&[3, 7, 11]);
+        let y = g.pool(x, mode).unwrap();
+        g.output(y);
+        check(&g, &Weights::new(), &[rand_vec(3 * 7 * 11, 4, 1.0)], &format!("pool {mode:?}"));
+    }
+    let mut g = Graph::new();
+    let a = g.input(&[5, 3]);
+    let b = g.input(&[5, 3]);
+    let y = g.add_scale(a, b, 0.5).unwrap();
+    g.output(y);
+    check(&g, &Weights::new(), &[rand_vec(15, 1, 1.0), rand_vec(15, 2, 1.0)], "add_scale");
+}
+
+#[test]
+fn shape_errors_are_reported_not_panicked() {
+    let mut g = Graph::new();
+    let x = g.input(&[4, 8]);
+    let w = g.param("w", &[3, 7]);
+    let e = g.linear(x, w, None).unwrap_err().to_string();
+    assert!(e.contains("K = 8") && e.contains("K = 7"), "{e}");
+    let q = g.input(&[1, 4, 10]);
+    assert!(g.attention(q, 4).is_err());
+}
