@@ -46,3 +46,4 @@ impl Error {
     pub(crate) fn shape(op: &str, msg: impl Into<String>) -> Self {
         Error::Shape { op: op.to_string(), msg: msg.into() }
     }
+}

@@ -14,6 +14,7 @@
 //!
 //! Shapes use fixed letters: B batch, T tokens, C channels, H heads, D head dim.
 
+pub mod classify;
 pub mod engine;
 pub mod error;
 pub mod gpu;
@@ -22,3 +23,6 @@ pub mod ops;
 
 pub use engine::Engine;
 pub use error::{Error, Result};
+pub mod models;
+pub mod preprocess;
+pub mod weights;

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Writes tests/fixtures/: small timm models in the Hugging Face hub layout,
+sample images, and timm's outputs for them. Run by hand, never in CI:
+
+    pip install --target /tmp/pyref torch timm safetensors pillow numpy
+    PYTHONPATH=/tmp/pyref python3 scripts/make_fixtures.py [--photo grace_hopper.jpg]
+
+Each model gets its own folder with config.json + model.safetensors written by
+timm's own `save_for_hf`, and reference.safetensors holding
+  input  [2, C, H, W]  a seeded random input tensor
+  logits [2, K]        timm's logits for it
+  image.<name>  [K]    timm's logits for tests/fixtures/images/<name>.png,
+                       preprocessed by timm's eval transform resolved from the
+                       saved folder (timm.create_model('local-dir:...')).
+Weights are spread (not timm's init, which gives near-zero logits).
+"""
+import argparse
+import json
+import pathlib
+
+import numpy as np
+import torch
+import timm
+from PIL import Image
+from safetensors.torch import save_file
+from timm.data import create_transform, resolve_data_config
+from timm.models import save_for_hf
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+
+# name -> (timm architecture, model_args, store dtype)
+MODELS = {
+    # plain ViT, class token, token pooling, 2 heads of 64
+    "vit_plain": ("vit_tiny_patch16_224", dict(img_size=32, patch_size=8, embed_dim=128, depth=2, num_heads=2,
+                                               mlp_ratio=2.0, num_classes=10), torch.float32),
+    # DeiT distilled: cls + dist tokens, two heads averaged, non-224 input
+    "deit_distilled": ("deit_tiny_distilled_patch16_224", dict(img_size=48, patch_size=16, embed_dim=48, depth=2,
+                                                               num_heads=3, num_classes=7), torch.float32),
+    # no class token, avg pool, fc_norm, registers, layer scale, no qkv bias
+    "vit_avg_reg_ls": ("vit_small_patch16_224", dict(img_size=40, patch_size=8, embed_dim=40, depth=2, num_heads=2,
+                                                     class_token=False, global_pool="avg", fc_norm=True,
+                                                     reg_tokens=4, no_embed_class=True, init_values=0.1,
+                                                     qkv_bias=False, num_classes=5), torch.float32),
+    # odd head dim 15, 7x7 patches (K = 147), pre-norm, avgmax pooling, mlp width int(45 * 2.5) = 112
+    "vit_odd": ("vit_base_patch16_224", dict(img_size=35, patch_size=7, embed_dim=45, depth=2, num_heads=3,
+                                             mlp_ratio=2.5, pre_norm=True, global_pool="avgmax", num_classes=6),
+                torch.float32),
+    # 1000 ImageNet classes, stored in F16, bilinear 0.875 preprocessing (the bundled sample model)
+    "vit_f16_in1k": ("vit_tiny_patch16_224", dict(img_size=64, patch_size=16, embed_dim=32, depth=2, num_heads=2,
+                                                  num_classes=1000), torch.float16),
+}
+
+IMAGES = ["photo", "small_odd", "gray", "rgba"]
+
+
+def spread_(model, seed):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(("norm1.weight", "norm2.weight", "norm.weight", "fc_norm.weight", "norm_pre.weight")):
+                p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
+            elif name.endswith(".gamma"):
+                p.copy_(0.5 + 0.2 * torch.randn(p.shape, generator=g))
+            elif name.endswith("bias"):
+                p.copy_(0.1 * torch.randn(p.shape, generator=g))
+            elif p.dim() >= 2 and "token" not in name and "pos_embed" not in name:
+                fan_in = p[0].numel()
+                p.copy_(torch.randn(p.shape, generator=g) * (1.5 / fan_in ** 0.5))
+            else:
+                p.copy_(0.5 * torch.randn(p.shape, generator=g))
+
+
+def make_images(photo):
+    d = ROOT / "images"
+    d.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    if photo:
+        im = Image.open(photo).convert("RGB")
+        im.resize((im.width // 4, im.height // 4), Image.BICUBIC).save(d / "photo.png")
+    yy, xx = np.mgrid[0:23, 0:37]
+    arr = np.stack([xx * 7, yy * 11, (xx + yy) * 5], -1) % 256
+    arr = (arr + rng.integers(0, 40, arr.shape)) % 256
+    Image.fromarray(arr.astype(np.uint8)).save(d / "small_odd.png")
+    g8 = ((np.add.outer(np.arange(90), np.arange(70)) * 3) % 256).astype(np.uint8)
+    Image.fromarray(g8, "L").save(d / "gray.png")
+    # The same picture as 16-bit (v * 257): decodes to exactly gray.png.
+    Image.fromarray(g8.astype(np.uint16) * 257).save(d / "gray16.png")
+    rgba = np.concatenate([rng.integers(0, 256, (50, 64, 3)), rng.integers(0, 256, (50, 64, 1))], -1)
+    Image.fromarray(rgba.astype(np.uint8), "RGBA").save(d / "rgba.png")
+    # A JPEG whose EXIF says "rotate 90 CW to display" (orientation 6): stored 60x40, shown 40x60.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(rng.integers(0, 256, (40, 60, 3)).astype(np.uint8)).save(d / "exif_rot.jpg", exif=exif.tobytes())
+    # Corrupt inputs for the CLI error tests.
+    (d / "truncated.png").write_bytes((d / "small_odd.png").read_bytes()[:200])
+    (d / "not_an_image.png").write_bytes(b"this is text, not a PNG\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--photo", help="a photo to bundle (e.g. matplotlib's grace_hopper.jpg)")
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    make_images(args.photo)
+    for seed, (name, (arch, margs, dtype)) in enumerate(MODELS.items()):
+        model = timm.create_model(arch, pretrained=False, **margs).eval()
+        spread_(model, seed + 1)
+        if name == "vit_f16_in1k":
+            model.pretrained_cfg = dict(model.pretrained_cfg, interpolation="bilinear", crop_pct=0.875)
+        out = ROOT / name
+        save_for_hf(model.to(dtype), out, model_args=margs, safe_serialization=True)
+        # Reload with timm's own hub-folder loader: the reference is what a user gets.
+        model = timm.create_model(f"local-dir:{out}", pretrained=True).float().eval()
+        dcfg = resolve_data_config({}, model=model)
+        tf = create_transform(**dcfg)
+        c, h, w = dcfg["input_size"]
+        x = torch.randn(2, c, h, w, generator=torch.Generator().manual_seed(100 + seed))
+        ref = {"input": x}
+        with torch.no_grad():
+            ref["logits"] = model(x)
+            for img in IMAGES:
+                p = ROOT / "images" / f"{img}.png"
+                if p.exists():
+                    t = tf(Image.open(p).convert("RGB")).unsqueeze(0)
+                    ref[f"image.{img}"] = model(t)[0]
+                    ref[f"tensor.{img}"] = t[0]
+        save_file({k: v.contiguous() for k, v in ref.items()}, out / "reference.safetensors")
+        print(f"{name}: {sum(p.numel() for p in model.parameters())} params, data config {dcfg}, "
+              f"max |logit| {ref['logits'].abs().max():.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+//! Classification: a model on an engine, executables cached per batch size.
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::gpu::{Executable, LayerTime};
+use crate::models::Model;
+use std::collections::HashMap;
+
+/// One class in a top-k list.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Prediction {
+    pub index: usize,
+    pub label: String,
+    pub prob: f32,
+}
+
+/// A model compiled for an engine.
+pub struct Classifier {
+    pub model: Model,
+    weights: HashMap<String, Vec<f32>>,
+    exes: HashMap<usize, Executable>,
+}
+
+impl Classifier {
+    pub fn new(model: Model) -> Self {
+        let weights = model.weights.data();
+        Classifier { model, weights, exes: HashMap::new() }
+    }
+
+    /// Values in one preprocessed image tensor.
+    pub fn image_len(&self) -> usize {
+        self.model.config.data.input_size.iter().product()
+    }
+
+    /// Builds (once) the executable for `batch` images.
+    pub fn prepare(&mut self, engine: &mut Engine, batch: usize) -> Result<&Executable> {
+        if batch == 0 {
+            return Err(Error::Input("batch size must be at least 1".into()));
+        }
+        if !self.exes.contains_key(&batch) {
+            let g = self.model.graph(batch)?;
+            let exe = engine.compile(&g, &self.weights)?;
+            self.exes.insert(batch, exe);
+        }
+        self.exes.get(&batch).ok_or_else(|| Error::Input("executable missing".into()))
+    }
+
+    /// Logits `[B, classes]` for a batch of preprocessed tensors `[B, C, H, W]`.
+    pub async fn logits(&mut self, engine: &mut Engine, input: &[f32]) -> Result<Vec<f32>> {
+        Ok(self.logits_timed(engine, input, false).await?.0)
+    }
+
+    /// Like [`Classifier::logits`], with per-layer GPU times when `timed` and supported.
+    pub async fn logits_timed(&mut self, engine: &mut Engine, input: &[f32], timed: bool) -> Result<(Vec<f32>, Option<Vec<LayerTime>>)> {
+        let n = self.image_len();
+        if input.is_empty() || input.len() % n != 0 {
+            return Err(Error::Input(format!("input has {} values, not a multiple of one image ({n})", input.len())));
+        }
+        let batch = input.len() / n;
+        self.prepare(engine, batch)?;
+        let exe = self.exes.get(&batch).ok_or_else(|| Error::Input("executable missing".into()))?;
+        let (mut outs, times) = if timed {
+            exe.run_timed(&engine.ctx, &[input]).await?
+        } else {
+            (exe.run(&engine.ctx, &[input]).await?, None)
+        };
+        Ok((outs.pop().unwrap_or_default(), times))
+    }
+
+    /// Top-k classes of one row of logits, with softmax probabilities.
+    pub fn top_k(&self, logits: &[f32], k: usize) -> Vec<Prediction> {
+        top_k(logits, k).into_iter().map(|(index, prob)| Prediction { index, label: self.model.label(index), prob }).collect()
+    }
+}
+
+/// Softmax (max subtracted, f64) and the `k` most probable indices.
+pub fn top_k(logits: &[f32], k: usize) -> Vec<(usize, f32)> {
+    let mx = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let e: Vec<f64> = logits.iter().map(|&l| (l as f64 - mx).exp()).collect();
+    let sum: f64 = e.iter().sum();
+    let mut idx: Vec<usize> = (0..logits.len()).collect();
+    idx.sort_by(|&a, &b| e[b].total_cmp(&e[a]).then(a.cmp(&b)));
+    idx.into_iter().take(k).map(|i| (i, (e[i] / sum) as f32)).collect()
+}

@@ -1,0 +1,144 @@
+//! Model families, configs and loading from disk.
+
+pub mod config;
+pub mod vit;
+
+use crate::error::{Error, Result};
+use crate::graph::Graph;
+use crate::weights::Weights;
+use config::{finish, from_hub_json, preset, ModelConfig};
+use std::path::Path;
+
+/// A model ready to build graphs: its resolved config and its weights.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub config: ModelConfig,
+    pub weights: Weights,
+    /// Where it came from, for messages.
+    pub source: String,
+}
+
+impl Model {
+    /// Loads `path`: a hub-layout directory (config.json + model.safetensors)
+    /// or a bare .safetensors file (config from `arch`, or inferred from shapes).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load(path: &Path, arch: Option<&str>) -> Result<Self> {
+        if path.is_dir() {
+            let cfg_path = path.join("config.json");
+            let text = std::fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
+            let st = path.join("model.safetensors");
+            let weights = Weights::load(&st)?;
+            return Self::from_parts(Some(&text), weights, arch, &path.display().to_string());
+        }
+        if !path.exists() {
+            return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory")));
+        }
+        let weights = Weights::load(path)?;
+        Self::from_parts(None, weights, arch, &path.display().to_string())
+    }
+
+    /// Builds a model from an optional config.json text and parsed weights.
+    /// `arch`, when given, overrides the architecture in the config.
+    pub fn from_parts(config_json: Option<&str>, weights: Weights, arch: Option<&str>, source: &str) -> Result<Self> {
+        let config = match (config_json, arch) {
+            (Some(text), arch) => {
+                let mut v: serde_json::Value = serde_json::from_str(text)
+                    .map_err(|e| Error::Config(format!("{source}/config.json is not valid JSON: {e}")))?;
+                if let (Some(a), Some(obj)) = (arch, v.as_object_mut()) {
+                    obj.insert("architecture".into(), a.into());
+                }
+                from_hub_json(&v)?
+            }
+            (None, Some(a)) => preset_for_weights(a, &weights)?,
+            (None, None) => infer_config(&weights)?,
+        };
+        let model = Model { config, weights, source: source.to_string() };
+        model.graph(1).and_then(|g| model.weights.check(&g.param_table()))?;
+        Ok(model)
+    }
+
+    /// The forward graph for a batch size.
+    pub fn graph(&self, batch: usize) -> Result<Graph> {
+        vit::build(&self.config.vit, batch)
+    }
+
+    /// Class name of an index (or the index as text).
+    pub fn label(&self, i: usize) -> String {
+        self.config.labels.as_ref().and_then(|l| l.get(i).cloned()).unwrap_or_else(|| format!("class {i}"))
+    }
+}
+
+/// A preset, with num_classes taken from the weights' head (fine-tuned files).
+fn preset_for_weights(arch: &str, w: &Weights) -> Result<ModelConfig> {
+    let mut cfg = preset(arch)?;
+    let classes = w.shape("head.weight").map(|s| s[0]).unwrap_or(0);
+    if classes != cfg.vit.num_classes {
+        cfg.vit.num_classes = classes;
+        cfg.labels = None;
+    }
+    finish(cfg)
+}
+
+/// Infers a ViT config from tensor shapes (bare .safetensors, no --arch).
+/// Head count is not stored in weights: head_dim 64 is assumed, as in every
+/// stock ViT/DeiT; preprocessing uses timm's ViT defaults.
+fn infer_config(w: &Weights) -> Result<ModelConfig> {
+    let need = |n: &str| {
+        w.shape(n).map(|s| s.to_vec()).ok_or_else(|| {
+            Error::Config(format!("cannot infer the architecture: no tensor {n}; pass --arch with a preset name"))
+        })
+    };
+    let pw = need("patch_embed.proj.weight")?;
+    let [dim, cin, p, p2] = pw.as_slice() else {
+        return Err(Error::Config(format!("patch_embed.proj.weight has shape {pw:?}, expected [D, C, P, P]")));
+    };
+    if p != p2 {
+        return Err(Error::Config("non-square patches are not supported".into()));
+    }
+    let depth = (0..).take_while(|i| w.shape(&format!("blocks.{i}.norm1.weight")).is_some()).count();
+    let fc1 = need("blocks.0.mlp.fc1.weight")?;
+    if dim % 64 != 0 {
+        return Err(Error::Config(format!("cannot infer num_heads for embed_dim {dim}; pass --arch or use a config.json")));
+    }
+    let mut cfg = preset("vit_base_patch16_224")?;
+    cfg.architecture = "vit (inferred from shapes)".into();
+    let v = &mut cfg.vit;
+    v.embed_dim = *dim;
+    v.in_chans = *cin;
+    v.patch_size = *p;
+    v.depth = depth;
+    v.num_heads = dim / 64;
+    v.mlp_ratio = fc1[0] as f64 / *dim as f64;
+    v.qkv_bias = w.shape("blocks.0.attn.qkv.bias").is_some();
+    v.proj_bias = w.shape("blocks.0.attn.proj.bias").is_some();
+    v.init_values = w.shape("blocks.0.ls1.gamma").map(|_| 1.0);
+    v.class_token = w.shape("cls_token").is_some();
+    v.distilled = w.shape("dist_token").is_some();
+    v.reg_tokens = w.shape("reg_token").map(|s| s[1]).unwrap_or(0);
+    v.pre_norm = w.shape("norm_pre.weight").is_some();
+    v.num_classes = w.shape("head.weight").map(|s| s[0]).unwrap_or(0);
+    let has_fc_norm = w.shape("fc_norm.weight").is_some();
+    v.fc_norm = Some(has_fc_norm);
+    v.final_norm = has_fc_norm || w.shape("norm.weight").is_some();
+    if has_fc_norm || !v.class_token {
+        v.global_pool = config::GlobalPool::Avg;
+    }
+    let npre = v.num_prefix_tokens();
+    let len = w.shape("pos_embed").map(|s| s[1]);
+    v.pos_embed = len.is_some();
+    let square = |n: usize| (1..=n).find(|g| g * g >= n).filter(|g| g * g == n);
+    let grid = match len {
+        Some(l) if l >= npre && square(l - npre).is_some() => square(l - npre),
+        Some(l) => {
+            v.no_embed_class = true;
+            square(l)
+        }
+        None => None,
+    }
+    .ok_or_else(|| Error::Config("cannot infer the image size from pos_embed; pass --arch".into()))?;
+    v.img_size = [grid * p, grid * p];
+    cfg.data.input_size = [*cin, grid * p, grid * p];
+    cfg.labels = None;
+    log::warn!("no config: inferred {} heads (head_dim 64) and timm's default ViT preprocessing", dim / 64);
+    finish(cfg)
+}

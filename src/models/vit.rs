@@ -1,0 +1,129 @@
+//! timm's VisionTransformer and DeiT's VisionTransformerDistilled as a graph.
+//! Parameter names are timm's checkpoint names.
+//!
+//! ```text
+//! img [B, Cin, H, W] -> im2col -> patch_embed.proj -> [B, NP, C]
+//!   -> [cls, dist, reg ; patches] + pos_embed -> [B, T, C] -> norm_pre?
+//!   -> depth x (x + ls1 * attn(norm1(x)); x + ls2 * mlp(norm2(x)))
+//!   -> norm? -> pool (token | avg | max | avgmax) -> fc_norm? -> head -> [B, classes]
+//! ```
+
+use super::config::{GlobalPool, VitConfig};
+use crate::error::Result;
+use crate::graph::{Graph, TensorId};
+use crate::ops::{Act, PoolMode, PosMode};
+
+fn norm(g: &mut Graph, x: TensorId, name: &str, c: usize, eps: f32) -> Result<TensorId> {
+    let w = g.param(&format!("{name}.weight"), &[c]);
+    let b = g.param(&format!("{name}.bias"), &[c]);
+    g.layernorm(x, w, b, eps)
+}
+
+fn linear_params(g: &mut Graph, name: &str, out: usize, inp: usize, bias: bool) -> (TensorId, Option<TensorId>) {
+    let w = g.param(&format!("{name}.weight"), &[out, inp]);
+    let b = bias.then(|| g.param(&format!("{name}.bias"), &[out]));
+    (w, b)
+}
+
+/// Builds the forward graph for a batch of `batch` images; the one output is
+/// the logits `[B, num_classes]` (pooled features when num_classes is 0).
+pub fn build(cfg: &VitConfig, batch: usize) -> Result<Graph> {
+    cfg.validate()?;
+    let mut g = Graph::new();
+    let (c, p, cin) = (cfg.embed_dim, cfg.patch_size, cfg.in_chans);
+    let eps = cfg.norm_eps;
+    let np = cfg.num_patches();
+    let npre = cfg.num_prefix_tokens();
+
+    g.scope("patch_embed");
+    let img = g.input(&[batch, cin, cfg.img_size[0], cfg.img_size[1]]);
+    let cols = g.im2col(img, p)?;
+    let w = g.param_view("patch_embed.proj.weight", &[c, cin, p, p], &[c, cin * p * p]);
+    let b = (!cfg.pre_norm).then(|| g.param("patch_embed.proj.bias", &[c]));
+    let x = g.linear(cols, w, b)?;
+    let mut parts = Vec::new();
+    if cfg.class_token {
+        parts.push(("cls_token".to_string(), vec![1, 1, c]));
+    }
+    if cfg.distilled {
+        parts.push(("dist_token".to_string(), vec![1, 1, c]));
+    }
+    if cfg.reg_tokens > 0 {
+        parts.push(("reg_token".to_string(), vec![1, cfg.reg_tokens, c]));
+    }
+    let prefix = (npre > 0).then(|| g.param_concat(parts, &[npre, c]));
+    let (mode, pos) = if !cfg.pos_embed {
+        (PosMode::None, None)
+    } else {
+        let len = if cfg.no_embed_class { np } else { np + npre };
+        let mode = if cfg.no_embed_class { PosMode::PatchesOnly } else { PosMode::All };
+        (mode, Some(g.param_view("pos_embed", &[1, len, c], &[len, c])))
+    };
+    let mut x = g.tokens(x, prefix, pos, mode)?;
+    if cfg.pre_norm {
+        x = norm(&mut g, x, "norm_pre", c, eps)?;
+    }
+
+    let hidden = cfg.mlp_hidden();
+    for i in 0..cfg.depth {
+        let pre = format!("blocks.{i}");
+        g.scope(pre.clone());
+        let ls = |g: &mut Graph, n: &str| cfg.init_values.map(|_| g.param(&format!("{pre}.{n}.gamma"), &[c]));
+        let h = norm(&mut g, x, &format!("{pre}.norm1"), c, eps)?;
+        let (w, b) = linear_params(&mut g, &format!("{pre}.attn.qkv"), 3 * c, c, cfg.qkv_bias);
+        let qkv = g.linear(h, w, b)?;
+        let a = g.attention(qkv, cfg.num_heads)?;
+        let (w, b) = linear_params(&mut g, &format!("{pre}.attn.proj"), c, c, cfg.proj_bias);
+        let gamma = ls(&mut g, "ls1");
+        x = g.linear_fused(a, w, b, Act::None, gamma, Some(x))?;
+        let h = norm(&mut g, x, &format!("{pre}.norm2"), c, eps)?;
+        let (w, b) = linear_params(&mut g, &format!("{pre}.mlp.fc1"), hidden, c, cfg.proj_bias);
+        let h = g.linear_fused(h, w, b, Act::Gelu, None, None)?;
+        let (w, b) = linear_params(&mut g, &format!("{pre}.mlp.fc2"), c, hidden, cfg.proj_bias);
+        let gamma = ls(&mut g, "ls2");
+        x = g.linear_fused(h, w, b, Act::None, gamma, Some(x))?;
+    }
+
+    g.scope("head");
+    let fc_norm = cfg.use_fc_norm();
+    if cfg.final_norm && !fc_norm {
+        x = norm(&mut g, x, "norm", c, eps)?;
+    }
+    let k = cfg.num_classes;
+    let out = if cfg.distilled {
+        let a = g.pool(x, PoolMode::Token(0))?;
+        let d = g.pool(x, PoolMode::Token(1))?;
+        if k > 0 {
+            let (w, b) = linear_params(&mut g, "head", k, c, true);
+            let a = g.linear(a, w, b)?;
+            let (w, b) = linear_params(&mut g, "head_dist", k, c, true);
+            let d = g.linear(d, w, b)?;
+            g.add_scale(a, d, 0.5)?
+        } else {
+            g.add_scale(a, d, 0.5)?
+        }
+    } else {
+        let start = if cfg.pool_include_prefix { 0 } else { npre };
+        let mut f = match cfg.global_pool {
+            GlobalPool::Token => g.pool(x, PoolMode::Token(0))?,
+            GlobalPool::Avg => g.pool(x, PoolMode::Avg(start))?,
+            GlobalPool::Max => g.pool(x, PoolMode::Max(start))?,
+            GlobalPool::AvgMax => {
+                let mx = g.pool(x, PoolMode::Max(start))?;
+                let av = g.pool(x, PoolMode::Avg(start))?;
+                g.add_scale(mx, av, 0.5)?
+            }
+        };
+        if cfg.final_norm && fc_norm {
+            f = norm(&mut g, f, "fc_norm", c, eps)?;
+        }
+        if k > 0 {
+            let (w, b) = linear_params(&mut g, "head", k, c, true);
+            g.linear(f, w, b)?
+        } else {
+            f
+        }
+    };
+    g.output(out);
+    Ok(g)
+}

@@ -1,0 +1,246 @@
+//! Image preprocessing equal to timm's eval transform:
+//! decode -> RGB (or L) 8-bit -> resize (shorter side to floor(size / crop_pct),
+//! PIL-compatible bicubic / bilinear with antialiasing, 8-bit rounding after
+//! each pass) -> center crop -> [0, 1] -> normalize with mean / std.
+//!
+//! The resampler is a port of Pillow's `Resample.c` (fixed-point coefficients
+//! with 22 fractional bits, horizontal pass then vertical pass), so PNG inputs
+//! give the same tensor as `timm.data.create_transform` bit for bit. JPEG
+//! decoders may differ from libjpeg by one level on some pixels.
+
+use crate::error::{Error, Result};
+use crate::models::config::DataConfig;
+use std::io::Cursor;
+
+/// An 8-bit image with 1 (L) or 3 (RGB) interleaved channels.
+#[derive(Debug, Clone)]
+pub struct Image8 {
+    pub width: usize,
+    pub height: usize,
+    pub channels: usize,
+    pub data: Vec<u8>,
+}
+
+/// Decodes image bytes (PNG, JPEG, GIF, BMP, WebP, TIFF), applies the EXIF
+/// orientation, and converts to `channels` (3: RGB, alpha dropped as PIL's
+/// `convert('RGB')`; 1: PIL's `convert('L')`). 16-bit images are scaled to 8 bits.
+pub fn decode(bytes: &[u8], origin: &str, channels: usize) -> Result<Image8> {
+    let bad = |e: image::ImageError| Error::Image { path: origin.to_string(), msg: e.to_string() };
+    let reader = image::ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| Error::Image {
+        path: origin.to_string(),
+        msg: e.to_string(),
+    })?;
+    if reader.format().is_none() {
+        return Err(Error::Image { path: origin.to_string(), msg: "unknown image format".into() });
+    }
+    let mut decoder = reader.into_decoder().map_err(bad)?;
+    let orientation = image::ImageDecoder::orientation(&mut decoder).map_err(bad)?;
+    let mut img = image::DynamicImage::from_decoder(decoder).map_err(bad)?;
+    img.apply_orientation(orientation);
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    if w == 0 || h == 0 {
+        return Err(Error::Image { path: origin.to_string(), msg: "image is empty".into() });
+    }
+    let gray_source = !img.color().has_color();
+    let rgb = img.to_rgb8().into_raw();
+    let data = if channels == 3 {
+        rgb
+    } else if gray_source {
+        rgb.chunks_exact(3).map(|p| p[0]).collect()
+    } else {
+        // PIL's RGB -> L: ITU-R 601-2 luma in 16-bit fixed point.
+        rgb.chunks_exact(3)
+            .map(|p| ((p[0] as u32 * 19595 + p[1] as u32 * 38470 + p[2] as u32 * 7471 + 0x8000) >> 16) as u8)
+            .collect()
+    };
+    Ok(Image8 { width: w, height: h, channels, data })
+}
+
+const PRECISION_BITS: u32 = 32 - 8 - 2;
+
+fn bicubic(x: f64) -> f64 {
+    let a = -0.5;
+    let x = x.abs();
+    if x < 1.0 {
+        ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0
+    } else if x < 2.0 {
+        (((x - 5.0) * x + 8.0) * x - 4.0) * a
+    } else {
+        0.0
+    }
+}
+
+fn bilinear(x: f64) -> f64 {
+    let x = x.abs();
+    if x < 1.0 {
+        1.0 - x
+    } else {
+        0.0
+    }
+}
+
+/// Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc`: per output pixel,
+/// the first input index, the tap count and fixed-point weights.
+fn coeffs(in_size: usize, out_size: usize, filter: fn(f64) -> f64, support: f64) -> (Vec<(usize, usize)>, Vec<i32>, usize) {
+    let scale = in_size as f64 / out_size as f64;
+    let filterscale = scale.max(1.0);
+    let support = support * filterscale;
+    let ksize = support.ceil() as usize * 2 + 1;
+    let mut bounds = Vec::with_capacity(out_size);
+    let mut kk = vec![0i32; out_size * ksize];
+    for xx in 0..out_size {
+        let center = (xx as f64 + 0.5) * scale;
+        let ss = 1.0 / filterscale;
+        let xmin = ((center - support + 0.5) as i64).max(0) as usize;
+        let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
+        let n = xmax.saturating_sub(xmin);
+        let ws: Vec<f64> = (0..n).map(|x| filter((x as f64 + xmin as f64 - center + 0.5) * ss)).collect();
+        let total: f64 = ws.iter().sum();
+        for (x, w) in ws.iter().enumerate() {
+            let w = if total != 0.0 { w / total } else { *w };
+            let v = w * (1u32 << PRECISION_BITS) as f64;
+            kk[xx * ksize + x] = if v < 0.0 { (v - 0.5) as i32 } else { (v + 0.5) as i32 };
+        }
+        bounds.push((xmin, n));
+    }
+    (bounds, kk, ksize)
+}
+
+fn clip8(v: i64) -> u8 {
+    (v >> PRECISION_BITS).clamp(0, 255) as u8
+}
+
+/// Resizes like PIL's `Image.resize(size, resample)` for 8-bit images.
+pub fn resize(img: &Image8, out_w: usize, out_h: usize, interpolation: &str) -> Result<Image8> {
+    let ch = img.channels;
+    if interpolation == "nearest" {
+        // PIL: affine transform sampling at pixel centers.
+        let (sx, sy) = (img.width as f64 / out_w as f64, img.height as f64 / out_h as f64);
+        let mut data = Vec::with_capacity(out_w * out_h * ch);
+        for y in 0..out_h {
+            let iy = (((y as f64 + 0.5) * sy) as usize).min(img.height - 1);
+            for x in 0..out_w {
+                let ix = (((x as f64 + 0.5) * sx) as usize).min(img.width - 1);
+                data.extend_from_slice(&img.data[(iy * img.width + ix) * ch..][..ch]);
+            }
+        }
+        return Ok(Image8 { width: out_w, height: out_h, channels: ch, data });
+    }
+    let (filter, support): (fn(f64) -> f64, f64) = match interpolation {
+        "bicubic" => (bicubic, 2.0),
+        "bilinear" => (bilinear, 1.0),
+        other => return Err(Error::Config(format!("interpolation {other:?} is not supported"))),
+    };
+    let mut cur = img.clone();
+    if out_w != cur.width {
+        let (bounds, kk, ksize) = coeffs(cur.width, out_w, filter, support);
+        let mut data = vec![0u8; out_w * cur.height * ch];
+        for y in 0..cur.height {
+            let row = &cur.data[y * cur.width * ch..(y + 1) * cur.width * ch];
+            for (xx, &(xmin, n)) in bounds.iter().enumerate() {
+                let k = &kk[xx * ksize..xx * ksize + n];
+                for c in 0..ch {
+                    let mut ss: i64 = 1 << (PRECISION_BITS - 1);
+                    for (x, &kv) in k.iter().enumerate() {
+                        ss += row[(xmin + x) * ch + c] as i64 * kv as i64;
+                    }
+                    data[(y * out_w + xx) * ch + c] = clip8(ss);
+                }
+            }
+        }
+        cur = Image8 { width: out_w, height: cur.height, channels: ch, data };
+    }
+    if out_h != cur.height {
+        let (bounds, kk, ksize) = coeffs(cur.height, out_h, filter, support);
+        let w = cur.width;
+        let mut data = vec![0u8; w * out_h * ch];
+        for (yy, &(ymin, n)) in bounds.iter().enumerate() {
+            let k = &kk[yy * ksize..yy * ksize + n];
+            for xc in 0..w * ch {
+                let mut ss: i64 = 1 << (PRECISION_BITS - 1);
+                for (y, &kv) in k.iter().enumerate() {
+                    ss += cur.data[(ymin + y) * w * ch + xc] as i64 * kv as i64;
+                }
+                data[yy * w * ch + xc] = clip8(ss);
+            }
+        }
+        cur = Image8 { width: w, height: out_h, channels: ch, data };
+    }
+    Ok(cur)
+}
+
+/// Python's `round()` of `v / 2` for an integer v (round half to even).
+fn half_round_even(v: i64) -> i64 {
+    let q = v.div_euclid(2);
+    if v.rem_euclid(2) == 0 || q % 2 == 0 {
+        q
+    } else {
+        q + 1
+    }
+}
+
+/// The size torchvision's `Resize(size)` gives for an int size (shorter side).
+fn shorter_side(w: usize, h: usize, size: usize) -> (usize, usize) {
+    if w <= h {
+        (size, (size as f64 * h as f64 / w as f64) as usize)
+    } else {
+        ((size as f64 * w as f64 / h as f64) as usize, size)
+    }
+}
+
+/// timm's eval transform: image -> CHW f32 tensor of `cfg.input_size`.
+pub fn transform(img: &Image8, cfg: &DataConfig) -> Result<Vec<f32>> {
+    let [c, th, tw] = cfg.input_size;
+    if img.channels != c {
+        return Err(Error::Input(format!("image has {} channels, model expects {c}", img.channels)));
+    }
+    let sh = (th as f64 / cfg.crop_pct).floor() as usize;
+    let sw = (tw as f64 / cfg.crop_pct).floor() as usize;
+    let (rw, rh) = if cfg.crop_mode == "center" && sh == sw {
+        shorter_side(img.width, img.height, sh)
+    } else {
+        (sw, sh)
+    };
+    let resized = if (rw, rh) == (img.width, img.height) { img.clone() } else { resize(img, rw.max(1), rh.max(1), &cfg.interpolation)? };
+    // torchvision CenterCrop: pad with zeros when the crop is larger, then crop.
+    let (pad_l, pad_t) = ((tw.saturating_sub(rw)) / 2, (th.saturating_sub(rh)) / 2);
+    let (pw, ph) = (rw.max(tw), rh.max(th));
+    let top = half_round_even(ph as i64 - th as i64);
+    let left = half_round_even(pw as i64 - tw as i64);
+    let mut out = vec![0f32; c * th * tw];
+    for y in 0..th {
+        for x in 0..tw {
+            let (py, px) = (y as i64 + top - pad_t as i64, x as i64 + left - pad_l as i64);
+            let inside = py >= 0 && px >= 0 && (py as usize) < rh && (px as usize) < rw;
+            for ch in 0..c {
+                let v = if inside { resized.data[(py as usize * rw + px as usize) * c + ch] } else { 0 };
+                let v = v as f32 / 255.0;
+                out[(ch * th + y) * tw + x] = (v - cfg.mean[ch]) / cfg.std[ch];
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes and transforms one image file's bytes.
+pub fn load_tensor(bytes: &[u8], origin: &str, cfg: &DataConfig) -> Result<Vec<f32>> {
+    transform(&decode(bytes, origin, cfg.input_size[0])?, cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn python_round_half_even() {
+        assert_eq!(half_round_even(1), 0); // round(0.5) == 0
+        assert_eq!(half_round_even(3), 2); // round(1.5) == 2
+        assert_eq!(half_round_even(5), 2); // round(2.5) == 2
+        assert_eq!(half_round_even(32), 16);
+    }
+    #[test]
+    fn identity_resize_keeps_pixels() {
+        let img = Image8 { width: 3, height: 2, channels: 1, data: vec![0, 50, 255, 7, 8, 9] };
+        let r = resize(&img, 3, 2, "bicubic").unwrap();
+        assert_eq!(r.data, img.data);
+    }
+}

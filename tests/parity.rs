@@ -1,0 +1,97 @@
+//! Parity with timm on the fixtures made by scripts/make_fixtures.py.
+//! Tolerance: max |ours - timm| <= 1e-4 * max(1, max |logit|) (GUIDE numerics),
+//! from tensors and from image files through the whole pipeline.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use vitrine::classify::Classifier;
+use vitrine::models::Model;
+use vitrine::preprocess;
+use vitrine::weights::Weights;
+
+const MODELS: &[&str] = &["vit_plain", "deit_distilled", "vit_avg_reg_ls", "vit_odd", "vit_f16_in1k"];
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn reference(name: &str) -> Weights {
+    Weights::load(&fixtures().join(name).join("reference.safetensors")).expect("fixture reference (run scripts/make_fixtures.py)")
+}
+
+fn assert_close(ours: &[f32], theirs: &[f32], what: &str) {
+    let (d, m) = max_diff(ours, theirs);
+    let tol = 1e-4 * m.max(1.0);
+    assert!(d <= tol, "{what}: max |diff| {d} > {tol} (max |logit| {m})");
+}
+
+#[test]
+fn logits_from_tensors_match_timm() {
+    for name in MODELS {
+        let model = Model::load(&fixtures().join(name), None).unwrap();
+        let r = reference(name);
+        let (shape, input) = &r.tensors["input"];
+        let (_, want) = &r.tensors["logits"];
+        assert_eq!(shape[0], 2, "fixture batch");
+        let mut clf = Classifier::new(model);
+        let got = pollster::block_on(clf.logits(&mut engine(), input)).unwrap();
+        assert_close(&got, want, &format!("{name} batch 2"));
+        // Batch 1 through its own executable gives the same first row.
+        let one = pollster::block_on(clf.logits(&mut engine(), &input[..input.len() / 2])).unwrap();
+        assert_close(&one, &want[..want.len() / 2], &format!("{name} batch 1"));
+    }
+}
+
+#[test]
+fn cpu_reference_graph_matches_timm() {
+    for name in MODELS {
+        let model = Model::load(&fixtures().join(name), None).unwrap();
+        let r = reference(name);
+        let g = model.graph(2).unwrap();
+        let out = g.eval_cpu(&[r.tensors["input"].1.clone()], &model.weights.data()).unwrap();
+        assert_close(&out[0], &r.tensors["logits"].1, &format!("{name} cpu"));
+    }
+}
+
+#[test]
+fn preprocessing_and_logits_from_image_files_match_timm() {
+    let mut checked = 0;
+    for name in MODELS {
+        let model = Model::load(&fixtures().join(name), None).unwrap();
+        let r = reference(name);
+        let mut clf = Classifier::new(model);
+        for img in ["photo", "small_odd", "gray", "rgba"] {
+            let path = fixtures().join("images").join(format!("{img}.png"));
+            let bytes = std::fs::read(&path).unwrap();
+            let t = preprocess::load_tensor(&bytes, img, &clf.model.config.data).unwrap();
+            let (_, want_t) = &r.tensors[&format!("tensor.{img}")];
+            let (d, _) = max_diff(&t, want_t);
+            assert!(d <= 1e-6, "{name}/{img}: preprocessed tensor differs from timm's by {d}");
+            let got = pollster::block_on(clf.logits(&mut engine(), &t)).unwrap();
+            assert_close(&got, &r.tensors[&format!("image.{img}")].1, &format!("{name}/{img}"));
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, MODELS.len() * 4);
+}
+
+#[test]
+fn bare_safetensors_infers_the_config() {
+    let model = Model::load(&fixtures().join("vit_plain/model.safetensors"), None).unwrap();
+    assert_eq!(model.config.vit.num_heads, 2);
+    assert_eq!(model.config.vit.img_size, [32, 32]);
+    let r = reference("vit_plain");
+    let got = pollster::block_on(Classifier::new(model).logits(&mut engine(), &r.tensors["input"].1)).unwrap();
+    assert_close(&got, &r.tensors["logits"].1, "vit_plain inferred");
+}
+
+#[test]
+fn sixteen_bit_and_exif_images_decode() {
+    let dir = fixtures().join("images");
+    let g8 = preprocess::decode(&std::fs::read(dir.join("gray.png")).unwrap(), "gray", 3).unwrap();
+    let g16 = preprocess::decode(&std::fs::read(dir.join("gray16.png")).unwrap(), "gray16", 3).unwrap();
+    assert_eq!(g8.data, g16.data, "16-bit PNG must scale to the same 8-bit values");
+    let ex = preprocess::decode(&std::fs::read(dir.join("exif_rot.jpg")).unwrap(), "exif", 3).unwrap();
+    assert_eq!((ex.width, ex.height), (40, 60), "EXIF orientation 6 must rotate the 60x40 JPEG upright");
+}
