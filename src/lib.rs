@@ -14,6 +14,7 @@
 //!
 //! Shapes use fixed letters: B batch, T tokens, C channels, H heads, D head dim.
 
+pub mod bench;
 pub mod classify;
 pub mod engine;
 pub mod error;

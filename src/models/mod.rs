@@ -142,3 +142,9 @@ fn infer_config(w: &Weights) -> Result<ModelConfig> {
     log::warn!("no config: inferred {} heads (head_dim 64) and timm's default ViT preprocessing", dim / 64);
     finish(cfg)
 }
+
+/// The built-in default model (`vitrine classify` without `--model`).
+pub fn default_model() -> Result<Model> {
+    let weights = Weights::from_bytes(include_bytes!("../../models/default/model.safetensors"), "built-in model")?;
+    Model::from_parts(Some(include_str!("../../models/default/config.json")), weights, None, "built-in model")
+}

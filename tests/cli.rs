@@ -1,0 +1,151 @@
+//! The `vitrine` binary: bad input gives one error line and exit code 1
+//! (never a panic), and `classify --json` reproduces timm's logits.
+
+mod common;
+use common::max_diff;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use vitrine::weights::Weights;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli");
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+fn vitrine(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vitrine"));
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run vitrine")
+}
+
+/// Asserts exit code 1 and exactly one stderr line, starting `error:` and containing `needle`.
+fn fails_with(args: &[&str], env: &[(&str, &str)], needle: &str) {
+    let out = vitrine(args, env);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: exit {:?}, stderr: {err}", out.status.code());
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{args:?}: expected one line, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{args:?}: {err}");
+    assert!(lines[0].contains(needle), "{args:?}: {err:?} should mention {needle:?}");
+}
+
+fn model(name: &str) -> String {
+    fixtures().join(name).display().to_string()
+}
+
+fn image(name: &str) -> String {
+    fixtures().join("images").join(name).display().to_string()
+}
+
+#[test]
+fn missing_and_corrupt_images() {
+    let m = model("vit_plain");
+    fails_with(&["classify", "--model", &m, "/nonexistent/cat.png"], &[], "/nonexistent/cat.png");
+    fails_with(&["classify", "--model", &m, &image("not_an_image.png")], &[], "not_an_image.png");
+    fails_with(&["classify", "--model", &m, &image("truncated.png")], &[], "truncated.png");
+    fails_with(&["classify", "--model", &m], &[], "IMAGE");
+}
+
+#[test]
+fn missing_corrupt_truncated_and_lying_safetensors() {
+    let img = image("photo.png");
+    fails_with(&["classify", "--model", "/nonexistent/model", &img], &[], "/nonexistent/model");
+    let good = std::fs::read(fixtures().join("vit_plain/model.safetensors")).unwrap();
+
+    let p = tmp("garbage.safetensors");
+    std::fs::write(&p, b"\x07\x00\x00\x00\x00\x00\x00\x00garbage").unwrap();
+    fails_with(&["classify", "--model", p.to_str().unwrap(), &img], &[], "invalid safetensors");
+
+    let p = tmp("truncated.safetensors");
+    std::fs::write(&p, &good[..good.len() / 2]).unwrap();
+    fails_with(&["classify", "--model", p.to_str().unwrap(), &img], &[], "invalid safetensors");
+
+    // A header whose data_offsets point past the end of the file.
+    let p = tmp("lying.safetensors");
+    let header = br#"{"head.weight":{"dtype":"F32","shape":[1000,1000],"data_offsets":[0,4000000]}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header);
+    bytes.extend_from_slice(&[0u8; 64]);
+    std::fs::write(&p, bytes).unwrap();
+    fails_with(&["classify", "--model", p.to_str().unwrap(), &img], &[], "invalid safetensors");
+}
+
+#[test]
+fn wrong_shapes_unknown_architecture_and_bad_config() {
+    let img = image("photo.png");
+    let st = fixtures().join("vit_plain/model.safetensors");
+    let st = st.to_str().unwrap();
+    fails_with(&["classify", "--model", st, "--arch", "vit_tiny_patch16_224", &img], &[], "mis-shaped");
+    fails_with(&["classify", "--model", st, "--arch", "resnet50", &img], &[], "unknown architecture");
+    let d = tmp("badcfg");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("config.json"), "{ not json").unwrap();
+    std::fs::copy(fixtures().join("vit_plain/model.safetensors"), d.join("model.safetensors")).unwrap();
+    fails_with(&["classify", "--model", d.to_str().unwrap(), &img], &[], "config.json");
+    // Weights of one model under another model's config: every problem named.
+    let d = tmp("mismatch");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::copy(fixtures().join("deit_distilled/config.json"), d.join("config.json")).unwrap();
+    std::fs::copy(fixtures().join("vit_plain/model.safetensors"), d.join("model.safetensors")).unwrap();
+    fails_with(&["classify", "--model", d.to_str().unwrap(), &img], &[], "missing dist_token");
+    fails_with(&["classify", "--model", &model("vit_plain"), "--top-k", "zero", &img], &[], "--top-k");
+    fails_with(&["frobnicate"], &[], "unknown command");
+}
+
+#[test]
+fn no_adapter_is_an_error_not_a_panic() {
+    // A backend this machine does not have: no adapter can be found.
+    let backend = if cfg!(target_os = "macos") { "dx12" } else { "metal" };
+    fails_with(&["classify", &image("photo.png")], &[("WGPU_BACKEND", backend)], "no GPU adapter");
+}
+
+#[test]
+fn classify_json_reproduces_timm_logits() {
+    let r = Weights::load(&fixtures().join("vit_odd/reference.safetensors")).unwrap();
+    let imgs = [image("photo.png"), image("rgba.png"), image("small_odd.png")];
+    let mut args = vec!["classify", "--json", "--batch", "2", "--model"];
+    let m = model("vit_odd");
+    args.push(&m);
+    args.extend(imgs.iter().map(|s| s.as_str()));
+    let out = vitrine(&args, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3);
+    for (line, name) in lines.iter().zip(["photo", "rgba", "small_odd"]) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v["image"].as_str().unwrap().ends_with(&format!("{name}.png")));
+        let logits: Vec<f32> = v["logits"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+        let want = &r.tensors[&format!("image.{name}")].1;
+        let (d, m) = max_diff(&logits, want);
+        assert!(d <= 1e-4 * m.max(1.0), "{name}: {d}");
+        let top = v["top_k"].as_array().unwrap();
+        assert_eq!(top.len(), 5);
+        let best = want.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+        assert_eq!(top[0]["index"].as_u64().unwrap() as usize, best);
+        assert!(top[0]["prob"].as_f64().unwrap() >= top[1]["prob"].as_f64().unwrap());
+    }
+}
+
+#[test]
+fn default_model_labels_and_inspect() {
+    let out = vitrine(&["classify", &image("photo.png")], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(s.lines().count(), 6, "{s}");
+    let labels = tmp("labels.txt");
+    std::fs::write(&labels, (0..6).map(|i| format!("thing{i}\n")).collect::<String>()).unwrap();
+    let out = vitrine(&["classify", "--model", &model("vit_odd"), "--labels", labels.to_str().unwrap(), &image("gray.png")], &[]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("thing"), "labels file ignored");
+    let out = vitrine(&["inspect", "--model", &model("deit_distilled")], &[]);
+    let s = String::from_utf8(out.stdout).unwrap();
+    assert!(s.contains("deit_tiny_distilled_patch16_224") && s.contains("head_dist.weight") && s.contains("[1, 1, 48]"), "{s}");
+}
