@@ -51,17 +51,20 @@ pub fn matmul(engine: &mut Engine, kind: MatmulKind, m: usize, n: usize, k: usiz
     let y = g.linear(x, w, None)?;
     g.output(y);
     let weights = random_weights(&g.param_table(), 7);
-    engine.force_matmul(Some(kind));
+    engine.force_matmul(Some(kind))?;
     let exe = engine.compile(&g, &weights);
-    engine.force_matmul(None);
+    engine.force_matmul(None)?;
     let exe = exe?;
     let input = vec![0.5f32; m * k];
     pollster::block_on(exe.run(&engine.ctx, &[&input]))?;
+    // GPU time from timestamp queries where the adapter has them; otherwise
+    // wall time of a whole run (upload + dispatch + readback).
     let mut times = Vec::new();
     for _ in 0..iters.max(1) {
         let t = Instant::now();
-        pollster::block_on(exe.run(&engine.ctx, &[&input]))?;
-        times.push(t.elapsed().as_secs_f64() * 1e3);
+        let (_, layers) = pollster::block_on(exe.run_timed(&engine.ctx, &[&input]))?;
+        let wall = t.elapsed().as_secs_f64() * 1e3;
+        times.push(layers.map(|l| l.iter().map(|x| x.ms).sum::<f64>()).filter(|&ms| ms > 0.0).unwrap_or(wall));
     }
     times.sort_by(f64::total_cmp);
     let ms = times[times.len() / 2];

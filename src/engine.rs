@@ -25,8 +25,22 @@ impl Engine {
     }
 
     /// Forces a matmul variant (benchmarks, tests); `None` restores the per-adapter choice.
-    pub fn force_matmul(&mut self, kind: Option<MatmulKind>) {
+    /// Fails if the adapter cannot run the requested variant.
+    pub fn force_matmul(&mut self, kind: Option<MatmulKind>) -> Result<()> {
+        if kind == Some(MatmulKind::Subgroup) && !self.ctx.supports_subgroup_matmul() {
+            return Err(crate::Error::Gpu("the subgroup matmul needs SUBGROUP with 8-lane subgroups".into()));
+        }
         self.matmul = kind;
+        Ok(())
+    }
+
+    /// The matmul variants this adapter can run (the subgroup one needs SUBGROUP, size 8).
+    pub fn matmul_variants(&self) -> Vec<MatmulKind> {
+        let mut v = vec![MatmulKind::Register, MatmulKind::Tiled];
+        if self.ctx.supports_subgroup_matmul() {
+            v.push(MatmulKind::Subgroup);
+        }
+        v
     }
 
     /// The device facts plans are made for.

@@ -4,7 +4,6 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 use vitrine::classify::Classifier;
-use vitrine::graph::MatmulKind;
 use vitrine::models::{config, default_model, Model};
 use vitrine::{preprocess, Engine, Error, Result};
 
@@ -191,7 +190,7 @@ fn bench(args: &Args) -> Result<()> {
         let b = args.usize("--batch", 1)?;
         let shapes = [(1024, 1024, 1024), (b * 197, 2304, 768), (b * 197, 3072, 768), (b * 197, 768, 3072)];
         println!("{:<10} {:>6} {:>6} {:>6} {:>10} {:>9}", "variant", "M", "N", "K", "ms", "GFLOP/s");
-        for kind in [MatmulKind::Register, MatmulKind::Tiled] {
+        for kind in engine.matmul_variants() {
             for &(m, n, k) in &shapes {
                 let r = vitrine::bench::matmul(&mut engine, kind, m, n, k, iters)?;
                 println!("{:<10} {:>6} {:>6} {:>6} {:>10.2} {:>9.2}", r.variant, r.m, r.n, r.k, r.ms, r.gflops);

@@ -17,6 +17,8 @@ pub struct AdapterSummary {
     pub shader_f16: bool,
     pub subgroups: bool,
     pub timestamps: bool,
+    /// Subgroup size range (min, max) the adapter reports.
+    pub subgroup_size: (u32, u32),
 }
 
 /// A GPU device with the features vitrine asked for.
@@ -80,6 +82,7 @@ impl Context {
             shader_f16: features.contains(wgpu::Features::SHADER_F16),
             subgroups: features.contains(wgpu::Features::SUBGROUP),
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            subgroup_size: (info.subgroup_min_size, info.subgroup_max_size),
         };
         log::info!(
             "adapter: {} ({}, driver {} {}), f16={} subgroups={} timestamps={}",
@@ -117,6 +120,11 @@ impl Context {
         self.features.contains(f)
     }
 
+    /// The subgroup matmul needs SUBGROUP and subgroups of exactly 8 lanes.
+    pub fn supports_subgroup_matmul(&self) -> bool {
+        self.summary.subgroups && self.summary.subgroup_size == (8, 8)
+    }
+
     /// Fails with the first wgpu error raised since the last check, if any.
     pub(crate) fn check_errors(&self, during: &str) -> Result<()> {
         let mut v = match self.errors.lock() {
@@ -132,14 +140,23 @@ impl Context {
     }
 
     /// Device facts for planning: matmul variant and binding size limit.
-    /// `VITRINE_MATMUL=tiled|register` overrides the per-adapter choice.
+    /// `VITRINE_MATMUL=tiled|register|subgroup` overrides the per-adapter choice
+    /// (subgroup only where the adapter allows it).
     pub fn caps(&self) -> crate::graph::DeviceCaps {
         use crate::graph::MatmulKind;
-        let auto = if self.summary.device_type == "Cpu" { MatmulKind::Register } else { MatmulKind::Tiled };
+        let subgroup_ok = self.supports_subgroup_matmul();
+        let auto = if self.summary.device_type != "Cpu" {
+            MatmulKind::Tiled
+        } else if subgroup_ok {
+            MatmulKind::Subgroup
+        } else {
+            MatmulKind::Register
+        };
         #[cfg(not(target_arch = "wasm32"))]
         let matmul = match std::env::var("VITRINE_MATMUL").as_deref() {
             Ok("tiled") => MatmulKind::Tiled,
             Ok("register") => MatmulKind::Register,
+            Ok("subgroup") if subgroup_ok => MatmulKind::Subgroup,
             _ => auto,
         };
         #[cfg(target_arch = "wasm32")]

@@ -19,6 +19,7 @@ const EPILOGUE: &str = include_str!("../../shaders/epilogue.wgsl");
 pub const SHADERS: &[(&str, &[&str])] = &[
     ("matmul", &[GELU, include_str!("../../shaders/matmul.wgsl"), EPILOGUE]),
     ("matmul_reg", &[GELU, include_str!("../../shaders/matmul_reg.wgsl"), EPILOGUE]),
+    ("matmul_subgroup", &[GELU, include_str!("../../shaders/matmul_subgroup.wgsl"), EPILOGUE]),
     ("matmul_scalar", &[GELU, include_str!("../../shaders/matmul_scalar.wgsl"), EPILOGUE]),
     ("layernorm", &[include_str!("../../shaders/layernorm.wgsl")]),
     ("attention", &[include_str!("../../shaders/attention.wgsl")]),

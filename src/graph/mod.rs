@@ -47,6 +47,8 @@ pub enum MatmulKind {
     Tiled,
     /// Barrier-free register tiles: CPU-like adapters (lavapipe, SwiftShader).
     Register,
+    /// 8-lane subgroup broadcast tiles: adapters with SUBGROUP and subgroup size 8.
+    Subgroup,
 }
 
 /// Device facts that decide kernel choice and shape limits.

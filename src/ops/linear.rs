@@ -8,6 +8,9 @@ use crate::error::{Error, Result};
 use crate::gpu::KernelKey;
 use crate::graph::{DeviceCaps, Dispatch, Graph, MatmulKind, Op, TensorId};
 
+/// Rows per subgroup in shaders/matmul_subgroup.wgsl (its generator argument).
+const SUBGROUP_ROWS: usize = 32;
+
 /// Activation fused after the bias.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Act {
@@ -106,6 +109,16 @@ impl Op for Linear {
                     return Err(Error::Gpu(format!("linear [{m}x{n}] exceeds the dispatch limit")));
                 }
                 Ok(Dispatch { key, workgroups: [gx, gy, 1] })
+            }
+            MatmulKind::Subgroup => {
+                let key = flags(KernelKey::new("matmul_subgroup", "main").u("M", m).u("N", n).u("K4", k4));
+                let blocks = self.m.div_ceil(SUBGROUP_ROWS) * self.n.div_ceil(64);
+                let x = blocks.min(crate::graph::MAX_GROUPS as usize);
+                let y = blocks.div_ceil(x);
+                if y > crate::graph::MAX_GROUPS as usize {
+                    return Err(Error::Gpu(format!("linear [{m}x{n}] exceeds the dispatch limit")));
+                }
+                Ok(Dispatch { key, workgroups: [x as u32, y as u32, 1] })
             }
             MatmulKind::Register => {
                 let key = flags(KernelKey::new("matmul_reg", "main").u("M", m).u("N", n).u("K4", k4));
