@@ -21,13 +21,13 @@ HEADER = f"""// matmul_subgroup.wgsl: out = epilogue(A . W^T) with 8-lane subgro
 // chosen per adapter, never required.
 //
 // Bindings (f32, row-major):
-//   0 a     [M, K]  read as vec4 (K % 4 == 0)
-//   1 w     [N, K]  read as vec4
+//   0 a     [Z, M, K]  read as vec4 (K % 4 == 0)
+//   1 w     [Z or 1, N, K]  read as vec4
 //   2 bias  [N]     used when HAS_BIAS == 1
 //   3 gamma [N]     used when HAS_GAMMA == 1
-//   4 res   [M, N]  used when HAS_RES == 1
-//   5 out   [M, N]
-// Dispatch: ceil(M/{ROWS}) * ceil(N/64) workgroups of 8 invocations, linear over (x, y).
+//   4 res   [Z, M, N]  used when HAS_RES == 1
+//   5 out   [Z, M, N]   (Z = batch of independent products, grid z)
+// Dispatch: ceil(M/{ROWS}) * ceil(N/64) workgroups of 8 invocations, linear over (x, y); grid z = Z.
 
 const M: u32 = 1u;
 const N: u32 = 1u;
@@ -36,6 +36,8 @@ const HAS_BIAS: u32 = 1u;
 const ACT: u32 = 0u;
 const HAS_GAMMA: u32 = 0u;
 const HAS_RES: u32 = 0u;
+// W_BATCHED == 1: w holds one [N, K] matrix per z; 0: shared by all z.
+const W_BATCHED: u32 = 0u;
 const ROWS: u32 = {ROWS}u;
 const BLOCKS_N: u32 = (N + 63u) / 64u;
 
@@ -46,24 +48,25 @@ const BLOCKS_N: u32 = (N + 63u) / 64u;
 @group(0) @binding(4) var<storage, read> res: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-fn store8(r: u32, c0: u32, lo: vec4<f32>, hi: vec4<f32>) {{
+fn store8(z: u32, r: u32, c0: u32, lo: vec4<f32>, hi: vec4<f32>) {{
     if (r >= M) {{
         return;
     }}
-    epilogue_store(r, c0 + 0u, lo.x);
-    epilogue_store(r, c0 + 1u, lo.y);
-    epilogue_store(r, c0 + 2u, lo.z);
-    epilogue_store(r, c0 + 3u, lo.w);
-    epilogue_store(r, c0 + 4u, hi.x);
-    epilogue_store(r, c0 + 5u, hi.y);
-    epilogue_store(r, c0 + 6u, hi.z);
-    epilogue_store(r, c0 + 7u, hi.w);
+    epilogue_store(z, r, c0 + 0u, lo.x);
+    epilogue_store(z, r, c0 + 1u, lo.y);
+    epilogue_store(z, r, c0 + 2u, lo.z);
+    epilogue_store(z, r, c0 + 3u, lo.w);
+    epilogue_store(z, r, c0 + 4u, hi.x);
+    epilogue_store(z, r, c0 + 5u, hi.y);
+    epilogue_store(z, r, c0 + 6u, hi.z);
+    epilogue_store(z, r, c0 + 7u, hi.w);
 }}
 
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(subgroup_invocation_id) lane: u32) {{
     let blk = wid.x + wid.y * nwg.x;
+    let z = wid.z;
     let r0 = (blk / BLOCKS_N) * ROWS;
     let c0 = (blk % BLOCKS_N) * 64u + lane * 8u;
     if (r0 >= M) {{
@@ -75,9 +78,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 def main():
     L = [HEADER]
     for i in range(SHARE):
-        L.append(f"    let ra{i} = min(r0 + lane + {8 * i}u, M - 1u) * K4;\n")
+        L.append(f"    let ra{i} = (z * M + min(r0 + lane + {8 * i}u, M - 1u)) * K4;\n")
     for j in range(8):
-        L.append(f"    let wb{j} = min(c0 + {j}u, N - 1u) * K4;\n")
+        L.append(f"    let wb{j} = (z * W_BATCHED * N + min(c0 + {j}u, N - 1u)) * K4;\n")
     for r in range(ROWS):
         L.append(f"    var l{r} = vec4<f32>(0.0);\n    var h{r} = vec4<f32>(0.0);\n")
     L.append("    for (var k = 0u; k < K4; k = k + 1u) {\n")
@@ -91,7 +94,7 @@ def main():
         L.append(f"        h{r} = h{r} + vec4<f32>(dot(a{r}, w4), dot(a{r}, w5), dot(a{r}, w6), dot(a{r}, w7));\n")
     L.append("    }\n")
     for r in range(ROWS):
-        L.append(f"    store8(r0 + {r}u, c0, l{r}, h{r});\n")
+        L.append(f"    store8(z, r0 + {r}u, c0, l{r}, h{r});\n")
     L.append("}\n")
     out = pathlib.Path(__file__).resolve().parent.parent / "shaders" / "matmul_subgroup.wgsl"
     out.write_text("".join(L))

@@ -1,9 +1,9 @@
 // epilogue.wgsl: the fused matmul epilogue, shared by every matmul variant.
 // y = residual + gamma * act(acc + bias), each stage switched by a constant.
 // Expects the including kernel to declare M, N, HAS_BIAS, ACT, HAS_GAMMA,
-// HAS_RES and the bindings bias [N], gamma [N], res [M, N], out [M, N].
+// HAS_RES and the bindings bias [N], gamma [N], res [Z, M, N], out [Z, M, N].
 
-fn epilogue_store(r: u32, c: u32, acc: f32) {
+fn epilogue_store(z: u32, r: u32, c: u32, acc: f32) {
     if (r >= M || c >= N) {
         return;
     }
@@ -17,8 +17,9 @@ fn epilogue_store(r: u32, c: u32, acc: f32) {
     if (HAS_GAMMA == 1u) {
         y = y * gamma[c];
     }
+    let o = (z * M + r) * N + c;
     if (HAS_RES == 1u) {
-        y = y + res[r * N + c];
+        y = y + res[o];
     }
-    out[r * N + c] = y;
+    out[o] = y;
 }

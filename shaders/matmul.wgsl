@@ -4,13 +4,13 @@
 // within WebGPU's 16 KiB). Loads are vec4 along K. The variant for real GPUs.
 //
 // Bindings (f32, row-major):
-//   0 a     [M, K]  read as vec4 (K % 4 == 0)
-//   1 w     [N, K]  read as vec4 (nn.Linear layout [out, in])
+//   0 a     [Z, M, K]  read as vec4 (K % 4 == 0)
+//   1 w     [Z or 1, N, K]  read as vec4 (nn.Linear layout [out, in])
 //   2 bias  [N]     used when HAS_BIAS == 1
 //   3 gamma [N]     layer scale, used when HAS_GAMMA == 1
-//   4 res   [M, N]  residual, used when HAS_RES == 1
-//   5 out   [M, N]
-// Dispatch: (ceil(N/64), ceil(M/64), 1) workgroups of 16x16.
+//   4 res   [Z, M, N]  residual, used when HAS_RES == 1
+//   5 out   [Z, M, N]   (Z = batch of independent products, grid z)
+// Dispatch: (ceil(N/64), ceil(M/64), Z) workgroups of 16x16.
 
 const M: u32 = 1u;
 const N: u32 = 1u;
@@ -19,6 +19,8 @@ const HAS_BIAS: u32 = 1u;
 const ACT: u32 = 0u;
 const HAS_GAMMA: u32 = 0u;
 const HAS_RES: u32 = 0u;
+// W_BATCHED == 1: w holds one [N, K] matrix per z; 0: shared by all z.
+const W_BATCHED: u32 = 0u;
 
 @group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
@@ -33,6 +35,7 @@ var<workgroup> ws: array<f32, 1024>;
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let z = wid.z;
     let row0 = wid.y * 64u;
     let col0 = wid.x * 64u;
     let tx = li % 16u;
@@ -40,8 +43,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     // Loader role: one vec4 of A and one of W per invocation per K step.
     let lr = li / 4u;
     let lk = li % 4u;
-    let a_row = min(row0 + lr, M - 1u) * K4;
-    let w_row = min(col0 + lr, N - 1u) * K4;
+    let a_row = (z * M + min(row0 + lr, M - 1u)) * K4;
+    let w_row = (z * W_BATCHED * N + min(col0 + lr, N - 1u)) * K4;
     var acc: array<vec4<f32>, 4>;
     for (var i = 0u; i < 4u; i = i + 1u) {
         acc[i] = vec4<f32>(0.0);
@@ -75,9 +78,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     for (var i = 0u; i < 4u; i = i + 1u) {
         let r = row0 + ty + 16u * i;
-        epilogue_store(r, col0 + tx, acc[i].x);
-        epilogue_store(r, col0 + tx + 16u, acc[i].y);
-        epilogue_store(r, col0 + tx + 32u, acc[i].z);
-        epilogue_store(r, col0 + tx + 48u, acc[i].w);
+        epilogue_store(z, r, col0 + tx, acc[i].x);
+        epilogue_store(z, r, col0 + tx + 16u, acc[i].y);
+        epilogue_store(z, r, col0 + tx + 32u, acc[i].z);
+        epilogue_store(z, r, col0 + tx + 48u, acc[i].w);
     }
 }

@@ -4,13 +4,13 @@
 // llvmpipe, SwiftShader) where barriers are expensive. Fully unrolled on purpose.
 //
 // Bindings (f32, row-major):
-//   0 a     [M, K]  read as vec4 (K % 4 == 0)
-//   1 w     [N, K]  read as vec4 (nn.Linear layout [out, in])
+//   0 a     [Z, M, K]  read as vec4 (K % 4 == 0)
+//   1 w     [Z or 1, N, K]  read as vec4 (nn.Linear layout [out, in])
 //   2 bias  [N]     used when HAS_BIAS == 1
 //   3 gamma [N]     layer scale, used when HAS_GAMMA == 1
-//   4 res   [M, N]  residual, used when HAS_RES == 1
-//   5 out   [M, N]
-// Dispatch: ceil(M/8) * ceil(N/8) invocations, workgroups of 64, linear over (x, y).
+//   4 res   [Z, M, N]  residual, used when HAS_RES == 1
+//   5 out   [Z, M, N]   (Z = batch of independent products, grid z)
+// Dispatch: ceil(M/8) * ceil(N/8) invocations, workgroups of 64, linear over (x, y); grid z = Z.
 
 const M: u32 = 1u;
 const N: u32 = 1u;
@@ -19,6 +19,8 @@ const HAS_BIAS: u32 = 1u;
 const ACT: u32 = 0u;
 const HAS_GAMMA: u32 = 0u;
 const HAS_RES: u32 = 0u;
+// W_BATCHED == 1: w holds one [N, K] matrix per z; 0: shared by all z.
+const W_BATCHED: u32 = 0u;
 const TILES_N: u32 = (N + 7u) / 8u;
 
 @group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
@@ -28,20 +30,21 @@ const TILES_N: u32 = (N + 7u) / 8u;
 @group(0) @binding(4) var<storage, read> res: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-fn store8(r: u32, c0: u32, lo: vec4<f32>, hi: vec4<f32>) {
-    epilogue_store(r, c0 + 0u, lo.x);
-    epilogue_store(r, c0 + 1u, lo.y);
-    epilogue_store(r, c0 + 2u, lo.z);
-    epilogue_store(r, c0 + 3u, lo.w);
-    epilogue_store(r, c0 + 4u, hi.x);
-    epilogue_store(r, c0 + 5u, hi.y);
-    epilogue_store(r, c0 + 6u, hi.z);
-    epilogue_store(r, c0 + 7u, hi.w);
+fn store8(z: u32, r: u32, c0: u32, lo: vec4<f32>, hi: vec4<f32>) {
+    epilogue_store(z, r, c0 + 0u, lo.x);
+    epilogue_store(z, r, c0 + 1u, lo.y);
+    epilogue_store(z, r, c0 + 2u, lo.z);
+    epilogue_store(z, r, c0 + 3u, lo.w);
+    epilogue_store(z, r, c0 + 4u, hi.x);
+    epilogue_store(z, r, c0 + 5u, hi.y);
+    epilogue_store(z, r, c0 + 6u, hi.z);
+    epilogue_store(z, r, c0 + 7u, hi.w);
 }
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let t = gid.x + gid.y * nwg.x * 64u;
+    let z = gid.z;
     let tn = t % TILES_N;
     let tm = t / TILES_N;
     let r0 = tm * 8u;
@@ -49,22 +52,22 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (r0 >= M) {
         return;
     }
-    let ra0 = min(r0 + 0u, M - 1u) * K4;
-    let ra1 = min(r0 + 1u, M - 1u) * K4;
-    let ra2 = min(r0 + 2u, M - 1u) * K4;
-    let ra3 = min(r0 + 3u, M - 1u) * K4;
-    let ra4 = min(r0 + 4u, M - 1u) * K4;
-    let ra5 = min(r0 + 5u, M - 1u) * K4;
-    let ra6 = min(r0 + 6u, M - 1u) * K4;
-    let ra7 = min(r0 + 7u, M - 1u) * K4;
-    let wb0 = min(c0 + 0u, N - 1u) * K4;
-    let wb1 = min(c0 + 1u, N - 1u) * K4;
-    let wb2 = min(c0 + 2u, N - 1u) * K4;
-    let wb3 = min(c0 + 3u, N - 1u) * K4;
-    let wb4 = min(c0 + 4u, N - 1u) * K4;
-    let wb5 = min(c0 + 5u, N - 1u) * K4;
-    let wb6 = min(c0 + 6u, N - 1u) * K4;
-    let wb7 = min(c0 + 7u, N - 1u) * K4;
+    let ra0 = (z * M + min(r0 + 0u, M - 1u)) * K4;
+    let ra1 = (z * M + min(r0 + 1u, M - 1u)) * K4;
+    let ra2 = (z * M + min(r0 + 2u, M - 1u)) * K4;
+    let ra3 = (z * M + min(r0 + 3u, M - 1u)) * K4;
+    let ra4 = (z * M + min(r0 + 4u, M - 1u)) * K4;
+    let ra5 = (z * M + min(r0 + 5u, M - 1u)) * K4;
+    let ra6 = (z * M + min(r0 + 6u, M - 1u)) * K4;
+    let ra7 = (z * M + min(r0 + 7u, M - 1u)) * K4;
+    let wb0 = (z * W_BATCHED * N + min(c0 + 0u, N - 1u)) * K4;
+    let wb1 = (z * W_BATCHED * N + min(c0 + 1u, N - 1u)) * K4;
+    let wb2 = (z * W_BATCHED * N + min(c0 + 2u, N - 1u)) * K4;
+    let wb3 = (z * W_BATCHED * N + min(c0 + 3u, N - 1u)) * K4;
+    let wb4 = (z * W_BATCHED * N + min(c0 + 4u, N - 1u)) * K4;
+    let wb5 = (z * W_BATCHED * N + min(c0 + 5u, N - 1u)) * K4;
+    let wb6 = (z * W_BATCHED * N + min(c0 + 6u, N - 1u)) * K4;
+    let wb7 = (z * W_BATCHED * N + min(c0 + 7u, N - 1u)) * K4;
     var acc0l = vec4<f32>(0.0);
     var acc0h = vec4<f32>(0.0);
     var acc1l = vec4<f32>(0.0);
@@ -115,12 +118,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         acc7l = acc7l + vec4<f32>(dot(a7, w0), dot(a7, w1), dot(a7, w2), dot(a7, w3));
         acc7h = acc7h + vec4<f32>(dot(a7, w4), dot(a7, w5), dot(a7, w6), dot(a7, w7));
     }
-    store8(r0 + 0u, c0, acc0l, acc0h);
-    store8(r0 + 1u, c0, acc1l, acc1h);
-    store8(r0 + 2u, c0, acc2l, acc2h);
-    store8(r0 + 3u, c0, acc3l, acc3h);
-    store8(r0 + 4u, c0, acc4l, acc4h);
-    store8(r0 + 5u, c0, acc5l, acc5h);
-    store8(r0 + 6u, c0, acc6l, acc6h);
-    store8(r0 + 7u, c0, acc7l, acc7h);
+    store8(z, r0 + 0u, c0, acc0l, acc0h);
+    store8(z, r0 + 1u, c0, acc1l, acc1h);
+    store8(z, r0 + 2u, c0, acc2l, acc2h);
+    store8(z, r0 + 3u, c0, acc3l, acc3h);
+    store8(z, r0 + 4u, c0, acc4l, acc4h);
+    store8(z, r0 + 5u, c0, acc5l, acc5h);
+    store8(z, r0 + 6u, c0, acc6l, acc6h);
+    store8(z, r0 + 7u, c0, acc7l, acc7h);
 }

@@ -6,13 +6,13 @@
 // chosen per adapter, never required.
 //
 // Bindings (f32, row-major):
-//   0 a     [M, K]  read as vec4 (K % 4 == 0)
-//   1 w     [N, K]  read as vec4
+//   0 a     [Z, M, K]  read as vec4 (K % 4 == 0)
+//   1 w     [Z or 1, N, K]  read as vec4
 //   2 bias  [N]     used when HAS_BIAS == 1
 //   3 gamma [N]     used when HAS_GAMMA == 1
-//   4 res   [M, N]  used when HAS_RES == 1
-//   5 out   [M, N]
-// Dispatch: ceil(M/32) * ceil(N/64) workgroups of 8 invocations, linear over (x, y).
+//   4 res   [Z, M, N]  used when HAS_RES == 1
+//   5 out   [Z, M, N]   (Z = batch of independent products, grid z)
+// Dispatch: ceil(M/32) * ceil(N/64) workgroups of 8 invocations, linear over (x, y); grid z = Z.
 
 const M: u32 = 1u;
 const N: u32 = 1u;
@@ -21,6 +21,8 @@ const HAS_BIAS: u32 = 1u;
 const ACT: u32 = 0u;
 const HAS_GAMMA: u32 = 0u;
 const HAS_RES: u32 = 0u;
+// W_BATCHED == 1: w holds one [N, K] matrix per z; 0: shared by all z.
+const W_BATCHED: u32 = 0u;
 const ROWS: u32 = 32u;
 const BLOCKS_N: u32 = (N + 63u) / 64u;
 
@@ -31,41 +33,42 @@ const BLOCKS_N: u32 = (N + 63u) / 64u;
 @group(0) @binding(4) var<storage, read> res: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-fn store8(r: u32, c0: u32, lo: vec4<f32>, hi: vec4<f32>) {
+fn store8(z: u32, r: u32, c0: u32, lo: vec4<f32>, hi: vec4<f32>) {
     if (r >= M) {
         return;
     }
-    epilogue_store(r, c0 + 0u, lo.x);
-    epilogue_store(r, c0 + 1u, lo.y);
-    epilogue_store(r, c0 + 2u, lo.z);
-    epilogue_store(r, c0 + 3u, lo.w);
-    epilogue_store(r, c0 + 4u, hi.x);
-    epilogue_store(r, c0 + 5u, hi.y);
-    epilogue_store(r, c0 + 6u, hi.z);
-    epilogue_store(r, c0 + 7u, hi.w);
+    epilogue_store(z, r, c0 + 0u, lo.x);
+    epilogue_store(z, r, c0 + 1u, lo.y);
+    epilogue_store(z, r, c0 + 2u, lo.z);
+    epilogue_store(z, r, c0 + 3u, lo.w);
+    epilogue_store(z, r, c0 + 4u, hi.x);
+    epilogue_store(z, r, c0 + 5u, hi.y);
+    epilogue_store(z, r, c0 + 6u, hi.z);
+    epilogue_store(z, r, c0 + 7u, hi.w);
 }
 
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(subgroup_invocation_id) lane: u32) {
     let blk = wid.x + wid.y * nwg.x;
+    let z = wid.z;
     let r0 = (blk / BLOCKS_N) * ROWS;
     let c0 = (blk % BLOCKS_N) * 64u + lane * 8u;
     if (r0 >= M) {
         return;
     }
-    let ra0 = min(r0 + lane + 0u, M - 1u) * K4;
-    let ra1 = min(r0 + lane + 8u, M - 1u) * K4;
-    let ra2 = min(r0 + lane + 16u, M - 1u) * K4;
-    let ra3 = min(r0 + lane + 24u, M - 1u) * K4;
-    let wb0 = min(c0 + 0u, N - 1u) * K4;
-    let wb1 = min(c0 + 1u, N - 1u) * K4;
-    let wb2 = min(c0 + 2u, N - 1u) * K4;
-    let wb3 = min(c0 + 3u, N - 1u) * K4;
-    let wb4 = min(c0 + 4u, N - 1u) * K4;
-    let wb5 = min(c0 + 5u, N - 1u) * K4;
-    let wb6 = min(c0 + 6u, N - 1u) * K4;
-    let wb7 = min(c0 + 7u, N - 1u) * K4;
+    let ra0 = (z * M + min(r0 + lane + 0u, M - 1u)) * K4;
+    let ra1 = (z * M + min(r0 + lane + 8u, M - 1u)) * K4;
+    let ra2 = (z * M + min(r0 + lane + 16u, M - 1u)) * K4;
+    let ra3 = (z * M + min(r0 + lane + 24u, M - 1u)) * K4;
+    let wb0 = (z * W_BATCHED * N + min(c0 + 0u, N - 1u)) * K4;
+    let wb1 = (z * W_BATCHED * N + min(c0 + 1u, N - 1u)) * K4;
+    let wb2 = (z * W_BATCHED * N + min(c0 + 2u, N - 1u)) * K4;
+    let wb3 = (z * W_BATCHED * N + min(c0 + 3u, N - 1u)) * K4;
+    let wb4 = (z * W_BATCHED * N + min(c0 + 4u, N - 1u)) * K4;
+    let wb5 = (z * W_BATCHED * N + min(c0 + 5u, N - 1u)) * K4;
+    let wb6 = (z * W_BATCHED * N + min(c0 + 6u, N - 1u)) * K4;
+    let wb7 = (z * W_BATCHED * N + min(c0 + 7u, N - 1u)) * K4;
     var l0 = vec4<f32>(0.0);
     var h0 = vec4<f32>(0.0);
     var l1 = vec4<f32>(0.0);
@@ -240,36 +243,36 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         l31 = l31 + vec4<f32>(dot(a31, w0), dot(a31, w1), dot(a31, w2), dot(a31, w3));
         h31 = h31 + vec4<f32>(dot(a31, w4), dot(a31, w5), dot(a31, w6), dot(a31, w7));
     }
-    store8(r0 + 0u, c0, l0, h0);
-    store8(r0 + 1u, c0, l1, h1);
-    store8(r0 + 2u, c0, l2, h2);
-    store8(r0 + 3u, c0, l3, h3);
-    store8(r0 + 4u, c0, l4, h4);
-    store8(r0 + 5u, c0, l5, h5);
-    store8(r0 + 6u, c0, l6, h6);
-    store8(r0 + 7u, c0, l7, h7);
-    store8(r0 + 8u, c0, l8, h8);
-    store8(r0 + 9u, c0, l9, h9);
-    store8(r0 + 10u, c0, l10, h10);
-    store8(r0 + 11u, c0, l11, h11);
-    store8(r0 + 12u, c0, l12, h12);
-    store8(r0 + 13u, c0, l13, h13);
-    store8(r0 + 14u, c0, l14, h14);
-    store8(r0 + 15u, c0, l15, h15);
-    store8(r0 + 16u, c0, l16, h16);
-    store8(r0 + 17u, c0, l17, h17);
-    store8(r0 + 18u, c0, l18, h18);
-    store8(r0 + 19u, c0, l19, h19);
-    store8(r0 + 20u, c0, l20, h20);
-    store8(r0 + 21u, c0, l21, h21);
-    store8(r0 + 22u, c0, l22, h22);
-    store8(r0 + 23u, c0, l23, h23);
-    store8(r0 + 24u, c0, l24, h24);
-    store8(r0 + 25u, c0, l25, h25);
-    store8(r0 + 26u, c0, l26, h26);
-    store8(r0 + 27u, c0, l27, h27);
-    store8(r0 + 28u, c0, l28, h28);
-    store8(r0 + 29u, c0, l29, h29);
-    store8(r0 + 30u, c0, l30, h30);
-    store8(r0 + 31u, c0, l31, h31);
+    store8(z, r0 + 0u, c0, l0, h0);
+    store8(z, r0 + 1u, c0, l1, h1);
+    store8(z, r0 + 2u, c0, l2, h2);
+    store8(z, r0 + 3u, c0, l3, h3);
+    store8(z, r0 + 4u, c0, l4, h4);
+    store8(z, r0 + 5u, c0, l5, h5);
+    store8(z, r0 + 6u, c0, l6, h6);
+    store8(z, r0 + 7u, c0, l7, h7);
+    store8(z, r0 + 8u, c0, l8, h8);
+    store8(z, r0 + 9u, c0, l9, h9);
+    store8(z, r0 + 10u, c0, l10, h10);
+    store8(z, r0 + 11u, c0, l11, h11);
+    store8(z, r0 + 12u, c0, l12, h12);
+    store8(z, r0 + 13u, c0, l13, h13);
+    store8(z, r0 + 14u, c0, l14, h14);
+    store8(z, r0 + 15u, c0, l15, h15);
+    store8(z, r0 + 16u, c0, l16, h16);
+    store8(z, r0 + 17u, c0, l17, h17);
+    store8(z, r0 + 18u, c0, l18, h18);
+    store8(z, r0 + 19u, c0, l19, h19);
+    store8(z, r0 + 20u, c0, l20, h20);
+    store8(z, r0 + 21u, c0, l21, h21);
+    store8(z, r0 + 22u, c0, l22, h22);
+    store8(z, r0 + 23u, c0, l23, h23);
+    store8(z, r0 + 24u, c0, l24, h24);
+    store8(z, r0 + 25u, c0, l25, h25);
+    store8(z, r0 + 26u, c0, l26, h26);
+    store8(z, r0 + 27u, c0, l27, h27);
+    store8(z, r0 + 28u, c0, l28, h28);
+    store8(z, r0 + 29u, c0, l29, h29);
+    store8(z, r0 + 30u, c0, l30, h30);
+    store8(z, r0 + 31u, c0, l31, h31);
 }

@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::gpu::{Context, Executable, PipelineCache};
-use crate::graph::{plan::plan, DeviceCaps, Graph, MatmulKind, TensorKind};
+use crate::graph::{plan::plan_with, DeviceCaps, Graph, MatmulKind, TensorKind};
 use std::collections::HashMap;
 
 /// The entry point for running graphs on a GPU.
@@ -55,7 +55,12 @@ impl Engine {
     /// Plans `g` for this device, uploads its parameters from `weights`
     /// (checkpoint name -> f32 data) and builds pipelines and bind groups.
     pub fn compile(&mut self, g: &Graph, weights: &HashMap<String, Vec<f32>>) -> Result<Executable> {
-        let plan = plan(g, &self.caps())?;
+        self.compile_with(g, weights, false)
+    }
+
+    /// Like [`Engine::compile`]; `per_op` times every op separately (profiling).
+    pub fn compile_with(&mut self, g: &Graph, weights: &HashMap<String, Vec<f32>>, per_op: bool) -> Result<Executable> {
+        let plan = plan_with(g, &self.caps(), per_op)?;
         let params = plan
             .params
             .iter()

@@ -93,12 +93,37 @@ fn layernorm_rows() {
 
 #[test]
 fn attention_token_counts_and_head_dims() {
-    for &(b, t, h, d) in &[(1, 1, 1, 15), (2, 5, 3, 24), (1, 50, 2, 64), (3, 17, 4, 15), (1, 197, 1, 8)] {
-        let mut g = Graph::new();
-        let qkv = g.input(&[b, t, 3 * h * d]);
-        let y = g.attention(qkv, h).unwrap();
-        g.output(y);
-        check(&g, &Weights::new(), &[rand_vec(b * t * 3 * h * d, 7, 2.0)], &format!("attention b={b} t={t} h={h} d={d}"));
+    // Both implementations against attention computed from its definition.
+    for &(b, t, h, d) in &[(1, 1, 1, 15), (2, 5, 3, 24), (1, 50, 2, 64), (3, 17, 4, 15), (1, 197, 1, 8), (2, 197, 3, 64)] {
+        let x = rand_vec(b * t * 3 * h * d, 7, 2.0);
+        let want = vitrine::ops::attention::reference(&x, b, t, h, d);
+        for fused in [false, true] {
+            let mut g = Graph::new();
+            let qkv = g.input(&[b, t, 3 * h * d]);
+            let y = if fused { g.attention_fused(qkv, h) } else { g.attention(qkv, h) }.unwrap();
+            g.output(y);
+            let what = format!("attention fused={fused} b={b} t={t} h={h} d={d}");
+            let cpu = g.eval_cpu(&[x.clone()], &Weights::new()).unwrap();
+            let (dc, _) = max_diff(&cpu[0], &want);
+            assert!(dc <= 1e-5, "{what}: graph CPU reference differs from the definition by {dc}");
+            check(&g, &Weights::new(), &[x.clone()], &what);
+        }
+    }
+}
+
+#[test]
+fn batched_matmul() {
+    let kinds = engine().matmul_variants();
+    for kind in kinds {
+        for &(z, m, n, k) in &[(1, 3, 5, 8), (6, 17, 9, 64), (4, 33, 70, 20), (3, 5, 7, 15)] {
+            let mut g = Graph::new();
+            let a = g.input(&[z, m, k]);
+            let b = g.input(&[z, n, k]);
+            let y = g.bmm(a, b).unwrap();
+            g.output(y);
+            let inputs = [rand_vec(z * m * k, 1, 1.0), rand_vec(z * n * k, 2, 1.0)];
+            check_with(&g, &Weights::new(), &inputs, &format!("bmm z={z} m={m} n={n} k={k} {kind:?}"), Some(kind));
+        }
     }
 }
 

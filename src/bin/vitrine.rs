@@ -241,6 +241,29 @@ fn bench(args: &Args) -> Result<()> {
         }
         None => println!("GPU time per layer: the adapter has no timestamp queries"),
     }
+    if engine.ctx.adapter().timestamps {
+        // Every op in its own timed pass, summed by op kind.
+        let g = clf.model.graph(batch)?;
+        let exe = engine.compile_with(&g, &clf.model.weights.data(), true)?;
+        pollster::block_on(exe.run(&engine.ctx, &[&input]))?;
+        let (_, ops) = pollster::block_on(exe.run_timed(&engine.ctx, &[&input]))?;
+        let mut kinds: Vec<(String, f64, usize)> = Vec::new();
+        for l in ops.unwrap_or_default() {
+            let kind = l.scope.rsplit('/').next().unwrap_or("").to_string();
+            match kinds.iter_mut().find(|k| k.0 == kind) {
+                Some(k) => {
+                    k.1 += l.ms;
+                    k.2 += 1;
+                }
+                None => kinds.push((kind, l.ms, 1)),
+            }
+        }
+        kinds.sort_by(|a, b| b.1.total_cmp(&a.1));
+        println!("GPU time per op kind (each op timed alone):");
+        for (k, ms, n) in kinds {
+            println!("  {k:<14} {ms:>9.3} ms  ({n} dispatches)");
+        }
+    }
     Ok(())
 }
 

@@ -23,6 +23,8 @@ pub const SHADERS: &[(&str, &[&str])] = &[
     ("matmul_scalar", &[GELU, include_str!("../../shaders/matmul_scalar.wgsl"), EPILOGUE]),
     ("layernorm", &[include_str!("../../shaders/layernorm.wgsl")]),
     ("attention", &[include_str!("../../shaders/attention.wgsl")]),
+    ("heads", &[include_str!("../../shaders/heads.wgsl")]),
+    ("softmax", &[include_str!("../../shaders/softmax.wgsl")]),
     ("im2col", &[include_str!("../../shaders/im2col.wgsl")]),
     ("tokens", &[include_str!("../../shaders/tokens.wgsl")]),
     ("pool", &[include_str!("../../shaders/pool.wgsl")]),

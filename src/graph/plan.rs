@@ -55,8 +55,14 @@ impl Plan {
     }
 }
 
-/// Plans a graph for a device.
+/// Plans a graph for a device: one timed pass per layer (scope).
 pub fn plan(g: &Graph, caps: &DeviceCaps) -> Result<Plan> {
+    plan_with(g, caps, false)
+}
+
+/// Like [`plan`]; with `per_op`, every node gets its own pass and timestamp
+/// pair, named `scope/op` (profiling).
+pub fn plan_with(g: &Graph, caps: &DeviceCaps, per_op: bool) -> Result<Plan> {
     let n = g.tensors.len();
     for (id, t) in g.tensors.iter().enumerate() {
         let bytes = t.numel() as u64 * 4;
@@ -130,7 +136,9 @@ pub fn plan(g: &Graph, caps: &DeviceCaps) -> Result<Plan> {
                 }
             }
         }
-        if scopes.last() != Some(&node.scope) {
+        if per_op {
+            scopes.push(format!("{}/{}", node.scope, node.op.name()));
+        } else if scopes.last() != Some(&node.scope) {
             scopes.push(node.scope.clone());
         }
         steps.push(Step {

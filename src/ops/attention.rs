@@ -1,6 +1,12 @@
 //! Multi-head self-attention core: `qkv [B, T, 3C] -> [B, T, C]`, C = H * D.
 //! softmax(q k^T * D^-0.5) v per head, with the row max subtracted; heads are
 //! merged back in timm's order (`transpose(1, 2).reshape(B, T, C)`).
+//!
+//! Two implementations behind one builder, [`Graph::attention`]:
+//! - decomposed (default): split heads -> bmm (q k^T) -> scaled softmax -> bmm
+//!   (p v) -> merge heads, so the fast matmul kernels do the arithmetic;
+//! - fused (`attention.wgsl`, online softmax, one invocation per query row):
+//!   used when the [B*H, T, T] score matrix would not fit one storage binding.
 
 use super::u32_of;
 use crate::error::{Error, Result};
@@ -18,20 +24,47 @@ pub struct Attention {
     pub scale: f32,
 }
 
+/// Largest score matrix the decomposed path builds (WebGPU's default storage binding).
+const MAX_SCORES_BYTES: usize = 128 << 20;
+
 impl Graph {
     /// Attention over `qkv [B, T, 3 * heads * head_dim]`.
     pub fn attention(&mut self, qkv: TensorId, heads: usize) -> Result<TensorId> {
-        let s = self.shape(qkv).to_vec();
-        let [b, t, c3] = s.as_slice() else {
+        let (b, t, head_dim) = self.attention_dims(qkv, heads)?;
+        let tp = t.div_ceil(4) * 4;
+        if b * heads * t * tp * 4 > MAX_SCORES_BYTES {
+            return self.attention_fused(qkv, heads);
+        }
+        let scale = (head_dim as f32).powf(-0.5);
+        let dims = HeadDims { b, t, tp, h: heads, d: head_dim };
+        let z = b * heads;
+        let q = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::Split(0), dims }), &[z, t, head_dim]);
+        let k = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::Split(1), dims }), &[z, t, head_dim]);
+        let vt = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::SplitVt, dims }), &[z, head_dim, tp]);
+        let s = self.bmm(q, k)?;
+        let p = self.push(Box::new(Softmax { s, rows: z * t, t, tp, scale }), &[z, t, tp]);
+        let o = self.bmm(p, vt)?;
+        Ok(self.push(Box::new(Heads { x: o, mode: HeadsMode::Merge, dims }), &[b, t, heads * head_dim]))
+    }
+
+    /// Attention with the fused online-softmax kernel.
+    pub fn attention_fused(&mut self, qkv: TensorId, heads: usize) -> Result<TensorId> {
+        let (b, t, head_dim) = self.attention_dims(qkv, heads)?;
+        let scale = (head_dim as f32).powf(-0.5);
+        let op = Attention { qkv, b, t, heads, head_dim, scale };
+        Ok(self.push(Box::new(op), &[b, t, heads * head_dim]))
+    }
+
+    /// (B, T, D) of `qkv [B, T, 3 * heads * D]`.
+    fn attention_dims(&self, qkv: TensorId, heads: usize) -> Result<(usize, usize, usize)> {
+        let s = self.shape(qkv);
+        let [b, t, c3] = s else {
             return Err(Error::shape("attention", format!("qkv {s:?} must be [B, T, 3C]")));
         };
         if heads == 0 || c3 % (3 * heads) != 0 {
             return Err(Error::shape("attention", format!("qkv {s:?} does not split into 3 x {heads} heads")));
         }
-        let head_dim = c3 / (3 * heads);
-        let scale = (head_dim as f32).powf(-0.5);
-        let op = Attention { qkv, b: *b, t: *t, heads, head_dim, scale };
-        Ok(self.push(Box::new(op), &[*b, *t, c3 / 3]))
+        Ok((*b, *t, c3 / (3 * heads)))
     }
 }
 
@@ -78,4 +111,150 @@ impl Op for Attention {
         }
         out
     }
+}
+
+/// Sizes shared by the head layout ops.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadDims {
+    pub b: usize,
+    pub t: usize,
+    /// T rounded up to a multiple of 4 (the K of the p . v product).
+    pub tp: usize,
+    pub h: usize,
+    pub d: usize,
+}
+
+/// What a [`Heads`] op does (see shaders/heads.wgsl).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadsMode {
+    /// qkv -> q (0) or k (1) as [B*H, T, D].
+    Split(usize),
+    /// qkv -> v transposed and padded, [B*H, D, TP].
+    SplitVt,
+    /// [B*H, T, D] -> [B, T, H*D].
+    Merge,
+}
+
+/// Head layout changes around the attention matmuls.
+#[derive(Debug, Clone)]
+pub struct Heads {
+    pub x: TensorId,
+    pub mode: HeadsMode,
+    pub dims: HeadDims,
+}
+
+impl Op for Heads {
+    fn name(&self) -> &'static str {
+        "heads"
+    }
+
+    fn bindings(&self) -> Vec<Option<TensorId>> {
+        vec![Some(self.x)]
+    }
+
+    fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
+        let HeadDims { b, t, tp, h, d } = self.dims;
+        let (mode, part, n) = match self.mode {
+            HeadsMode::Split(p) => (0, p as u32, b * h * t * d),
+            HeadsMode::SplitVt => (1, 2, b * h * d * tp),
+            HeadsMode::Merge => (2, 0, b * t * h * d),
+        };
+        let key = KernelKey::new("heads", "main")
+            .u("B", u32_of("heads", "B", b)?)
+            .u("T", u32_of("heads", "T", t)?)
+            .u("TP", u32_of("heads", "TP", tp)?)
+            .u("H", u32_of("heads", "H", h)?)
+            .u("D", u32_of("heads", "D", d)?)
+            .u("MODE", mode)
+            .u("PART", part);
+        Dispatch::linear(key, n)
+    }
+
+    fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
+        let x = get(self.x);
+        let HeadDims { b, t, tp, h, d } = self.dims;
+        let c = h * d;
+        let qkv = |bi: usize, ti: usize, part: usize, hi: usize, di: usize| x[(bi * t + ti) * 3 * c + part * c + hi * d + di];
+        let mut out = Vec::new();
+        match self.mode {
+            HeadsMode::Split(p) => {
+                for bi in 0..b {
+                    for hi in 0..h {
+                        for ti in 0..t {
+                            out.extend((0..d).map(|di| qkv(bi, ti, p, hi, di)));
+                        }
+                    }
+                }
+            }
+            HeadsMode::SplitVt => {
+                for bi in 0..b {
+                    for hi in 0..h {
+                        for di in 0..d {
+                            out.extend((0..tp).map(|ti| if ti < t { qkv(bi, ti, 2, hi, di) } else { 0.0 }));
+                        }
+                    }
+                }
+            }
+            HeadsMode::Merge => {
+                for bi in 0..b {
+                    for ti in 0..t {
+                        for hi in 0..h {
+                            out.extend((0..d).map(|di| x[((bi * h + hi) * t + ti) * d + di]));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Row softmax of scaled scores `[R, T] -> [R, TP]` (zero padding after T).
+#[derive(Debug, Clone)]
+pub struct Softmax {
+    pub s: TensorId,
+    pub rows: usize,
+    pub t: usize,
+    pub tp: usize,
+    pub scale: f32,
+}
+
+impl Op for Softmax {
+    fn name(&self) -> &'static str {
+        "softmax"
+    }
+
+    fn bindings(&self) -> Vec<Option<TensorId>> {
+        vec![Some(self.s)]
+    }
+
+    fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
+        let key = KernelKey::new("softmax", "main")
+            .u("R", u32_of("softmax", "rows", self.rows)?)
+            .u("T", u32_of("softmax", "T", self.t)?)
+            .u("TP", u32_of("softmax", "TP", self.tp)?)
+            .with("SCALE", Const::f32(self.scale));
+        Dispatch::linear(key, self.rows)
+    }
+
+    fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
+        let s = get(self.s);
+        let mut out = vec![0f32; self.rows * self.tp];
+        for r in 0..self.rows {
+            let row = &s[r * self.t..(r + 1) * self.t];
+            let mx = row.iter().map(|v| v * self.scale).fold(f32::NEG_INFINITY, f32::max);
+            let e: Vec<f32> = row.iter().map(|v| (v * self.scale - mx).exp()).collect();
+            let sum: f32 = e.iter().sum();
+            for (j, v) in e.iter().enumerate() {
+                out[r * self.tp + j] = v / sum;
+            }
+        }
+        out
+    }
+}
+
+/// Plain attention on the CPU, straight from the definition (tests).
+pub fn reference(qkv: &[f32], b: usize, t: usize, h: usize, d: usize) -> Vec<f32> {
+    let op = Attention { qkv: 0, b, t, heads: h, head_dim: d, scale: (d as f32).powf(-0.5) };
+    op.cpu(&Graph::new(), &|_| qkv.to_vec())
 }

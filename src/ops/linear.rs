@@ -1,7 +1,8 @@
 //! Linear layer with a fused epilogue:
 //! `out[M, N] = res + gamma * act(x[M, K] . w[N, K]^T + bias)`.
 //! This is nn.Linear (weight in its own [out, in] layout), optionally followed
-//! by exact GELU, layer scale and a residual add, in one kernel.
+//! by exact GELU, layer scale and a residual add, in one kernel. The same op,
+//! batched (`bmm`), multiplies Z independent pairs `a[z] . b[z]^T` (attention).
 
 use super::u32_of;
 use crate::error::{Error, Result};
@@ -30,6 +31,10 @@ pub struct Linear {
     pub m: usize,
     pub n: usize,
     pub k: usize,
+    /// Independent products (grid z); 1 for a linear layer.
+    pub z: usize,
+    /// `w` holds one matrix per z (bmm) rather than one shared matrix.
+    pub w_batched: bool,
 }
 
 impl Graph {
@@ -74,27 +79,90 @@ impl Graph {
             }
         }
         let m = xs.iter().product::<usize>() / k.max(1);
-        let op = Linear { x, w, bias, gamma, res, act, m, n, k };
+        let op = Linear { x, w, bias, gamma, res, act, m, n, k, z: 1, w_batched: false };
         Ok(self.push(Box::new(op), &out_shape))
+    }
+
+    /// Batched `a [Z, M, K] . b [Z, N, K]^T -> [Z, M, N]`.
+    pub fn bmm(&mut self, a: TensorId, b: TensorId) -> Result<TensorId> {
+        let (as_, bs) = (self.shape(a).to_vec(), self.shape(b).to_vec());
+        let ([z, m, k], [zb, n, kb]) = (as_.as_slice(), bs.as_slice()) else {
+            return Err(Error::shape("bmm", format!("{as_:?} x {bs:?}: operands must be [Z, M, K] and [Z, N, K]")));
+        };
+        if z != zb || k != kb {
+            return Err(Error::shape("bmm", format!("{as_:?} x {bs:?}: Z and K must agree")));
+        }
+        if *z > crate::graph::MAX_GROUPS as usize {
+            return Err(Error::shape("bmm", format!("batch {z} exceeds the dispatch limit")));
+        }
+        let op = Linear { x: a, w: b, bias: None, gamma: None, res: None, act: Act::None, m: *m, n: *n, k: *k, z: *z, w_batched: true };
+        Ok(self.push(Box::new(op), &[*z, *m, *n]))
     }
 }
 
 impl Op for Linear {
     fn name(&self) -> &'static str {
-        "linear"
+        if self.w_batched {
+            "bmm"
+        } else {
+            "linear"
+        }
     }
 
     fn bindings(&self) -> Vec<Option<TensorId>> {
         vec![Some(self.x), Some(self.w), self.bias, self.gamma, self.res]
     }
 
-    fn dispatch(&self, _g: &Graph, caps: &DeviceCaps) -> Result<Dispatch> {
+    fn dispatch(&self, g: &Graph, caps: &DeviceCaps) -> Result<Dispatch> {
+        let mut d = self.dispatch_2d(g, caps)?;
+        d.workgroups[2] = u32_of("linear", "Z", self.z)?;
+        Ok(d)
+    }
+
+    fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
+        let (x, w) = (get(self.x), get(self.w));
+        let bias = self.bias.map(get);
+        let gamma = self.gamma.map(get);
+        let res = self.res.map(get);
+        let (m, n, k) = (self.m, self.n, self.k);
+        let mut out = vec![0f32; self.z * m * n];
+        for z in 0..self.z {
+            let wz = if self.w_batched { z * n * k } else { 0 };
+            for r in 0..m {
+                let xr = &x[(z * m + r) * k..][..k];
+                for c in 0..n {
+                    let wr = &w[wz + c * k..][..k];
+                    let mut y: f32 = xr.iter().zip(wr).map(|(a, b)| a * b).sum();
+                    if let Some(b) = &bias {
+                        y += b[c];
+                    }
+                    if self.act == Act::Gelu {
+                        y = gelu_ref(y);
+                    }
+                    if let Some(g) = &gamma {
+                        y *= g[c];
+                    }
+                    let o = (z * m + r) * n + c;
+                    if let Some(res) = &res {
+                        y += res[o];
+                    }
+                    out[o] = y;
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Linear {
+    fn dispatch_2d(&self, _g: &Graph, caps: &DeviceCaps) -> Result<Dispatch> {
         let (m, n) = (u32_of("linear", "M", self.m)?, u32_of("linear", "N", self.n)?);
         let flags = |key: KernelKey| {
             key.u("HAS_BIAS", self.bias.is_some() as u32)
                 .u("ACT", (self.act == Act::Gelu) as u32)
                 .u("HAS_GAMMA", self.gamma.is_some() as u32)
                 .u("HAS_RES", self.res.is_some() as u32)
+                .u("W_BATCHED", self.w_batched as u32)
         };
         if self.k % 4 != 0 {
             let key = flags(KernelKey::new("matmul_scalar", "main").u("M", m).u("N", n).u("K", u32_of("linear", "K", self.k)?));
@@ -125,36 +193,6 @@ impl Op for Linear {
                 Dispatch::linear(key, self.m.div_ceil(8) * self.n.div_ceil(8))
             }
         }
-    }
-
-    fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
-        let (x, w) = (get(self.x), get(self.w));
-        let bias = self.bias.map(get);
-        let gamma = self.gamma.map(get);
-        let res = self.res.map(get);
-        let (m, n, k) = (self.m, self.n, self.k);
-        let mut out = vec![0f32; m * n];
-        for r in 0..m {
-            let xr = &x[r * k..(r + 1) * k];
-            for c in 0..n {
-                let wr = &w[c * k..(c + 1) * k];
-                let mut y: f32 = xr.iter().zip(wr).map(|(a, b)| a * b).sum();
-                if let Some(b) = &bias {
-                    y += b[c];
-                }
-                if self.act == Act::Gelu {
-                    y = gelu_ref(y);
-                }
-                if let Some(g) = &gamma {
-                    y *= g[c];
-                }
-                if let Some(res) = &res {
-                    y += res[r * n + c];
-                }
-                out[r * n + c] = y;
-            }
-        }
-        out
     }
 }
 

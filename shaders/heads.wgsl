@@ -1,0 +1,61 @@
+// heads.wgsl: moves attention heads between timm's token layout and
+// per-head matrices, so attention runs on the matmul kernels.
+// MODE 0: x = qkv [B, T, 3, H, D] -> out [B*H, T, D], part PART (0 q, 1 k)
+// MODE 1: x = qkv [B, T, 3, H, D] -> out [B*H, D, TP], v transposed, zero for t >= T
+// MODE 2: x = o   [B*H, T, D]     -> out [B, T, H*D] (heads merged, timm order)
+//
+// Bindings (f32, row-major):
+//   0 x    see MODE
+//   1 out  see MODE
+// Dispatch: one invocation per output element, workgroups of 64, linear over (x, y).
+
+const B: u32 = 1u;
+const T: u32 = 1u;
+const TP: u32 = 4u;
+const H: u32 = 1u;
+const D: u32 = 1u;
+const MODE: u32 = 0u;
+const PART: u32 = 0u;
+const C: u32 = H * D;
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = gid.x + gid.y * nwg.x * 64u;
+    if (MODE == 0u) {
+        if (idx >= B * H * T * D) {
+            return;
+        }
+        let d = idx % D;
+        let t = (idx / D) % T;
+        let z = idx / (D * T);
+        let h = z % H;
+        let b = z / H;
+        out[idx] = x[(b * T + t) * 3u * C + PART * C + h * D + d];
+    } else if (MODE == 1u) {
+        if (idx >= B * H * D * TP) {
+            return;
+        }
+        let t = idx % TP;
+        let d = (idx / TP) % D;
+        let z = idx / (TP * D);
+        let h = z % H;
+        let b = z / H;
+        var v = 0.0;
+        if (t < T) {
+            v = x[(b * T + t) * 3u * C + 2u * C + h * D + d];
+        }
+        out[idx] = v;
+    } else {
+        if (idx >= B * T * C) {
+            return;
+        }
+        let d = idx % D;
+        let h = (idx / D) % H;
+        let t = (idx / C) % T;
+        let b = idx / (C * T);
+        out[idx] = x[((b * H + h) * T + t) * D + d];
+    }
+}
