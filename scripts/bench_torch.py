@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""PyTorch/timm reference figures for docs/PERFORMANCE.md, on the same machine
+and shapes as `vitrine bench` (run by hand, never in CI):
+
+    PYTHONPATH=/tmp/pyref python3 scripts/bench_torch.py [--device cpu|cuda] [--iters 10]
+
+Prints matmul GFLOP/s (x @ w.T, nn.Linear's layout, fp32) and timm forward
+throughput (eval, no_grad, fp32, eager) at batch 1 and 8.
+"""
+import argparse
+import statistics
+import time
+
+import torch
+import timm
+
+
+def timed(fn, iters, device):
+    fn()
+    fn()
+    ts = []
+    for _ in range(iters):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        fn()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        ts.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(ts)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--models", default="vit_tiny_patch16_224,vit_small_patch16_224,vit_base_patch16_224")
+    ap.add_argument("--batches", default="1,8")
+    a = ap.parse_args()
+    dev = a.device
+    print(f"torch {torch.__version__} timm {timm.__version__} device {dev} threads {torch.get_num_threads()}")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    for m, n, k in [(1024, 1024, 1024), (197, 2304, 768), (197, 3072, 768), (197, 768, 3072)]:
+        x = torch.randn(m, k, device=dev)
+        w = torch.randn(n, k, device=dev)
+        ms = timed(lambda: x @ w.T, a.iters, dev)
+        print(f"matmul {m:>5} {n:>5} {k:>5}  {ms:8.2f} ms  {2 * m * n * k / ms / 1e6:8.2f} GFLOP/s")
+    for name in a.models.split(","):
+        model = timm.create_model(name, pretrained=False).eval().to(dev)
+        for b in [int(x) for x in a.batches.split(",")]:
+            x = torch.randn(b, 3, 224, 224, device=dev)
+            with torch.no_grad():
+                ms = timed(lambda: model(x), a.iters, dev)
+            print(f"forward {name:<24} batch {b}  {ms:9.2f} ms/batch  {b * 1e3 / ms:8.2f} images/s")
+
+
+if __name__ == "__main__":
+    main()
