@@ -23,3 +23,15 @@ fn epilogue_store(z: u32, r: u32, c: u32, acc: f32) {
     }
     out[o] = y;
 }
+
+// Stores one row's 8 consecutive outputs (register and subgroup kernels).
+fn store8(z: u32, r: u32, c0: u32, lo: vec4<f32>, hi: vec4<f32>) {
+    epilogue_store(z, r, c0 + 0u, lo.x);
+    epilogue_store(z, r, c0 + 1u, lo.y);
+    epilogue_store(z, r, c0 + 2u, lo.z);
+    epilogue_store(z, r, c0 + 3u, lo.w);
+    epilogue_store(z, r, c0 + 4u, hi.x);
+    epilogue_store(z, r, c0 + 5u, hi.y);
+    epilogue_store(z, r, c0 + 6u, hi.z);
+    epilogue_store(z, r, c0 + 7u, hi.w);
+}

@@ -3,43 +3,10 @@
 // workgroup memory and no barriers, which suits CPU-like adapters (lavapipe,
 // llvmpipe, SwiftShader) where barriers are expensive. Fully unrolled on purpose.
 //
-// Bindings (f32, row-major):
-//   0 a     [Z, M, K]  read as vec4 (K % 4 == 0)
-//   1 w     [Z or 1, N, K]  read as vec4 (nn.Linear layout [out, in])
-//   2 bias  [N]     used when HAS_BIAS == 1
-//   3 gamma [N]     layer scale, used when HAS_GAMMA == 1
-//   4 res   [Z, M, N]  residual, used when HAS_RES == 1
-//   5 out   [Z, M, N]   (Z = batch of independent products, grid z)
+// Constants and bindings: matmul_io.wgsl; epilogue (and store8): epilogue.wgsl.
 // Dispatch: ceil(M/8) * ceil(N/8) invocations, workgroups of 64, linear over (x, y); grid z = Z.
 
-const M: u32 = 1u;
-const N: u32 = 1u;
-const K4: u32 = 1u;
-const HAS_BIAS: u32 = 1u;
-const ACT: u32 = 0u;
-const HAS_GAMMA: u32 = 0u;
-const HAS_RES: u32 = 0u;
-// W_BATCHED == 1: w holds one [N, K] matrix per z; 0: shared by all z.
-const W_BATCHED: u32 = 0u;
 const TILES_N: u32 = (N + 7u) / 8u;
-
-@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read> gamma: array<f32>;
-@group(0) @binding(4) var<storage, read> res: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
-
-fn store8(z: u32, r: u32, c0: u32, lo: vec4<f32>, hi: vec4<f32>) {
-    epilogue_store(z, r, c0 + 0u, lo.x);
-    epilogue_store(z, r, c0 + 1u, lo.y);
-    epilogue_store(z, r, c0 + 2u, lo.z);
-    epilogue_store(z, r, c0 + 3u, lo.w);
-    epilogue_store(z, r, c0 + 4u, hi.x);
-    epilogue_store(z, r, c0 + 5u, hi.y);
-    epilogue_store(z, r, c0 + 6u, hi.z);
-    epilogue_store(z, r, c0 + 7u, hi.w);
-}
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -5,55 +5,27 @@
 // A rows. Needs Features::SUBGROUP and a subgroup size of exactly 8 (lavapipe);
 // chosen per adapter, never required.
 //
-// Bindings (f32, row-major):
-//   0 a     [Z, M, K]  read as vec4 (K % 4 == 0)
-//   1 w     [Z or 1, N, K]  read as vec4
-//   2 bias  [N]     used when HAS_BIAS == 1
-//   3 gamma [N]     used when HAS_GAMMA == 1
-//   4 res   [Z, M, N]  used when HAS_RES == 1
-//   5 out   [Z, M, N]   (Z = batch of independent products, grid z)
+// Constants and bindings: matmul_io.wgsl; epilogue (and store8): epilogue.wgsl.
 // Dispatch: ceil(M/32) * ceil(N/64) workgroups of 8 invocations, linear over (x, y); grid z = Z.
 
-const M: u32 = 1u;
-const N: u32 = 1u;
-const K4: u32 = 1u;
-const HAS_BIAS: u32 = 1u;
-const ACT: u32 = 0u;
-const HAS_GAMMA: u32 = 0u;
-const HAS_RES: u32 = 0u;
-// W_BATCHED == 1: w holds one [N, K] matrix per z; 0: shared by all z.
-const W_BATCHED: u32 = 0u;
 const ROWS: u32 = 32u;
 const BLOCKS_N: u32 = (N + 63u) / 64u;
-
-@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read> gamma: array<f32>;
-@group(0) @binding(4) var<storage, read> res: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
-
-fn store8(z: u32, r: u32, c0: u32, lo: vec4<f32>, hi: vec4<f32>) {
-    if (r >= M) {
-        return;
-    }
-    epilogue_store(z, r, c0 + 0u, lo.x);
-    epilogue_store(z, r, c0 + 1u, lo.y);
-    epilogue_store(z, r, c0 + 2u, lo.z);
-    epilogue_store(z, r, c0 + 3u, lo.w);
-    epilogue_store(z, r, c0 + 4u, hi.x);
-    epilogue_store(z, r, c0 + 5u, hi.y);
-    epilogue_store(z, r, c0 + 6u, hi.z);
-    epilogue_store(z, r, c0 + 7u, hi.w);
-}
+const BLOCKS_M: u32 = (M + ROWS - 1u) / ROWS;
+// Blocks run in groups of GROUP row blocks, column by column inside a group,
+// so a group's A rows stay in cache while W streams through once per group.
+const GROUP: u32 = 8u;
 
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(subgroup_invocation_id) lane: u32) {
     let blk = wid.x + wid.y * nwg.x;
     let z = wid.z;
-    let r0 = (blk / BLOCKS_N) * ROWS;
-    let c0 = (blk % BLOCKS_N) * 64u + lane * 8u;
+    let group = blk / (GROUP * BLOCKS_N);
+    let first = group * GROUP;
+    let rows_in_group = min(GROUP, BLOCKS_M - min(first, BLOCKS_M));
+    let within = blk % (GROUP * BLOCKS_N);
+    let r0 = (first + within % max(rows_in_group, 1u)) * ROWS;
+    let c0 = (within / max(rows_in_group, 1u)) * 64u + lane * 8u;
     if (r0 >= M) {
         return;
     }

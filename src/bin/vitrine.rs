@@ -12,7 +12,7 @@ const USAGE: &str = "vitrine: Vision Transformers on any GPU through WebGPU
 usage:
   vitrine classify [--model M] [--arch A] [--top-k 5] [--batch N] [--json] [--labels FILE] IMAGE...
   vitrine inspect  [--model M] [--arch A]
-  vitrine bench    [--model M | --arch PRESET] [--batch B] [--iters N] [--matmul]
+  vitrine bench    [--model M | --arch PRESET] [--batch B] [--iters N] [--matmul [--kernel K]]
   vitrine presets
 
   --model M   a folder in the Hugging Face hub layout (config.json + model.safetensors)
@@ -190,7 +190,16 @@ fn bench(args: &Args) -> Result<()> {
         let b = args.usize("--batch", 1)?;
         let shapes = [(1024, 1024, 1024), (b * 197, 2304, 768), (b * 197, 3072, 768), (b * 197, 768, 3072)];
         println!("{:<10} {:>6} {:>6} {:>6} {:>10} {:>9}", "variant", "M", "N", "K", "ms", "GFLOP/s");
-        for kind in engine.matmul_variants() {
+        let only = args.get("--kernel");
+        let kinds: Vec<_> = engine
+            .matmul_variants()
+            .into_iter()
+            .filter(|k| only.is_none_or(|o| format!("{k:?}").eq_ignore_ascii_case(o)))
+            .collect();
+        if kinds.is_empty() {
+            return Err(Error::Input(format!("--kernel {:?}: this adapter has {:?}", only.unwrap_or(""), engine.matmul_variants())));
+        }
+        for kind in kinds {
             for &(m, n, k) in &shapes {
                 let r = vitrine::bench::matmul(&mut engine, kind, m, n, k, iters)?;
                 println!("{:<10} {:>6} {:>6} {:>6} {:>10.2} {:>9.2}", r.variant, r.m, r.n, r.k, r.ms, r.gflops);
@@ -276,7 +285,7 @@ fn run(raw: &[String]) -> Result<()> {
     match cmd.as_str() {
         "classify" => classify(&Args::parse(rest, &["--model", "--arch", "--top-k", "--batch", "--json", "--labels"])?),
         "inspect" => inspect(&Args::parse(rest, &["--model", "--arch"])?),
-        "bench" => bench(&Args::parse(rest, &["--model", "--arch", "--batch", "--iters", "--matmul"])?),
+        "bench" => bench(&Args::parse(rest, &["--model", "--arch", "--batch", "--iters", "--matmul", "--kernel"])?),
         "presets" => {
             config::preset_names().iter().for_each(|n| println!("{n}"));
             Ok(())

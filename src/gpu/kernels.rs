@@ -12,14 +12,15 @@ use std::collections::HashMap;
 
 const GELU: &str = include_str!("../../shaders/gelu.wgsl");
 const EPILOGUE: &str = include_str!("../../shaders/epilogue.wgsl");
+const MATMUL_IO: &str = include_str!("../../shaders/matmul_io.wgsl");
 
 /// Every kernel, by name, as the list of shader files it is made of (shared
 /// parts such as `gelu.wgsl` are concatenated with the kernel; WGSL allows
 /// module-scope declarations in any order).
 pub const SHADERS: &[(&str, &[&str])] = &[
-    ("matmul", &[GELU, include_str!("../../shaders/matmul.wgsl"), EPILOGUE]),
-    ("matmul_reg", &[GELU, include_str!("../../shaders/matmul_reg.wgsl"), EPILOGUE]),
-    ("matmul_subgroup", &[GELU, include_str!("../../shaders/matmul_subgroup.wgsl"), EPILOGUE]),
+    ("matmul", &[GELU, MATMUL_IO, include_str!("../../shaders/matmul.wgsl"), EPILOGUE]),
+    ("matmul_reg", &[GELU, MATMUL_IO, include_str!("../../shaders/matmul_reg.wgsl"), EPILOGUE]),
+    ("matmul_subgroup", &[GELU, MATMUL_IO, include_str!("../../shaders/matmul_subgroup.wgsl"), EPILOGUE]),
     ("matmul_scalar", &[GELU, include_str!("../../shaders/matmul_scalar.wgsl"), EPILOGUE]),
     ("layernorm", &[include_str!("../../shaders/layernorm.wgsl")]),
     ("attention", &[include_str!("../../shaders/attention.wgsl")]),
