@@ -155,11 +155,12 @@ impl PipelineCache {
 mod tests {
     use super::*;
     #[test]
-    fn specialize_replaces_only_named_values() {
+    fn specialize_replaces_only_named_values() -> crate::Result<()> {
         let src = "const TM: u32 = 8u;\nconst EPS: f32 = 1e-5;\nfn f() {}";
-        let out = specialize("t", src, &[("TM", Const::U32(4)), ("EPS", Const::f32(1e-6))]).unwrap();
+        let out = specialize("t", src, &[("TM", Const::U32(4)), ("EPS", Const::f32(1e-6))])?;
         assert!(out.contains("const TM: u32 = 4u;"));
         assert!(out.contains("const EPS: f32 = 1e-6;"), "{out}");
         assert!(specialize("t", src, &[("NOPE", Const::U32(1))]).is_err());
+        Ok(())
     }
 }
