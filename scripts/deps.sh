@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what vitrine needs on Debian/Ubuntu, and only what is missing:
 # a Vulkan loader and, where no GPU driver is present, Mesa's software Vulkan
-# driver (lavapipe). Idempotent; safe to run on every invocation.
+# driver (lavapipe), plus any Debian packages named as arguments.
+# Idempotent; safe to run on every invocation.
 set -euo pipefail
 
 need_apt=()

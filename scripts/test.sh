@@ -4,6 +4,7 @@
 # available Vulkan adapter (lavapipe where there is no GPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/deps.sh
+# dataset-fashion-mnist: the real data tests/data.rs reads.
+source scripts/deps.sh dataset-fashion-mnist
 export RUST_BACKTRACE=1
 cargo test --release "$@"

@@ -26,4 +26,5 @@ pub use engine::Engine;
 pub use error::{Error, Result};
 pub mod models;
 pub mod preprocess;
+pub mod train;
 pub mod weights;

@@ -1,0 +1,3 @@
+//! Training: data loading (more to come: loss, optimizers, trainer).
+
+pub mod data;
