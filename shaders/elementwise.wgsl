@@ -1,4 +1,10 @@
-// elementwise.wgsl: out = (a + b) * ALPHA, e.g. DeiT's averaged heads (ALPHA = 0.5).
+// elementwise.wgsl: one value per invocation.
+// MODE 0: out = (a + b) * ALPHA   (DeiT's averaged heads, gradient sums)
+// MODE 1: out = a * ALPHA         (b unused)
+// MODE 2: out = a * b
+// MODE 3: out = b * gelu'(a)      (a: GELU input, b: gradient of its output)
+// MODE 4: out = ALPHA             (a, b unused)
+// MODE 5: out = a * b[idx % BN]   (b [BN] broadcast over rows: layer scale)
 //
 // Bindings (f32):
 //   0 a   [LEN]
@@ -8,6 +14,8 @@
 
 const LEN: u32 = 1u;
 const ALPHA: f32 = 1.0;
+const MODE: u32 = 0u;
+const BN: u32 = 1u;
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
@@ -19,5 +27,24 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (idx >= LEN) {
         return;
     }
-    out[idx] = (a[idx] + b[idx]) * ALPHA;
+    switch MODE {
+        case 0u: {
+            out[idx] = (a[idx] + b[idx]) * ALPHA;
+        }
+        case 1u: {
+            out[idx] = a[idx] * ALPHA;
+        }
+        case 2u: {
+            out[idx] = a[idx] * b[idx];
+        }
+        case 3u: {
+            out[idx] = b[idx] * gelu_grad(a[idx]);
+        }
+        case 4u: {
+            out[idx] = ALPHA;
+        }
+        default: {
+            out[idx] = a[idx] * b[idx % BN];
+        }
+    }
 }

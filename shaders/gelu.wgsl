@@ -15,3 +15,10 @@ fn erf_f32(x: f32) -> f32 {
 fn gelu(x: f32) -> f32 {
     return 0.5 * x * (1.0 + erf_f32(x * 0.70710678118654752));
 }
+
+// d/dx gelu(x) = Phi(x) + x * phi(x)
+fn gelu_grad(x: f32) -> f32 {
+    let cdf = 0.5 * (1.0 + erf_f32(x * 0.70710678118654752));
+    let pdf = 0.39894228040143268 * exp(-0.5 * x * x);
+    return cdf + x * pdf;
+}

@@ -29,7 +29,8 @@ pub const SHADERS: &[(&str, &[&str])] = &[
     ("im2col", &[include_str!("../../shaders/im2col.wgsl")]),
     ("tokens", &[include_str!("../../shaders/tokens.wgsl")]),
     ("pool", &[include_str!("../../shaders/pool.wgsl")]),
-    ("elementwise", &[include_str!("../../shaders/elementwise.wgsl")]),
+    ("elementwise", &[GELU, include_str!("../../shaders/elementwise.wgsl")]),
+    ("transpose", &[include_str!("../../shaders/transpose.wgsl")]),
 ];
 
 /// The full WGSL source of a kernel (its parts concatenated).

@@ -6,6 +6,7 @@
 //! reference. Nothing here touches the GPU: [`plan`] turns a graph into
 //! buffer slots and dispatches, and `gpu::exec` runs that plan.
 
+pub mod autodiff;
 pub mod plan;
 
 use crate::error::{Error, Result};
@@ -102,6 +103,12 @@ pub trait Op: Debug {
     fn dispatch(&self, g: &Graph, caps: &DeviceCaps) -> Result<Dispatch>;
     /// Reference implementation on the CPU (f32, plain loops).
     fn cpu(&self, g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32>;
+    /// Adds the nodes computing the gradient of each binding (same order as
+    /// [`Op::bindings`]) from `dout`, the gradient of this op's output `out`.
+    /// `None` where an input needs no gradient.
+    fn backward(&self, _g: &mut Graph, _out: TensorId, _dout: TensorId) -> Result<Vec<Option<TensorId>>> {
+        Err(Error::shape(self.name(), "has no backward rule yet"))
+    }
 }
 
 /// One step of the graph: an op and the tensor it writes.

@@ -152,6 +152,50 @@ impl Op for Linear {
         }
         out
     }
+
+    /// Gradients of x, w, bias, gamma and the residual. Where the epilogue has
+    /// GELU or layer scale, the pre-activation is recomputed (not stored).
+    fn backward(&self, g: &mut Graph, _out: TensorId, dout: TensorId) -> Result<Vec<Option<TensorId>>> {
+        let (x, w) = (self.x, self.w);
+        let recompute = |g: &mut Graph, act: Act| -> Result<TensorId> {
+            if self.w_batched {
+                g.bmm(x, w)
+            } else {
+                g.linear_fused(x, w, self.bias, act, None, None)
+            }
+        };
+        let mut d = dout;
+        let mut dgamma = None;
+        if let Some(gamma) = self.gamma {
+            let h = recompute(g, self.act)?;
+            let dh = g.mul(dout, h)?;
+            dgamma = Some(g.sum_rows(dh)?);
+            d = g.mul_col(dout, gamma)?;
+        }
+        if self.act == Act::Gelu {
+            let z = recompute(g, Act::None)?;
+            d = g.gelu_grad(z, d)?;
+        }
+        let dbias = match self.bias {
+            Some(_) => Some(g.sum_rows(d)?),
+            None => None,
+        };
+        let (m, n, k, z) = (self.m, self.n, self.k, self.z);
+        let (dx, dw) = if self.w_batched {
+            let wt = g.transpose_as(w, z, n, k)?; // [Z, K, N]
+            let dx = g.bmm(d, wt)?; // [Z, M, K]
+            let dt = g.transpose_as(d, z, m, n)?; // [Z, N, M]
+            let xt = g.transpose_as(x, z, m, k)?; // [Z, K, M]
+            (dx, g.bmm(dt, xt)?) // [Z, N, K]
+        } else {
+            let wt = g.transpose_as(w, 1, n, k)?; // [K, N]
+            let dx = g.linear(d, wt, None)?; // x's shape
+            let dt = g.transpose_as(d, 1, m, n)?; // [N, M]
+            let xt = g.transpose_as(x, 1, m, k)?; // [K, M]
+            (dx, g.linear(dt, xt, None)?) // [N, K]
+        };
+        Ok(vec![Some(dx), Some(dw), dbias, dgamma, self.res.map(|_| dout)])
+    }
 }
 
 impl Linear {
@@ -200,6 +244,14 @@ impl Linear {
 pub fn gelu_ref(x: f32) -> f32 {
     let x = x as f64;
     (0.5 * x * (1.0 + erf_f64(x / std::f64::consts::SQRT_2))) as f32
+}
+
+/// Derivative of exact GELU, `Phi(x) + x phi(x)`, in f64.
+pub fn gelu_grad_ref(x: f32) -> f32 {
+    let x = x as f64;
+    let cdf = 0.5 * (1.0 + erf_f64(x / std::f64::consts::SQRT_2));
+    let pdf = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+    (cdf + x * pdf) as f32
 }
 
 /// erf to ~1e-15 (series for small |x|, continued fraction for large).

@@ -8,14 +8,16 @@ pub mod layernorm;
 pub mod linear;
 pub mod pool;
 pub mod tokens;
+pub mod transpose;
 
 pub use attention::Attention;
-pub use elementwise::AddScale;
+pub use elementwise::{Elementwise, EwMode};
 pub use im2col::Im2Col;
 pub use layernorm::LayerNorm;
 pub use linear::{Act, Linear};
 pub use pool::{Pool, PoolMode};
 pub use tokens::{PosMode, Tokens};
+pub use transpose::Transpose;
 
 /// Casts a size to the u32 a shader constant holds, naming the op if it does not fit.
 pub(crate) fn u32_of(op: &str, what: &str, v: usize) -> crate::error::Result<u32> {

@@ -1,0 +1,121 @@
+//! Backward rules against finite differences (f32, small shapes).
+//! For L = sum(out * r) with a random r, each gradient computed on the GPU by
+//! the backward graph must match (a) the same backward graph evaluated on the
+//! CPU within 1e-4 * max(1, max|g|), and (b) central differences of the CPU
+//! forward, dL/dp ~ (L(p + e) - L(p - e)) / 2e with e = 1e-2, within
+//! 2e-2 * max(1, |g|) (f32 forward; the error is dominated by rounding).
+
+mod common;
+use common::*;
+use vitrine::graph::autodiff::backward;
+use vitrine::graph::{Graph, TensorId};
+use vitrine::ops::Act;
+
+/// Builds the forward graph; returns (graph, output, tensors to differentiate).
+type Build = dyn Fn(&mut Graph) -> (TensorId, Vec<TensorId>);
+
+fn loss(g: &Graph, inputs: &[Vec<f32>], w: &Weights, r: &[f32]) -> f64 {
+    let out = g.eval_cpu(inputs, w).unwrap();
+    out[0].iter().zip(r).map(|(a, b)| *a as f64 * *b as f64).sum()
+}
+
+fn check_grads(name: &str, build: &Build, weights: Weights, inputs: Vec<Vec<f32>>) {
+    // Forward-only graph for finite differences.
+    let mut fwd = Graph::new();
+    let (out, _) = build(&mut fwd);
+    fwd.output(out);
+    let r = rand_vec(fwd.numel(out), 99, 1.0);
+
+    // Forward + backward graph.
+    let mut g = Graph::new();
+    let (out, wrt) = build(&mut g);
+    let seed = g.input(g.shape(out).to_vec().as_slice());
+    let grads = backward(&mut g, out, seed, &wrt).unwrap();
+    for &d in &grads {
+        g.output(d);
+    }
+    let mut all_inputs = inputs.clone();
+    all_inputs.push(r.clone());
+    let refs: Vec<&[f32]> = all_inputs.iter().map(|v| v.as_slice()).collect();
+    let gpu = engine().run_once(&g, &weights, &refs).unwrap();
+    let cpu = g.eval_cpu(&all_inputs, &weights).unwrap();
+
+    for (k, &t) in wrt.iter().enumerate() {
+        let (d, m) = max_diff(&gpu[k], &cpu[k]);
+        assert!(d <= 1e-4 * m.max(1.0), "{name}: grad {k}: GPU vs CPU backward differ by {d} (max {m})");
+        assert!(gpu[k].iter().any(|v| *v != 0.0), "{name}: grad {k} is all zeros");
+        // Central differences on a few elements of the same tensor.
+        let n = g.numel(t);
+        let picks: Vec<usize> = (0..n).step_by((n / 6).max(1)).take(6).collect();
+        for i in picks {
+            let eps = 1e-2f32;
+            let eval = |delta: f32| {
+                let mut w2 = weights.clone();
+                let mut in2 = inputs.clone();
+                match &g.tensors[t].kind {
+                    vitrine::graph::TensorKind::Param { parts } => w2.get_mut(&parts[0].0).unwrap()[i] += delta,
+                    vitrine::graph::TensorKind::Input => {
+                        let pos = g.inputs.iter().position(|&x| x == t).unwrap();
+                        in2[pos][i] += delta;
+                    }
+                    _ => unreachable!(),
+                }
+                loss(&fwd, &in2, &w2, &r)
+            };
+            let fd = (eval(eps) - eval(-eps)) / (2.0 * eps as f64);
+            let got = gpu[k][i] as f64;
+            assert!((fd - got).abs() <= 2e-2 * got.abs().max(1.0), "{name}: grad {k}[{i}]: backward {got}, finite difference {fd}");
+        }
+    }
+}
+
+fn params(names: &[(&str, usize, u64, f32)]) -> Weights {
+    names.iter().map(|(n, len, seed, s)| (n.to_string(), rand_vec(*len, *seed, *s))).collect()
+}
+
+#[test]
+fn linear_with_every_epilogue() {
+    let (b, t, k, n) = (2, 3, 8, 6);
+    for (act, gamma, res) in [(Act::None, false, false), (Act::Gelu, false, false), (Act::None, true, true), (Act::Gelu, true, true)] {
+        let build = move |g: &mut Graph| {
+            let x = g.input(&[b, t, k]);
+            let r = res.then(|| g.input(&[b, t, n]));
+            let w = g.param("w", &[n, k]);
+            let bias = g.param("b", &[n]);
+            let ga = gamma.then(|| g.param("g", &[n]));
+            let y = g.linear_fused(x, w, Some(bias), act, ga, r).unwrap();
+            let mut wrt = vec![x, w, bias];
+            wrt.extend(ga);
+            wrt.extend(r);
+            (y, wrt)
+        };
+        let weights = params(&[("w", n * k, 1, 0.5), ("b", n, 2, 0.5), ("g", n, 3, 1.0)]);
+        let mut inputs = vec![rand_vec(b * t * k, 4, 1.0)];
+        if res {
+            inputs.push(rand_vec(b * t * n, 5, 1.0));
+        }
+        check_grads(&format!("linear {act:?} gamma={gamma} res={res}"), &build, weights, inputs);
+    }
+}
+
+#[test]
+fn batched_matmul_and_a_two_layer_chain() {
+    let build = |g: &mut Graph| {
+        let a = g.input(&[3, 4, 8]);
+        let b = g.input(&[3, 5, 8]);
+        (g.bmm(a, b).unwrap(), vec![a, b])
+    };
+    check_grads("bmm", &build, Weights::new(), vec![rand_vec(96, 1, 1.0), rand_vec(120, 2, 1.0)]);
+    // x used twice (residual and matmul input): gradients must add up.
+    let build = |g: &mut Graph| {
+        let x = g.input(&[5, 8]);
+        let w1 = g.param("w1", &[8, 8]);
+        let w2 = g.param("w2", &[8, 8]);
+        let h = g.linear_fused(x, w1, None, Act::Gelu, None, None).unwrap();
+        let y = g.linear_fused(h, w2, None, Act::None, None, Some(x)).unwrap();
+        let z = g.add_scale(y, x, 0.5).unwrap();
+        (z, vec![x, w1, w2])
+    };
+    let weights = params(&[("w1", 64, 3, 0.6), ("w2", 64, 4, 0.6)]);
+    check_grads("chain", &build, weights, vec![rand_vec(40, 5, 1.0)]);
+}
