@@ -3,6 +3,9 @@
 // MODE 0: x = qkv [B, T, 3, H, D] -> out [B*H, T, D], part PART (0 q, 1 k)
 // MODE 1: x = qkv [B, T, 3, H, D] -> out [B*H, D, TP], v transposed, zero for t >= T
 // MODE 2: x = o   [B*H, T, D]     -> out [B, T, H*D] (heads merged, timm order)
+// Backward: MODE 3: x = dq or dk [B*H, T, D] -> d qkv [B, T, 3C], part PART, zeros elsewhere
+//           MODE 4: x = d vt [B*H, D, TP]    -> d qkv [B, T, 3C], part 2, zeros elsewhere
+//           MODE 5: x = d out [B, T, C]      -> d o [B*H, T, D]
 //
 // Bindings (f32, row-major):
 //   0 x    see MODE
@@ -48,7 +51,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             v = x[(b * T + t) * 3u * C + 2u * C + h * D + d];
         }
         out[idx] = v;
-    } else {
+    } else if (MODE == 2u) {
         if (idx >= B * T * C) {
             return;
         }
@@ -57,5 +60,30 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         let t = (idx / C) % T;
         let b = idx / (C * T);
         out[idx] = x[((b * H + h) * T + t) * D + d];
+    } else if (MODE == 5u) {
+        if (idx >= B * H * T * D) {
+            return;
+        }
+        let d = idx % D;
+        let t = (idx / D) % T;
+        let z = idx / (D * T);
+        out[idx] = x[((z / H) * T + t) * C + (z % H) * D + d];
+    } else {
+        if (idx >= B * T * 3u * C) {
+            return;
+        }
+        let d = idx % D;
+        let h = (idx / D) % H;
+        let part = (idx / C) % 3u;
+        let t = (idx / (3u * C)) % T;
+        let b = idx / (3u * C * T);
+        let z = b * H + h;
+        var v = 0.0;
+        if (MODE == 3u && part == PART) {
+            v = x[(z * T + t) * D + d];
+        } else if (MODE == 4u && part == 2u) {
+            v = x[(z * D + d) * TP + t];
+        }
+        out[idx] = v;
     }
 }

@@ -2,6 +2,9 @@
 // Row (b, py, px), column k = (c, ky, kx), the order of a conv weight
 // [D, CIN, P, P] flattened, so patch embedding = im2col + matmul(A, W^T).
 //
+// MODE 1 (backward, col2im): img is d cols [B * GH * GW, K], out is d img
+// [B, CIN, IH, IW] (zero where the conv drops pixels).
+//
 // Bindings (f32):
 //   0 img [B, CIN, IH, IW]
 //   1 out [B * GH * GW, CIN * P * P]   GH = IH / P, GW = IW / P (floor, as the conv)
@@ -15,6 +18,7 @@ const P: u32 = 16u;
 const GH: u32 = IH / P;
 const GW: u32 = IW / P;
 const K: u32 = CIN * P * P;
+const MODE: u32 = 0u;
 
 @group(0) @binding(0) var<storage, read> img: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -22,6 +26,22 @@ const K: u32 = CIN * P * P;
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = gid.x + gid.y * nwg.x * 64u;
+    if (MODE == 1u) {
+        if (idx >= B * CIN * IH * IW) {
+            return;
+        }
+        let x = idx % IW;
+        let y = (idx / IW) % IH;
+        let c = (idx / (IW * IH)) % CIN;
+        let b = idx / (IW * IH * CIN);
+        var v = 0.0;
+        if (y < GH * P && x < GW * P) {
+            let row = (b * GH + y / P) * GW + x / P;
+            v = img[row * K + (c * P + y % P) * P + x % P];
+        }
+        out[idx] = v;
+        return;
+    }
     if (idx >= B * GH * GW * K) {
         return;
     }

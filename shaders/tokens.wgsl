@@ -2,6 +2,10 @@
 // POS_MODE 0: pos covers all T tokens (timm default);
 //          1: pos covers patch tokens only (no_embed_class);
 //          2: no position embedding.
+// Backward (MODE): the input at binding 0 is dy [B, T, C], and
+//   MODE 1: out = d patches [B, NP, C]
+//   MODE 2: out = d prefix  [NPRE, C]   (summed over the batch)
+//   MODE 3: out = d pos     [T or NP, C] (summed over the batch)
 //
 // Bindings (f32, row-major):
 //   0 patches [B, NP, C]
@@ -15,6 +19,7 @@ const NP: u32 = 1u;
 const NPRE: u32 = 1u;
 const C: u32 = 1u;
 const POS_MODE: u32 = 0u;
+const MODE: u32 = 0u;
 const T: u32 = NPRE + NP;
 
 @group(0) @binding(0) var<storage, read> patches: array<f32>;
@@ -25,6 +30,39 @@ const T: u32 = NPRE + NP;
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = gid.x + gid.y * nwg.x * 64u;
+    if (MODE == 1u) {
+        if (idx >= B * NP * C) {
+            return;
+        }
+        let c = idx % C;
+        let p = (idx / C) % NP;
+        let b = idx / (C * NP);
+        out[idx] = patches[(b * T + NPRE + p) * C + c];
+        return;
+    }
+    if (MODE >= 2u) {
+        // Rows of the summed gradient: prefix tokens, or the tokens pos covers.
+        var first = 0u;
+        var rows = NPRE;
+        if (MODE == 3u) {
+            rows = T;
+            if (POS_MODE == 1u) {
+                first = NPRE;
+                rows = NP;
+            }
+        }
+        if (idx >= rows * C) {
+            return;
+        }
+        let c = idx % C;
+        let t = first + idx / C;
+        var s = 0.0;
+        for (var b = 0u; b < B; b = b + 1u) {
+            s = s + patches[(b * T + t) * C + c];
+        }
+        out[idx] = s;
+        return;
+    }
     if (idx >= B * T * C) {
         return;
     }

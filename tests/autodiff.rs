@@ -53,7 +53,18 @@ fn check_grads(name: &str, build: &Build, weights: Weights, inputs: Vec<Vec<f32>
                 let mut w2 = weights.clone();
                 let mut in2 = inputs.clone();
                 match &g.tensors[t].kind {
-                    vitrine::graph::TensorKind::Param { parts } => w2.get_mut(&parts[0].0).unwrap()[i] += delta,
+                    vitrine::graph::TensorKind::Param { parts } => {
+                        // Find the checkpoint tensor (part) holding element i.
+                        let mut j = i;
+                        for (name, shape) in parts {
+                            let n: usize = shape.iter().product();
+                            if j < n {
+                                w2.get_mut(name).unwrap()[j] += delta;
+                                break;
+                            }
+                            j -= n;
+                        }
+                    }
                     vitrine::graph::TensorKind::Input => {
                         let pos = g.inputs.iter().position(|&x| x == t).unwrap();
                         in2[pos][i] += delta;
@@ -118,4 +129,85 @@ fn batched_matmul_and_a_two_layer_chain() {
     };
     let weights = params(&[("w1", 64, 3, 0.6), ("w2", 64, 4, 0.6)]);
     check_grads("chain", &build, weights, vec![rand_vec(40, 5, 1.0)]);
+}
+
+#[test]
+fn layernorm_attention_pool_tokens_im2col() {
+    let build = |g: &mut Graph| {
+        let x = g.input(&[3, 10]);
+        let w = g.param("w", &[10]);
+        let b = g.param("b", &[10]);
+        (g.layernorm(x, w, b, 1e-6).unwrap(), vec![x, w, b])
+    };
+    let weights = params(&[("w", 10, 1, 1.0), ("b", 10, 2, 1.0)]);
+    check_grads("layernorm", &build, weights, vec![rand_vec(30, 3, 2.0)]);
+
+    for (b, t, h, d) in [(2, 5, 2, 4), (1, 7, 3, 3)] {
+        let build = move |g: &mut Graph| {
+            let qkv = g.input(&[b, t, 3 * h * d]);
+            (g.attention(qkv, h).unwrap(), vec![qkv])
+        };
+        check_grads(&format!("attention {b}x{t} h{h} d{d}"), &build, Weights::new(), vec![rand_vec(b * t * 3 * h * d, 4, 1.0)]);
+    }
+
+    use vitrine::ops::{PoolMode, PosMode};
+    for mode in [PoolMode::Token(1), PoolMode::Avg(1), PoolMode::Max(0)] {
+        let build = move |g: &mut Graph| {
+            let x = g.input(&[2, 5, 4]);
+            (g.pool(x, mode).unwrap(), vec![x])
+        };
+        // Values 0.1 apart (>> the 1e-2 step), so no difference crosses the max's kink.
+        let x: Vec<f32> = (0..40).map(|i| ((i * 17) % 40) as f32 * 0.1 - 2.0).collect();
+        check_grads(&format!("pool {mode:?}"), &build, Weights::new(), vec![x]);
+    }
+
+    for (npre, mode) in [(2, PosMode::All), (3, PosMode::PatchesOnly)] {
+        let build = move |g: &mut Graph| {
+            let x = g.input(&[2, 4, 3]);
+            let pre = g.param("pre", &[npre, 3]);
+            let len = if mode == PosMode::All { npre + 4 } else { 4 };
+            let pos = g.param("pos", &[len, 3]);
+            (g.tokens(x, Some(pre), Some(pos), mode).unwrap(), vec![x, pre, pos])
+        };
+        let weights = params(&[("pre", npre * 3, 6, 1.0), ("pos", (npre + 4) * 3, 7, 1.0)]);
+        let mut w = weights;
+        if mode == PosMode::PatchesOnly {
+            w.get_mut("pos").unwrap().truncate(12);
+        }
+        check_grads(&format!("tokens {mode:?}"), &build, w, vec![rand_vec(24, 8, 1.0)]);
+    }
+
+    let build = |g: &mut Graph| {
+        let img = g.input(&[2, 3, 9, 7]);
+        (g.im2col(img, 3).unwrap(), vec![img])
+    };
+    check_grads("im2col (ragged edge)", &build, Weights::new(), vec![rand_vec(2 * 3 * 9 * 7, 9, 1.0)]);
+}
+
+#[test]
+fn whole_vit_fixtures() {
+    // Every op of the forward pass composed: distilled heads and pos over all
+    // tokens (DeiT), registers, no_embed_class, layer scale, avg pool, fc_norm.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for name in ["deit_distilled", "vit_avg_reg_ls"] {
+        let model = vitrine::models::Model::load(&root.join(name), None).unwrap();
+        let weights = model.weights.data();
+        let cfg = model.config.vit.clone();
+        let build = move |g: &mut Graph| {
+            *g = vitrine::models::vit::build(&cfg, 2).unwrap();
+            let out = g.outputs.pop().unwrap();
+            let find = |g: &Graph, n: &str| {
+                (0..g.tensors.len())
+                    .find(|&t| matches!(&g.tensors[t].kind, vitrine::graph::TensorKind::Param { parts } if parts[0].0 == n))
+                    .unwrap()
+            };
+            let mut wrt = vec![g.inputs[0]];
+            for n in ["patch_embed.proj.weight", "pos_embed", "blocks.0.attn.qkv.weight", "blocks.1.norm2.weight", "blocks.1.mlp.fc1.bias"] {
+                wrt.push(find(g, n));
+            }
+            (out, wrt)
+        };
+        let input = vitrine::weights::Weights::load(&root.join(name).join("reference.safetensors")).unwrap().tensors["input"].1.clone();
+        check_grads(name, &build, weights, vec![input]);
+    }
 }

@@ -42,7 +42,7 @@ impl Graph {
         let k = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::Split(1), dims }), &[z, t, head_dim]);
         let vt = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::SplitVt, dims }), &[z, head_dim, tp]);
         let s = self.bmm(q, k)?;
-        let p = self.push(Box::new(Softmax { s, rows: z * t, t, tp, scale }), &[z, t, tp]);
+        let p = self.push(Box::new(Softmax { s, rows: z * t, t, tp, scale, dp: None }), &[z, t, tp]);
         let o = self.bmm(p, vt)?;
         Ok(self.push(Box::new(Heads { x: o, mode: HeadsMode::Merge, dims }), &[b, t, heads * head_dim]))
     }
@@ -133,6 +133,12 @@ pub enum HeadsMode {
     SplitVt,
     /// [B*H, T, D] -> [B, T, H*D].
     Merge,
+    /// Backward of `Split(p)`: [B*H, T, D] -> d qkv [B, T, 3C] (zeros outside part p).
+    SplitGrad(usize),
+    /// Backward of `SplitVt`: [B*H, D, TP] -> d qkv [B, T, 3C].
+    SplitVtGrad,
+    /// Backward of `Merge`: [B, T, H*D] -> [B*H, T, D].
+    MergeGrad,
 }
 
 /// Head layout changes around the attention matmuls.
@@ -158,6 +164,9 @@ impl Op for Heads {
             HeadsMode::Split(p) => (0, p as u32, b * h * t * d),
             HeadsMode::SplitVt => (1, 2, b * h * d * tp),
             HeadsMode::Merge => (2, 0, b * t * h * d),
+            HeadsMode::SplitGrad(p) => (3, p as u32, b * t * 3 * h * d),
+            HeadsMode::SplitVtGrad => (4, 2, b * t * 3 * h * d),
+            HeadsMode::MergeGrad => (5, 0, b * h * t * d),
         };
         let key = KernelKey::new("heads", "main")
             .u("B", u32_of("heads", "B", b)?)
@@ -204,8 +213,45 @@ impl Op for Heads {
                     }
                 }
             }
+            HeadsMode::MergeGrad => {
+                for bi in 0..b {
+                    for hi in 0..h {
+                        for ti in 0..t {
+                            out.extend((0..d).map(|di| x[(bi * t + ti) * c + hi * d + di]));
+                        }
+                    }
+                }
+            }
+            HeadsMode::SplitGrad(_) | HeadsMode::SplitVtGrad => {
+                out = vec![0f32; b * t * 3 * c];
+                for bi in 0..b {
+                    for ti in 0..t {
+                        for hi in 0..h {
+                            for di in 0..d {
+                                let z = bi * h + hi;
+                                let (part, v) = match self.mode {
+                                    HeadsMode::SplitGrad(p) => (p, x[(z * t + ti) * d + di]),
+                                    _ => (2, x[(z * d + di) * tp + ti]),
+                                };
+                                out[(bi * t + ti) * 3 * c + part * c + hi * d + di] = v;
+                            }
+                        }
+                    }
+                }
+            }
         }
         out
+    }
+
+    fn backward(&self, g: &mut Graph, _out: TensorId, dout: TensorId) -> Result<Vec<Option<TensorId>>> {
+        let HeadDims { b, t, h, d, .. } = self.dims;
+        let (mode, shape) = match self.mode {
+            HeadsMode::Split(p) => (HeadsMode::SplitGrad(p), vec![b, t, 3 * h * d]),
+            HeadsMode::SplitVt => (HeadsMode::SplitVtGrad, vec![b, t, 3 * h * d]),
+            HeadsMode::Merge => (HeadsMode::MergeGrad, vec![b * h, t, d]),
+            _ => return Err(Error::shape("heads", "second derivatives are not supported")),
+        };
+        Ok(vec![Some(g.push(Box::new(Heads { x: dout, mode, dims: self.dims }), &shape))])
     }
 }
 
@@ -217,6 +263,8 @@ pub struct Softmax {
     pub t: usize,
     pub tp: usize,
     pub scale: f32,
+    /// Backward mode: `s` is the forward output p, `dp` its gradient; the output is ds [R, T].
+    pub dp: Option<TensorId>,
 }
 
 impl Op for Softmax {
@@ -225,11 +273,21 @@ impl Op for Softmax {
     }
 
     fn bindings(&self) -> Vec<Option<TensorId>> {
-        vec![Some(self.s)]
+        vec![Some(self.s), self.dp]
+    }
+
+    fn backward(&self, g: &mut Graph, out: TensorId, dout: TensorId) -> Result<Vec<Option<TensorId>>> {
+        if self.dp.is_some() {
+            return Err(Error::shape("softmax_grad", "second derivatives are not supported"));
+        }
+        let op = Softmax { s: out, dp: Some(dout), ..self.clone() };
+        let shape = g.shape(self.s).to_vec();
+        Ok(vec![Some(g.push(Box::new(op), &shape)), None])
     }
 
     fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
         let key = KernelKey::new("softmax", "main")
+            .u("MODE", self.dp.is_some() as u32)
             .u("R", u32_of("softmax", "rows", self.rows)?)
             .u("T", u32_of("softmax", "T", self.t)?)
             .u("TP", u32_of("softmax", "TP", self.tp)?)
@@ -239,6 +297,17 @@ impl Op for Softmax {
 
     fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
         let s = get(self.s);
+        if let Some(dp) = self.dp.map(get) {
+            let (t, tp) = (self.t, self.tp);
+            let mut out = vec![0f32; self.rows * t];
+            for r in 0..self.rows {
+                let dot: f32 = (0..t).map(|j| s[r * tp + j] * dp[r * tp + j]).sum();
+                for j in 0..t {
+                    out[r * t + j] = self.scale * s[r * tp + j] * (dp[r * tp + j] - dot);
+                }
+            }
+            return out;
+        }
         let mut out = vec![0f32; self.rows * self.tp];
         for r in 0..self.rows {
             let row = &s[r * self.t..(r + 1) * self.t];

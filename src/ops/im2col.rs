@@ -13,6 +13,8 @@ use crate::graph::{DeviceCaps, Dispatch, Graph, Op, TensorId};
 pub struct Im2Col {
     pub img: TensorId,
     pub dims: [usize; 5],
+    /// Backward mode (col2im): `img` holds d cols; the output is d img.
+    pub grad: bool,
 }
 
 impl Graph {
@@ -26,7 +28,7 @@ impl Graph {
             return Err(Error::shape("im2col", format!("image {s:?} is smaller than patch size {p}")));
         }
         let (gh, gw) = (ih / p, iw / p);
-        let op = Im2Col { img, dims: [*b, *cin, *ih, *iw, p] };
+        let op = Im2Col { img, dims: [*b, *cin, *ih, *iw, p], grad: false };
         Ok(self.push(Box::new(op), &[*b, gh * gw, cin * p * p]))
     }
 }
@@ -40,6 +42,14 @@ impl Op for Im2Col {
         vec![Some(self.img)]
     }
 
+    fn backward(&self, g: &mut Graph, _out: TensorId, dout: TensorId) -> Result<Vec<Option<TensorId>>> {
+        if self.grad {
+            return Err(Error::shape("col2im", "second derivatives are not supported"));
+        }
+        let [b, cin, ih, iw, _] = self.dims;
+        Ok(vec![Some(g.push(Box::new(Im2Col { img: dout, dims: self.dims, grad: true }), &[b, cin, ih, iw]))])
+    }
+
     fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
         let [b, cin, ih, iw, p] = self.dims;
         let key = KernelKey::new("im2col", "main")
@@ -47,14 +57,30 @@ impl Op for Im2Col {
             .u("CIN", u32_of("im2col", "CIN", cin)?)
             .u("IH", u32_of("im2col", "IH", ih)?)
             .u("IW", u32_of("im2col", "IW", iw)?)
-            .u("P", u32_of("im2col", "P", p)?);
-        Dispatch::linear(key, b * (ih / p) * (iw / p) * cin * p * p)
+            .u("P", u32_of("im2col", "P", p)?)
+            .u("MODE", self.grad as u32);
+        Dispatch::linear(key, if self.grad { b * cin * ih * iw } else { b * (ih / p) * (iw / p) * cin * p * p })
     }
 
     fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
         let img = get(self.img);
         let [b, cin, ih, iw, p] = self.dims;
         let (gh, gw) = (ih / p, iw / p);
+        if self.grad {
+            let k = cin * p * p;
+            let mut out = vec![0f32; b * cin * ih * iw];
+            for bi in 0..b {
+                for c in 0..cin {
+                    for y in 0..gh * p {
+                        for x in 0..gw * p {
+                            let row = (bi * gh + y / p) * gw + x / p;
+                            out[((bi * cin + c) * ih + y) * iw + x] = img[row * k + (c * p + y % p) * p + x % p];
+                        }
+                    }
+                }
+            }
+            return out;
+        }
         let mut out = Vec::with_capacity(b * gh * gw * cin * p * p);
         for bi in 0..b {
             for py in 0..gh {

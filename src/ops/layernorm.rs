@@ -15,6 +15,8 @@ pub struct LayerNorm {
     pub eps: f32,
     pub rows: usize,
     pub c: usize,
+    /// Backward mode: the bias binding holds dy and the output is dx.
+    pub dy: Option<TensorId>,
 }
 
 impl Graph {
@@ -28,7 +30,7 @@ impl Graph {
             }
         }
         let rows = xs.iter().product::<usize>() / c.max(1);
-        Ok(self.push(Box::new(LayerNorm { x, weight, bias, eps, rows, c }), &xs))
+        Ok(self.push(Box::new(LayerNorm { x, weight, bias, eps, rows, c, dy: None }), &xs))
     }
 }
 
@@ -38,19 +40,21 @@ impl Op for LayerNorm {
     }
 
     fn bindings(&self) -> Vec<Option<TensorId>> {
-        vec![Some(self.x), Some(self.weight), Some(self.bias)]
+        vec![Some(self.x), Some(self.weight), Some(self.dy.unwrap_or(self.bias))]
     }
 
     fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
         let key = KernelKey::new("layernorm", "main")
             .u("R", u32_of("layernorm", "rows", self.rows)?)
             .u("C", u32_of("layernorm", "C", self.c)?)
-            .with("EPS", Const::f32(self.eps));
+            .with("EPS", Const::f32(self.eps))
+            .u("MODE", self.dy.is_some() as u32);
         Dispatch::linear(key, self.rows)
     }
 
     fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
-        let (x, w, b) = (get(self.x), get(self.weight), get(self.bias));
+        let (x, w) = (get(self.x), get(self.weight));
+        let b = get(self.dy.unwrap_or(self.bias));
         let c = self.c;
         let mut out = vec![0f32; x.len()];
         for r in 0..self.rows {
@@ -58,10 +62,35 @@ impl Op for LayerNorm {
             let mean = row.iter().map(|&v| v as f64).sum::<f64>() / c as f64;
             let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / c as f64;
             let inv = 1.0 / (var + self.eps as f64).sqrt();
-            for i in 0..c {
-                out[r * c + i] = ((row[i] as f64 - mean) * inv * w[i] as f64 + b[i] as f64) as f32;
+            let xhat: Vec<f64> = row.iter().map(|&v| (v as f64 - mean) * inv).collect();
+            if self.dy.is_some() {
+                let g: Vec<f64> = (0..c).map(|i| b[r * c + i] as f64 * w[i] as f64).collect();
+                let mg = g.iter().sum::<f64>() / c as f64;
+                let mgx = g.iter().zip(&xhat).map(|(a, b)| a * b).sum::<f64>() / c as f64;
+                for i in 0..c {
+                    out[r * c + i] = (inv * (g[i] - mg - xhat[i] * mgx)) as f32;
+                }
+            } else {
+                for i in 0..c {
+                    out[r * c + i] = (xhat[i] * w[i] as f64 + b[i] as f64) as f32;
+                }
             }
         }
         out
+    }
+
+    fn backward(&self, g: &mut Graph, _out: TensorId, dout: TensorId) -> Result<Vec<Option<TensorId>>> {
+        if self.dy.is_some() {
+            return Err(Error::shape("layernorm_grad", "second derivatives are not supported"));
+        }
+        let xs = g.shape(self.x).to_vec();
+        let dx = g.push(Box::new(LayerNorm { dy: Some(dout), ..self.clone() }), &xs);
+        let ones = g.fill(&[self.c], 1.0)?;
+        let zeros = g.fill(&[self.c], 0.0)?;
+        let xhat = g.layernorm(self.x, ones, zeros, self.eps)?;
+        let dyx = g.mul(dout, xhat)?;
+        let dw = g.sum_rows(dyx)?;
+        let db = g.sum_rows(dout)?;
+        Ok(vec![Some(dx), Some(dw), Some(db)])
     }
 }

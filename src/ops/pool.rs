@@ -22,6 +22,8 @@ pub struct Pool {
     pub x: TensorId,
     pub mode: PoolMode,
     pub dims: [usize; 3],
+    /// Backward mode: dy [B, C]; the output is dx [B, T, C].
+    pub dy: Option<TensorId>,
 }
 
 impl Graph {
@@ -37,7 +39,7 @@ impl Graph {
         if start >= *t {
             return Err(Error::shape("pool", format!("{mode:?} needs more than {t} tokens")));
         }
-        let op = Pool { x, mode, dims: [*b, *t, *c] };
+        let op = Pool { x, mode, dims: [*b, *t, *c], dy: None };
         Ok(self.push(Box::new(op), &[*b, *c]))
     }
 }
@@ -48,7 +50,15 @@ impl Op for Pool {
     }
 
     fn bindings(&self) -> Vec<Option<TensorId>> {
-        vec![Some(self.x)]
+        vec![Some(self.x), self.dy]
+    }
+
+    fn backward(&self, g: &mut Graph, _out: TensorId, dout: TensorId) -> Result<Vec<Option<TensorId>>> {
+        if self.dy.is_some() {
+            return Err(Error::shape("pool_grad", "second derivatives are not supported"));
+        }
+        let shape = g.shape(self.x).to_vec();
+        Ok(vec![Some(g.push(Box::new(Pool { dy: Some(dout), ..self.clone() }), &shape)), None])
     }
 
     fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
@@ -62,14 +72,32 @@ impl Op for Pool {
             .u("B", u32_of("pool", "B", b)?)
             .u("T", u32_of("pool", "T", t)?)
             .u("C", u32_of("pool", "C", c)?)
-            .u("MODE", mode)
+            .u("MODE", mode + if self.dy.is_some() { 3 } else { 0 })
             .u("START", u32_of("pool", "start", start)?);
-        Dispatch::linear(key, b * c)
+        Dispatch::linear(key, if self.dy.is_some() { b * t * c } else { b * c })
     }
 
     fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
         let x = get(self.x);
         let [b, t, c] = self.dims;
+        if let Some(dy) = self.dy.map(get) {
+            let mut out = vec![0f32; b * t * c];
+            for bi in 0..b {
+                for ci in 0..c {
+                    let at = |ti: usize| x[(bi * t + ti) * c + ci];
+                    let g = dy[bi * c + ci];
+                    match self.mode {
+                        PoolMode::Token(i) => out[(bi * t + i) * c + ci] = g,
+                        PoolMode::Avg(s) => (s..t).for_each(|ti| out[(bi * t + ti) * c + ci] = g / (t - s) as f32),
+                        PoolMode::Max(s) => {
+                            let arg = (s..t).fold(s, |a, u| if at(u) > at(a) { u } else { a });
+                            out[(bi * t + arg) * c + ci] = g;
+                        }
+                    }
+                }
+            }
+            return out;
+        }
         let mut out = vec![0f32; b * c];
         for bi in 0..b {
             for ci in 0..c {

@@ -26,6 +26,16 @@ pub struct Tokens {
     pub pos: Option<TensorId>,
     pub mode: PosMode,
     pub dims: [usize; 4],
+    /// Backward mode: `patches` holds dy [B, T, C]; the output is the gradient of one input.
+    pub grad: Option<TokensGrad>,
+}
+
+/// Which input a backward [`Tokens`] op produces the gradient of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokensGrad {
+    Patches,
+    Prefix,
+    Pos,
 }
 
 impl Graph {
@@ -57,7 +67,7 @@ impl Graph {
                 ))
             }
         }
-        let op = Tokens { patches, prefix, pos, mode, dims: [*b, *np, npre, *c] };
+        let op = Tokens { patches, prefix, pos, mode, dims: [*b, *np, npre, *c], grad: None };
         Ok(self.push(Box::new(op), &[*b, npre + np, *c]))
     }
 }
@@ -68,7 +78,28 @@ impl Op for Tokens {
     }
 
     fn bindings(&self) -> Vec<Option<TensorId>> {
+        if self.grad.is_some() {
+            return vec![Some(self.patches), None, None];
+        }
         vec![Some(self.patches), self.prefix, self.pos]
+    }
+
+    fn backward(&self, g: &mut Graph, _out: TensorId, dout: TensorId) -> Result<Vec<Option<TensorId>>> {
+        if self.grad.is_some() {
+            return Err(Error::shape("tokens_grad", "second derivatives are not supported"));
+        }
+        let [b, np, npre, c] = self.dims;
+        let part = |g: &mut Graph, which: TokensGrad, shape: &[usize]| {
+            g.push(Box::new(Tokens { patches: dout, grad: Some(which), ..self.clone() }), shape)
+        };
+        let dp = part(g, TokensGrad::Patches, &[b, np, c]);
+        let dpre = self.prefix.map(|_| part(g, TokensGrad::Prefix, &[npre, c]));
+        let dpos = match (self.pos, self.mode) {
+            (Some(_), PosMode::All) => Some(part(g, TokensGrad::Pos, &[npre + np, c])),
+            (Some(_), PosMode::PatchesOnly) => Some(part(g, TokensGrad::Pos, &[np, c])),
+            _ => None,
+        };
+        Ok(vec![Some(dp), dpre, dpos])
     }
 
     fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
@@ -83,13 +114,41 @@ impl Op for Tokens {
             .u("NP", u32_of("tokens", "NP", np)?)
             .u("NPRE", u32_of("tokens", "NPRE", npre)?)
             .u("C", u32_of("tokens", "C", c)?)
-            .u("POS_MODE", mode);
-        Dispatch::linear(key, b * (npre + np) * c)
+            .u("POS_MODE", mode)
+            .u(
+                "MODE",
+                match self.grad {
+                    None => 0,
+                    Some(TokensGrad::Patches) => 1,
+                    Some(TokensGrad::Prefix) => 2,
+                    Some(TokensGrad::Pos) => 3,
+                },
+            );
+        let n = match self.grad {
+            None => b * (npre + np) * c,
+            Some(TokensGrad::Patches) => b * np * c,
+            Some(TokensGrad::Prefix) => npre * c,
+            Some(TokensGrad::Pos) => (npre + np) * c,
+        };
+        Dispatch::linear(key, n)
     }
 
     fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
         let [b, np, npre, c] = self.dims;
         let patches = get(self.patches);
+        let t = npre + np;
+        if let Some(which) = self.grad {
+            let dy = |bi: usize, ti: usize, ci: usize| patches[(bi * t + ti) * c + ci];
+            let sum_rows = |first: usize, rows: usize| -> Vec<f32> {
+                (0..rows * c).map(|i| (0..b).map(|bi| dy(bi, first + i / c, i % c)).sum()).collect()
+            };
+            return match which {
+                TokensGrad::Patches => (0..b * np * c).map(|i| dy(i / (np * c), npre + (i / c) % np, i % c)).collect(),
+                TokensGrad::Prefix => sum_rows(0, npre),
+                TokensGrad::Pos if self.mode == PosMode::PatchesOnly => sum_rows(npre, np),
+                TokensGrad::Pos => sum_rows(0, t),
+            };
+        }
         let prefix = self.prefix.map(get).unwrap_or_default();
         let pos = self.pos.map(get).unwrap_or_default();
         let t = npre + np;
