@@ -211,3 +211,34 @@ fn whole_vit_fixtures() {
         check_grads(name, &build, weights, vec![input]);
     }
 }
+
+#[test]
+fn cross_entropy_with_label_smoothing() {
+    for smoothing in [0.0f32, 0.1] {
+        let build = move |g: &mut Graph| {
+            let x = g.input(&[3, 7]);
+            let t = g.input(&[3]);
+            (g.cross_entropy(x, t, smoothing).unwrap(), vec![x])
+        };
+        let logits = rand_vec(21, 11, 3.0);
+        check_grads(&format!("cross_entropy s={smoothing}"), &build, Weights::new(), vec![logits.clone(), vec![2.0, 0.0, 6.0]]);
+        // The value itself: against the formula evaluated here in f64.
+        let mut g = Graph::new();
+        let x = g.input(&[3, 7]);
+        let t = g.input(&[3]);
+        let m = g.cross_entropy_mean(x, t, smoothing).unwrap();
+        g.output(m);
+        let targets = [2.0f32, 0.0, 6.0];
+        let got = engine().run_once(&g, &Weights::new(), &[&logits, &targets]).unwrap()[0][0] as f64;
+        let mut want = 0.0;
+        for b in 0..3 {
+            let row: Vec<f64> = logits[b * 7..(b + 1) * 7].iter().map(|&v| v as f64).collect();
+            let lse = row.iter().map(|v| v.exp()).sum::<f64>().ln();
+            let logp: Vec<f64> = row.iter().map(|v| v - lse).collect();
+            let s = smoothing as f64;
+            want += -(1.0 - s) * logp[targets[b] as usize] - s * logp.iter().sum::<f64>() / 7.0;
+        }
+        want /= 3.0;
+        assert!((got - want).abs() < 1e-5 * want.abs().max(1.0), "loss {got} vs {want}");
+    }
+}

@@ -100,7 +100,9 @@ impl Context {
             let msg = e.to_string();
             log::error!("wgpu: {msg}");
             if let Ok(mut v) = sink.lock() {
-                v.push(msg.lines().next().unwrap_or("").to_string());
+                // One line: wgpu's report spans several ("Validation Error", "Caused by: ...").
+                let one: Vec<&str> = msg.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+                v.push(one.join(" "));
             }
         }));
         Ok(Context { device, queue, features, limits, summary, errors })

@@ -31,6 +31,7 @@ pub const SHADERS: &[(&str, &[&str])] = &[
     ("pool", &[include_str!("../../shaders/pool.wgsl")]),
     ("elementwise", &[GELU, include_str!("../../shaders/elementwise.wgsl")]),
     ("transpose", &[include_str!("../../shaders/transpose.wgsl")]),
+    ("cross_entropy", &[include_str!("../../shaders/cross_entropy.wgsl")]),
 ];
 
 /// The full WGSL source of a kernel (its parts concatenated).

@@ -38,6 +38,14 @@ impl Graph {
         Ok(self.push(Box::new(Transpose { x, dims: [z, r, c], sum_rows: false }), &out))
     }
 
+    /// Sums `x` read as `[R, C]` over its rows -> `[C]`.
+    pub fn sum_rows_as(&mut self, x: TensorId, r: usize, c: usize) -> Result<TensorId> {
+        if r * c != self.numel(x) {
+            return Err(Error::shape("sum_rows", format!("{:?} is not [{r}, {c}]", self.shape(x))));
+        }
+        Ok(self.push(Box::new(Transpose { x, dims: [1, r, c], sum_rows: true }), &[c]))
+    }
+
     /// Sums `x [.., C]` over every leading dimension -> `[C]`.
     pub fn sum_rows(&mut self, x: TensorId) -> Result<TensorId> {
         let s = self.shape(x).to_vec();

@@ -1,3 +1,4 @@
-//! Training: data loading (more to come: loss, optimizers, trainer).
+//! Training: data loading and the loss (optimizers and the trainer are next).
 
 pub mod data;
+pub mod loss;
