@@ -99,6 +99,7 @@ def make_images(photo):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--photo", help="a photo to bundle (e.g. matplotlib's grace_hopper.jpg)")
+    ap.add_argument("--train-only", action="store_true", help="only (re)write train_reference.safetensors")
     args = ap.parse_args()
     torch.manual_seed(0)
     make_images(args.photo)
@@ -129,5 +130,37 @@ def main():
               f"max |logit| {ref['logits'].abs().max():.3f}")
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and __import__("sys").argv[1:2] != ["--train-only"]:
     main()
+    make_train_references()
+
+
+# ---------------------------------------------------------------------------
+# Training references: loss and every parameter gradient for a fixed batch.
+# For each model below, train_reference.safetensors holds
+#   input [2, C, H, W] (the reference input), target [2] (as f32), loss [1],
+#   grad.<param name> for every parameter,
+# with timm's LabelSmoothingCrossEntropy(smoothing=0.1), model in train mode
+# (no dropout / drop-path in these configs, so train == eval numerics).
+TRAIN_MODELS = {"vit_plain": [3, 7], "deit_distilled": [1, 5], "vit_avg_reg_ls": [0, 4]}
+
+
+def make_train_references():
+    from timm.loss import LabelSmoothingCrossEntropy
+    from safetensors.torch import load_file
+    for name, target in TRAIN_MODELS.items():
+        out = ROOT / name
+        model = timm.create_model(f"local-dir:{out}", pretrained=True).float().train()
+        x = load_file(out / "reference.safetensors")["input"]
+        t = torch.tensor(target)
+        loss = LabelSmoothingCrossEntropy(smoothing=0.1)(model(x), t)
+        loss.backward()
+        ref = {"input": x, "target": t.float(), "loss": loss.detach().reshape(1)}
+        for n, p in model.named_parameters():
+            ref[f"grad.{n}"] = p.grad.detach().clone()
+        save_file({k: v.contiguous() for k, v in ref.items()}, out / "train_reference.safetensors")
+        print(f"{name}: loss {loss.item():.6f}, {len(ref) - 3} gradients")
+
+
+if __name__ == "__main__" and __import__("sys").argv[1:2] == ["--train-only"]:
+    make_train_references()
