@@ -158,6 +158,22 @@ def make_train_references():
         ref = {"input": x, "target": t.float(), "loss": loss.detach().reshape(1)}
         for n, p in model.named_parameters():
             ref[f"grad.{n}"] = p.grad.detach().clone()
+        # Three AdamW steps on the same batch, timm's weight-decay groups
+        # (no decay for 1-d params, biases, pos_embed and the tokens).
+        from timm.optim import param_groups_weight_decay
+        model.zero_grad()
+        groups = param_groups_weight_decay(model, 0.05, no_weight_decay_list=model.no_weight_decay())
+        opt = torch.optim.AdamW(groups, lr=2e-3, betas=(0.9, 0.999), eps=1e-8)
+        losses = []
+        for _ in range(3):
+            opt.zero_grad()
+            step_loss = LabelSmoothingCrossEntropy(smoothing=0.1)(model(x), t)
+            step_loss.backward()
+            opt.step()
+            losses.append(step_loss.item())
+        ref["adamw.losses"] = torch.tensor(losses)
+        for n, p in model.named_parameters():
+            ref[f"adamw.step3.{n}"] = p.detach().clone()
         save_file({k: v.contiguous() for k, v in ref.items()}, out / "train_reference.safetensors")
         print(f"{name}: loss {loss.item():.6f}, {len(ref) - 3} gradients")
 

@@ -70,6 +70,17 @@ impl Engine {
         Executable::new(&self.ctx, &mut self.cache, plan, params)
     }
 
+    /// An optimizer updating `exe`'s parameters from its kept gradients.
+    pub fn optimizer(
+        &mut self,
+        exe: &Executable,
+        params: &[crate::gpu::optim::OptParam],
+        kind: crate::gpu::optim::OptKind,
+        weight_decay: f32,
+    ) -> Result<crate::gpu::optim::Optimizer> {
+        crate::gpu::optim::Optimizer::new(&self.ctx, &mut self.cache, exe, params, kind, weight_decay)
+    }
+
     /// Compiles and runs `g` once (tests, one-off use).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn run_once(&mut self, g: &Graph, weights: &HashMap<String, Vec<f32>>, inputs: &[&[f32]]) -> Result<Vec<Vec<f32>>> {

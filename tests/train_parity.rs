@@ -54,3 +54,79 @@ fn loss_and_every_parameter_gradient_match_timm() {
         assert_eq!(checked, expected, "{name}: every timm parameter gradient must be compared");
     }
 }
+
+/// timm's weight-decay rule: none for 1-d tensors, biases, pos_embed and tokens.
+fn decays(parts: &[(String, Vec<usize>)]) -> bool {
+    parts.iter().all(|(n, s)| {
+        s.len() > 1 && !n.ends_with(".bias") && !["pos_embed", "cls_token", "reg_token", "dist_token"].contains(&n.as_str())
+    })
+}
+
+#[test]
+fn three_adamw_steps_match_torch() {
+    use vitrine::gpu::optim::{train_step, OptKind, OptParam, Optimizer};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for name in ["deit_distilled", "vit_avg_reg_ls"] {
+        let model = Model::load(&root.join(name), None).unwrap();
+        let r = Ckpt::load(&root.join(name).join("train_reference.safetensors")).unwrap();
+        let mut g = model.graph(2).unwrap();
+        let logits = g.outputs.pop().unwrap();
+        let target = g.input(&[2]);
+        let rows = g.cross_entropy(logits, target, 0.1).unwrap();
+        let mean = g.cross_entropy_mean(logits, target, 0.1).unwrap();
+        g.output(mean);
+        let params: Vec<usize> = (0..g.tensors.len()).filter(|&t| matches!(g.tensors[t].kind, TensorKind::Param { .. })).collect();
+        let seed = g.fill(&[2], 0.5).unwrap();
+        let grads = backward(&mut g, rows, seed, &params).unwrap();
+        let mut specs = Vec::new();
+        for (i, (&p, &d)) in params.iter().zip(&grads).enumerate() {
+            g.keep(d);
+            let TensorKind::Param { parts } = &g.tensors[p].kind else { unreachable!() };
+            specs.push(OptParam { param: p, grad: i, decay: decays(parts) });
+        }
+        let mut e = engine();
+        let exe = e.compile(&g, &model.weights.data()).unwrap();
+        let kind = OptKind::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+        let mut opt = e.optimizer(&exe, &specs, kind, 0.05).unwrap();
+        let (input, tgt) = (&r.tensors["input"].1, &r.tensors["target"].1);
+        let want_losses = &r.tensors["adamw.losses"].1;
+        for (step, want) in want_losses.iter().enumerate() {
+            let out = pollster::block_on(train_step(&e.ctx, &exe, &mut opt, &[input, tgt], 2e-3)).unwrap();
+            assert!((out[0][0] - want).abs() <= 1e-4 * want.abs().max(1.0), "{name}: loss at step {step}: {} vs torch {want}", out[0][0]);
+        }
+        for &p in &params {
+            let TensorKind::Param { parts } = &g.tensors[p].kind else { unreachable!() };
+            let got = pollster::block_on(exe.read_param(&e.ctx, p, g.numel(p))).unwrap();
+            let mut offset = 0;
+            for (pname, shape) in parts {
+                let n: usize = shape.iter().product();
+                let want = &r.tensors[&format!("adamw.step3.{pname}")].1;
+                let before = &model.weights.tensors[pname].1;
+                let ours = &got[offset..offset + n];
+                // Where a coordinate's gradient is (near) zero, Adam's m/sqrt(v) turns rounding
+                // noise into +-lr steps in both frameworks, so those coordinates are left out:
+                // the whole key third of attn.qkv.bias (exactly zero in exact arithmetic: softmax
+                // ignores a constant added to a row of scores) and, by chance, at most 0.1 % of
+                // any other tensor (|grad| <= 1e-5 max|grad| at step 1).
+                let g0 = &r.tensors[&format!("grad.{pname}")].1;
+                let gmax = g0.iter().fold(0f32, |a, b| a.max(b.abs()));
+                let noise: Vec<usize> = (0..n).filter(|&i| g0[i].abs() <= 1e-5 * gmax).collect();
+                let key_bias: Vec<usize> = if pname.ends_with("attn.qkv.bias") { (n / 3..2 * n / 3).collect() } else { Vec::new() };
+                assert!(key_bias.iter().all(|i| noise.contains(i)), "{name}: {pname}: the key bias must have zero gradient");
+                let chance = noise.len() - key_bias.len();
+                assert!(chance * 1000 <= n.max(1000), "{name}: {pname}: {chance} near-zero gradients of {n}");
+                let kept: Vec<usize> = (0..n).filter(|i| !noise.contains(i)).collect();
+                let d = kept.iter().map(|&i| (ours[i] - want[i]).abs()).fold(0f32, f32::max);
+                let mean = kept.iter().map(|&i| (ours[i] - want[i]).abs() as f64).sum::<f64>() / kept.len().max(1) as f64;
+                // Each AdamW update is lr * m/(sqrt(v) + eps), at most ~lr = 2e-3 per step. Gradients
+                // agree to ~1e-5 relative, but where a coordinate's gradient is near zero the ratio
+                // m/sqrt(v) amplifies that: every weight must agree within 2.5 % of one step (5e-5),
+                // and the mean difference must stay below 1e-6.
+                assert!(d <= 5e-5 && mean <= 1e-6, "{name}: {pname} after 3 AdamW steps: max |diff| {d}, mean {mean}");
+                let (moved, _) = max_diff(want, before);
+                assert!(moved > 1e-3, "{name}: {pname} did not move in torch ({moved})");
+                offset += n;
+            }
+        }
+    }
+}

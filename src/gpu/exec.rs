@@ -40,8 +40,12 @@ pub struct Executable {
     steps: Vec<Step>,
     slots: Vec<wgpu::Buffer>,
     params: HashMap<TensorId, wgpu::Buffer>,
+    kept: Vec<wgpu::Buffer>,
     timer: Option<Timer>,
 }
+
+/// Work recorded after the graph's passes in the same submit (an optimizer step).
+pub(crate) type Epilogue<'a> = &'a dyn Fn(&mut wgpu::CommandEncoder);
 
 impl Executable {
     /// Creates buffers, uploads `params` (tensor id -> data), compiles
@@ -75,6 +79,7 @@ impl Executable {
             let bind_group = dev.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(step.op), layout: &layout, entries: &entries });
             steps.push(Step { pipeline, bind_group, workgroups: step.dispatch.workgroups, scope: step.scope });
         }
+        let kept = plan.kept.iter().map(|b| Ok(buffer(b)?.clone())).collect::<Result<Vec<_>>>()?;
         let mut outputs = Vec::new();
         let mut readback = Vec::new();
         for (b, n) in &plan.outputs {
@@ -98,7 +103,7 @@ impl Executable {
             None
         };
         ctx.check_errors("building the executable")?;
-        Ok(Executable { plan, inputs, outputs, readback, steps, slots, params, timer })
+        Ok(Executable { plan, inputs, outputs, readback, steps, slots, params, kept, timer })
     }
 
     /// The plan this executable runs.
@@ -123,7 +128,42 @@ impl Executable {
         self.run_inner(ctx, inputs, true).await
     }
 
+    /// The GPU buffer of a parameter tensor (the optimizer updates it in place).
+    pub(crate) fn param_buffer(&self, t: TensorId) -> Option<&wgpu::Buffer> {
+        self.params.get(&t)
+    }
+
+    /// The GPU buffer of the i-th kept tensor.
+    pub(crate) fn kept_buffer(&self, i: usize) -> Option<&wgpu::Buffer> {
+        self.kept.get(i)
+    }
+
+    /// Reads a parameter's current values back (checkpoints, tests).
+    pub async fn read_param(&self, ctx: &Context, t: TensorId, len: usize) -> Result<Vec<f32>> {
+        let buf = self.params.get(&t).ok_or_else(|| Error::Input(format!("tensor {t} is not a parameter")))?;
+        let rb = staging(&ctx.device, len as u64 * 4);
+        let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read param") });
+        enc.copy_buffer_to_buffer(buf, 0, &rb, 0, Some(len as u64 * 4));
+        ctx.queue.submit([enc.finish()]);
+        read_f32(&ctx.device, &rb, len).await
+    }
+
+    /// Runs once and records `then` (e.g. an optimizer step) in the same submit.
+    pub(crate) async fn run_then(&self, ctx: &Context, inputs: &[&[f32]], then: Epilogue<'_>) -> Result<Vec<Vec<f32>>> {
+        Ok(self.run_inner_with(ctx, inputs, false, Some(then)).await?.0)
+    }
+
     async fn run_inner(&self, ctx: &Context, inputs: &[&[f32]], timed: bool) -> Result<(Vec<Vec<f32>>, Option<Vec<LayerTime>>)> {
+        self.run_inner_with(ctx, inputs, timed, None).await
+    }
+
+    async fn run_inner_with(
+        &self,
+        ctx: &Context,
+        inputs: &[&[f32]],
+        timed: bool,
+        then: Option<Epilogue<'_>>,
+    ) -> Result<(Vec<Vec<f32>>, Option<Vec<LayerTime>>)> {
         if inputs.len() != self.inputs.len() {
             return Err(Error::Input(format!("expected {} inputs, got {}", self.inputs.len(), inputs.len())));
         }
@@ -154,6 +194,9 @@ impl Executable {
                 pass.dispatch_workgroups(s.workgroups[0], s.workgroups[1], s.workgroups[2]);
                 i += 1;
             }
+        }
+        if let Some(then) = then {
+            then(&mut enc);
         }
         for ((buf, n), rb) in self.outputs.iter().zip(&self.readback) {
             enc.copy_buffer_to_buffer(buf, 0, rb, 0, Some(n * 4));

@@ -32,6 +32,7 @@ pub const SHADERS: &[(&str, &[&str])] = &[
     ("elementwise", &[GELU, include_str!("../../shaders/elementwise.wgsl")]),
     ("transpose", &[include_str!("../../shaders/transpose.wgsl")]),
     ("cross_entropy", &[include_str!("../../shaders/cross_entropy.wgsl")]),
+    ("optim", &[include_str!("../../shaders/optim.wgsl")]),
 ];
 
 /// The full WGSL source of a kernel (its parts concatenated).

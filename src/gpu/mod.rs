@@ -7,5 +7,6 @@ pub mod kernels;
 pub use context::{AdapterSummary, Context};
 pub use kernels::{Const, KernelKey};
 pub mod exec;
+pub mod optim;
 pub use exec::{Executable, LayerTime};
 pub use kernels::PipelineCache;

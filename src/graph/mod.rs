@@ -128,6 +128,8 @@ pub struct Graph {
     pub nodes: Vec<Node>,
     pub inputs: Vec<TensorId>,
     pub outputs: Vec<TensorId>,
+    /// Tensors kept on the GPU after a run without being read back (gradients for the optimizer).
+    pub kept: Vec<TensorId>,
     scope: String,
 }
 
@@ -174,6 +176,11 @@ impl Graph {
     /// Marks a tensor as a graph output (read back after a run).
     pub fn output(&mut self, t: TensorId) {
         self.outputs.push(t);
+    }
+
+    /// Keeps a tensor alive to the end of a run, on the GPU only.
+    pub fn keep(&mut self, t: TensorId) {
+        self.kept.push(t);
     }
 
     /// Adds a node computing a new activation of `shape`.

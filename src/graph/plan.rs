@@ -46,6 +46,8 @@ pub struct Plan {
     pub params: Vec<TensorId>,
     /// Where each graph output lives, and its element count.
     pub outputs: Vec<(Binding, usize)>,
+    /// Where each kept tensor lives (see `Graph::keep`).
+    pub kept: Vec<Binding>,
 }
 
 impl Plan {
@@ -82,7 +84,7 @@ pub fn plan_with(g: &Graph, caps: &DeviceCaps, per_op: bool) -> Result<Plan> {
             last_use[t] = Some(i);
         }
     }
-    let is_output = |t: TensorId| g.outputs.contains(&t);
+    let is_output = |t: TensorId| g.outputs.contains(&t) || g.kept.contains(&t);
     let input_index = |t: TensorId| g.inputs.iter().position(|&x| x == t);
 
     let mut slots: Vec<u64> = Vec::new();
@@ -153,7 +155,9 @@ pub fn plan_with(g: &Graph, caps: &DeviceCaps, per_op: bool) -> Result<Plan> {
         .iter()
         .map(|&t| Ok((binding_of(g, t, &slot_of, input_index(t))?, g.numel(t))))
         .collect::<Result<Vec<_>>>()?;
+    let kept = g.kept.iter().map(|&t| binding_of(g, t, &slot_of, input_index(t))).collect::<Result<Vec<_>>>()?;
     Ok(Plan {
+        kept,
         steps,
         slots,
         scopes,
