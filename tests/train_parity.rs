@@ -11,21 +11,28 @@ use vitrine::graph::TensorKind;
 use vitrine::models::Model;
 use vitrine::weights::Weights as Ckpt;
 
+/// Forward (batch 2) + label-smoothed loss (0.1; the mean is the one output) +
+/// backward to every parameter: (graph, parameter tensors, their gradients).
+fn training_graph(model: &Model) -> (vitrine::graph::Graph, Vec<usize>, Vec<usize>) {
+    let mut g = model.graph(2).unwrap();
+    let logits = g.outputs.pop().unwrap();
+    let target = g.input(&[2]);
+    let rows = g.cross_entropy(logits, target, 0.1).unwrap();
+    let mean = g.cross_entropy_mean(logits, target, 0.1).unwrap();
+    g.output(mean);
+    let params: Vec<usize> = (0..g.tensors.len()).filter(|&t| matches!(g.tensors[t].kind, TensorKind::Param { .. })).collect();
+    let seed = g.fill(&[2], 0.5).unwrap(); // d mean / d row
+    let grads = backward(&mut g, rows, seed, &params).unwrap();
+    (g, params, grads)
+}
+
 #[test]
 fn loss_and_every_parameter_gradient_match_timm() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     for name in ["vit_plain", "deit_distilled", "vit_avg_reg_ls"] {
         let model = Model::load(&root.join(name), None).unwrap();
         let r = Ckpt::load(&root.join(name).join("train_reference.safetensors")).expect("train fixture (scripts/make_fixtures.py)");
-        let mut g = model.graph(2).unwrap();
-        let logits = g.outputs.pop().unwrap();
-        let target = g.input(&[2]);
-        let rows = g.cross_entropy(logits, target, 0.1).unwrap();
-        let mean = g.cross_entropy_mean(logits, target, 0.1).unwrap();
-        g.output(mean);
-        let params: Vec<usize> = (0..g.tensors.len()).filter(|&t| matches!(g.tensors[t].kind, TensorKind::Param { .. })).collect();
-        let seed = g.fill(&[2], 0.5).unwrap(); // d mean / d row
-        let grads = backward(&mut g, rows, seed, &params).unwrap();
+        let (mut g, params, grads) = training_graph(&model);
         for &d in &grads {
             g.output(d);
         }
@@ -64,20 +71,12 @@ fn decays(parts: &[(String, Vec<usize>)]) -> bool {
 
 #[test]
 fn three_adamw_steps_match_torch() {
-    use vitrine::gpu::optim::{train_step, OptKind, OptParam, Optimizer};
+    use vitrine::gpu::optim::{train_step, OptKind, OptParam};
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     for name in ["deit_distilled", "vit_avg_reg_ls"] {
         let model = Model::load(&root.join(name), None).unwrap();
         let r = Ckpt::load(&root.join(name).join("train_reference.safetensors")).unwrap();
-        let mut g = model.graph(2).unwrap();
-        let logits = g.outputs.pop().unwrap();
-        let target = g.input(&[2]);
-        let rows = g.cross_entropy(logits, target, 0.1).unwrap();
-        let mean = g.cross_entropy_mean(logits, target, 0.1).unwrap();
-        g.output(mean);
-        let params: Vec<usize> = (0..g.tensors.len()).filter(|&t| matches!(g.tensors[t].kind, TensorKind::Param { .. })).collect();
-        let seed = g.fill(&[2], 0.5).unwrap();
-        let grads = backward(&mut g, rows, seed, &params).unwrap();
+        let (mut g, params, grads) = training_graph(&model);
         let mut specs = Vec::new();
         for (i, (&p, &d)) in params.iter().zip(&grads).enumerate() {
             g.keep(d);
