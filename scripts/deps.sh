@@ -7,7 +7,8 @@ set -euo pipefail
 
 need_apt=()
 have_icd() { compgen -G '/usr/share/vulkan/icd.d/*.json' >/dev/null || compgen -G '/etc/vulkan/icd.d/*.json' >/dev/null; }
-ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1' || need_apt+=(libvulkan1)
+# grep without -q: reading all input avoids SIGPIPE failing the pipeline under pipefail.
+ldconfig -p 2>/dev/null | grep -F 'libvulkan.so.1' >/dev/null || need_apt+=(libvulkan1)
 have_icd || need_apt+=(mesa-vulkan-drivers)
 for extra in "$@"; do
   dpkg -s "$extra" >/dev/null 2>&1 || need_apt+=("$extra")
