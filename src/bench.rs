@@ -10,13 +10,8 @@ use std::time::Instant;
 /// Deterministic pseudo-random weights for every tensor a graph needs
 /// (benchmarks of presets without downloading a checkpoint).
 pub fn random_weights(table: &[(String, Vec<usize>)], seed: u64) -> HashMap<String, Vec<f32>> {
-    let mut s = seed | 1;
-    let mut next = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    };
+    let mut rng = crate::train::data::Rng::new(seed);
+    let mut next = move || rng.unit() as f32 - 0.5;
     table
         .iter()
         .map(|(name, shape)| {

@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::gpu::{Context, Executable, PipelineCache};
-use crate::graph::{plan::plan_with, DeviceCaps, Graph, MatmulKind, TensorKind};
+use crate::graph::{plan::plan_with, DeviceCaps, Graph, MatmulKind};
 use std::collections::HashMap;
 
 /// The entry point for running graphs on a GPU.
@@ -64,7 +64,6 @@ impl Engine {
         let params = plan
             .params
             .iter()
-            .filter(|&&t| matches!(g.tensors[t].kind, TensorKind::Param { .. }))
             .map(|&t| Ok((t, g.param_data(t, weights)?)))
             .collect::<Result<Vec<_>>>()?;
         Executable::new(&self.ctx, &mut self.cache, plan, params)

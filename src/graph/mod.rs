@@ -79,14 +79,25 @@ impl Dispatch {
     /// `invocations` spread over 1-D workgroups of 64, folded into (x, y)
     /// when x would pass the limit; kernels index with `gid.x + gid.y * nwg.x * 64`.
     pub fn linear(key: KernelKey, invocations: usize) -> Result<Self> {
-        let groups = invocations.div_ceil(64).max(1);
+        Self::groups(key, invocations.div_ceil(64))
+    }
+
+    /// `groups` workgroups indexed linearly, folded into (x, y) past the limit;
+    /// kernels index with `wid.x + wid.y * nwg.x`.
+    pub fn groups(key: KernelKey, groups: usize) -> Result<Self> {
+        let groups = groups.max(1);
         let x = groups.min(MAX_GROUPS as usize);
         let y = groups.div_ceil(x);
         if y > MAX_GROUPS as usize {
-            return Err(Error::Gpu(format!(
-                "{}: {invocations} invocations exceed the dispatch limit",
-                key.shader
-            )));
+            return Err(Error::Gpu(format!("{}: {groups} workgroups exceed the dispatch limit", key.shader)));
+        }
+        Ok(Dispatch { key, workgroups: [x as u32, y as u32, 1] })
+    }
+
+    /// A 2-D grid of workgroups, each dimension within the limit.
+    pub fn grid(key: KernelKey, x: usize, y: usize) -> Result<Self> {
+        if x > MAX_GROUPS as usize || y > MAX_GROUPS as usize {
+            return Err(Error::Gpu(format!("{}: a {x} x {y} grid exceeds the dispatch limit", key.shader)));
         }
         Ok(Dispatch { key, workgroups: [x as u32, y as u32, 1] })
     }

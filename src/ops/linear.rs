@@ -216,21 +216,11 @@ impl Linear {
         match caps.matmul {
             MatmulKind::Tiled => {
                 let key = flags(KernelKey::new("matmul", "main").u("M", m).u("N", n).u("K4", k4));
-                let (gx, gy) = (n.div_ceil(64), m.div_ceil(64));
-                if gx > crate::graph::MAX_GROUPS || gy > crate::graph::MAX_GROUPS {
-                    return Err(Error::Gpu(format!("linear [{m}x{n}] exceeds the dispatch limit")));
-                }
-                Ok(Dispatch { key, workgroups: [gx, gy, 1] })
+                Dispatch::grid(key, self.n.div_ceil(64), self.m.div_ceil(64))
             }
             MatmulKind::Subgroup => {
                 let key = flags(KernelKey::new("matmul_subgroup", "main").u("M", m).u("N", n).u("K4", k4));
-                let blocks = self.m.div_ceil(SUBGROUP_ROWS) * self.n.div_ceil(64);
-                let x = blocks.min(crate::graph::MAX_GROUPS as usize);
-                let y = blocks.div_ceil(x);
-                if y > crate::graph::MAX_GROUPS as usize {
-                    return Err(Error::Gpu(format!("linear [{m}x{n}] exceeds the dispatch limit")));
-                }
-                Ok(Dispatch { key, workgroups: [x as u32, y as u32, 1] })
+                Dispatch::groups(key, self.m.div_ceil(SUBGROUP_ROWS) * self.n.div_ceil(64))
             }
             MatmulKind::Register => {
                 let key = flags(KernelKey::new("matmul_reg", "main").u("M", m).u("N", n).u("K4", k4));
