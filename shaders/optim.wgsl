@@ -2,8 +2,10 @@
 // MODE 0, AdamW (torch.optim.AdamW): p -= lr * wd * p; m = b1 m + (1 - b1) g;
 //   v = b2 v + (1 - b2) g^2; p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
 // MODE 1, SGD with momentum (torch.optim.SGD): g += wd * p; m = mu m + g; p -= lr * m
-// (bc1 = 1 - b1^t, bc2 = 1 - b2^t). Gradients are multiplied by h.clip first
-// (global-norm clipping factor, 1 when off).
+// MODE 2, SGD with Nesterov momentum (torch.optim.SGD(nesterov=True), timm's `sgd`):
+//   g += wd * p; m = mu m + g; p -= lr * (g + mu m)
+// (bc1 = 1 - b1^t, bc2 = 1 - b2^t). Gradients are multiplied by s[0] first
+// (the global-norm clipping factor from grad.wgsl, 1 when clipping is off).
 //
 // Bindings (f32):
 //   0 g     [N]  gradient
@@ -11,6 +13,7 @@
 //   2 m     [N]  first moment / momentum buffer (updated)
 //   3 v     [N]  second moment (updated; unused by SGD)
 //   4 h     uniform Hyper
+//   5 s     [2]  clipping factor in s[0]
 // N is the parameter buffer's length, so one pipeline serves every tensor.
 // Dispatch: N invocations, workgroups of 64, linear over (x, y).
 
@@ -24,7 +27,7 @@ struct Hyper {
     eps: f32,
     bc1: f32,
     bc2: f32,
-    clip: f32,
+    pad: f32,
 }
 
 @group(0) @binding(0) var<storage, read> g: array<f32>;
@@ -32,6 +35,7 @@ struct Hyper {
 @group(0) @binding(2) var<storage, read_write> m: array<f32>;
 @group(0) @binding(3) var<storage, read_write> v: array<f32>;
 @group(0) @binding(4) var<uniform> h: Hyper;
+@group(0) @binding(5) var<storage, read> s: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -39,7 +43,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= arrayLength(&p)) {
         return;
     }
-    let grad = g[i] * h.clip;
+    let grad = g[i] * s[0];
     if (MODE == 0u) {
         var w = p[i] * (1.0 - h.lr * h.wd);
         let m1 = h.b1 * m[i] + (1.0 - h.b1) * grad;
@@ -52,6 +56,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         let gd = grad + h.wd * p[i];
         let m1 = h.b1 * m[i] + gd;
         m[i] = m1;
-        p[i] = p[i] - h.lr * m1;
+        if (MODE == 2u) {
+            p[i] = p[i] - h.lr * (gd + h.b1 * m1);
+        } else {
+            p[i] = p[i] - h.lr * m1;
+        }
     }
 }

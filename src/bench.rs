@@ -4,28 +4,7 @@
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::graph::{Graph, MatmulKind};
-use std::collections::HashMap;
 use std::time::Instant;
-
-/// Deterministic pseudo-random weights for every tensor a graph needs
-/// (benchmarks of presets without downloading a checkpoint).
-pub fn random_weights(table: &[(String, Vec<usize>)], seed: u64) -> HashMap<String, Vec<f32>> {
-    let mut rng = crate::train::data::Rng::new(seed);
-    let mut next = move || rng.unit() as f32 - 0.5;
-    table
-        .iter()
-        .map(|(name, shape)| {
-            let n: usize = shape.iter().product();
-            let scale = if shape.len() >= 2 { 1.0 / (shape[shape.len() - 1] as f32).sqrt() } else { 0.1 };
-            let v = if name.ends_with("norm1.weight") || name.ends_with("norm2.weight") || name.ends_with("norm.weight") {
-                vec![1.0; n]
-            } else {
-                (0..n).map(|_| next() * scale).collect()
-            };
-            (name.clone(), v)
-        })
-        .collect()
-}
 
 /// One matmul measurement.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -45,7 +24,7 @@ pub fn matmul(engine: &mut Engine, kind: MatmulKind, m: usize, n: usize, k: usiz
     let w = g.param("w", &[n, k]);
     let y = g.linear(x, w, None)?;
     g.output(y);
-    let weights = random_weights(&g.param_table(), 7);
+    let weights = crate::train::init::init_weights(&g.param_table(), None, 7);
     engine.force_matmul(Some(kind))?;
     let exe = engine.compile(&g, &weights);
     engine.force_matmul(None)?;
@@ -65,4 +44,64 @@ pub fn matmul(engine: &mut Engine, kind: MatmulKind, m: usize, n: usize, k: usiz
     let ms = times[times.len() / 2];
     let variant = format!("{kind:?}").to_lowercase();
     Ok(MatmulResult { variant, m, n, k, ms, gflops: 2.0 * (m * n * k) as f64 / ms / 1e6 })
+}
+
+/// GPU time summed by op kind, from a per-op timed run (`scope/op` names):
+/// (kind, ms, dispatches), slowest first.
+pub fn by_op_kind(layers: &[crate::gpu::LayerTime]) -> Vec<(String, f64, usize)> {
+    let mut kinds: Vec<(String, f64, usize)> = Vec::new();
+    for l in layers {
+        let kind = l.scope.rsplit('/').next().unwrap_or("").to_string();
+        match kinds.iter_mut().find(|k| k.0 == kind) {
+            Some(k) => {
+                k.1 += l.ms;
+                k.2 += 1;
+            }
+            None => kinds.push((kind, l.ms, 1)),
+        }
+    }
+    kinds.sort_by(|a, b| b.1.total_cmp(&a.1));
+    kinds
+}
+
+/// Training-step throughput (forward, loss, backward, AdamW, one submit each).
+#[derive(Debug, Clone)]
+pub struct TrainBench {
+    pub step_ms: f64,
+    pub images_per_s: f64,
+    /// Forward + backward GPU time by op kind (each op timed alone), when the
+    /// adapter has timestamp queries.
+    pub kinds: Option<Vec<(String, f64, usize)>>,
+}
+
+/// Times `iters` training steps of `model` at `batch` on synthetic data (median).
+pub fn train(engine: &mut Engine, model: &crate::models::Model, batch: usize, iters: usize) -> Result<TrainBench> {
+    use crate::gpu::optim::{train_step, OptSettings};
+    let tg = crate::train::trainer::training_graph(model, batch, 0.1, 1, false)?;
+    let weights = model.weights.data();
+    let exe = engine.compile(&tg.g, &weights)?;
+    let mut opt = engine.optimizer(&exe, &tg.specs, OptSettings::adamw(0.05))?;
+    let per = model.config.data.input_size.iter().product::<usize>();
+    let mut rng = crate::train::data::Rng::new(3);
+    let images: Vec<f32> = (0..batch * per).map(|_| rng.unit() as f32 * 2.0 - 1.0).collect();
+    let k = model.config.vit.num_classes.max(1);
+    let labels: Vec<f32> = (0..batch).map(|i| (i % k) as f32).collect();
+    pollster::block_on(train_step(&engine.ctx, &exe, &mut opt, &[&images, &labels], 1e-4))?;
+    let mut times = Vec::new();
+    for _ in 0..iters.max(1) {
+        let t = Instant::now();
+        pollster::block_on(train_step(&engine.ctx, &exe, &mut opt, &[&images, &labels], 1e-4))?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let step_ms = times[times.len() / 2];
+    let kinds = if engine.ctx.adapter().timestamps {
+        let exe = engine.compile_with(&tg.g, &weights, true)?;
+        pollster::block_on(exe.run(&engine.ctx, &[&images, &labels]))?;
+        let (_, ops) = pollster::block_on(exe.run_timed(&engine.ctx, &[&images, &labels]))?;
+        Some(by_op_kind(&ops.unwrap_or_default()))
+    } else {
+        None
+    };
+    Ok(TrainBench { step_ms, images_per_s: batch as f64 * 1e3 / step_ms, kinds })
 }

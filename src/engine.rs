@@ -66,7 +66,25 @@ impl Engine {
             .iter()
             .map(|&t| Ok((t, g.param_data(t, weights)?)))
             .collect::<Result<Vec<_>>>()?;
-        Executable::new(&self.ctx, &mut self.cache, plan, params)
+        let buffers = Executable::upload_params(&self.ctx, params);
+        Executable::new(&self.ctx, &mut self.cache, plan, buffers)
+    }
+
+    /// Compiles `g` on the parameter buffers of `src` (compiled from `src_g`):
+    /// both see the same weights, e.g. an evaluation graph beside a training
+    /// one whose optimizer updates them. Parameters are matched by their names.
+    pub fn compile_sharing(&mut self, g: &Graph, src_g: &Graph, src: &Executable) -> Result<Executable> {
+        let plan = plan_with(g, &self.caps(), false)?;
+        let mut buffers = HashMap::new();
+        for &t in &plan.params {
+            let parts = g.param_parts(t);
+            let found = (0..src_g.tensors.len()).find(|&s| src_g.param_parts(s).is_some() && src_g.param_parts(s) == parts);
+            let buf = found.and_then(|s| src.param_buffer(s)).ok_or_else(|| {
+                crate::Error::Input(format!("parameter {:?} is not in the source executable", parts.map(|p| &p[0].0)))
+            })?;
+            buffers.insert(t, buf.clone());
+        }
+        Executable::new(&self.ctx, &mut self.cache, plan, buffers)
     }
 
     /// An optimizer updating `exe`'s parameters from its kept gradients.
@@ -74,10 +92,9 @@ impl Engine {
         &mut self,
         exe: &Executable,
         params: &[crate::gpu::optim::OptParam],
-        kind: crate::gpu::optim::OptKind,
-        weight_decay: f32,
+        settings: crate::gpu::optim::OptSettings,
     ) -> Result<crate::gpu::optim::Optimizer> {
-        crate::gpu::optim::Optimizer::new(&self.ctx, &mut self.cache, exe, params, kind, weight_decay)
+        crate::gpu::optim::Optimizer::new(&self.ctx, &mut self.cache, exe, params, settings)
     }
 
     /// Compiles and runs `g` once (tests, one-off use).

@@ -48,10 +48,7 @@ pub fn decode(bytes: &[u8], origin: &str, channels: usize) -> Result<Image8> {
     } else if gray_source {
         rgb.chunks_exact(3).map(|p| p[0]).collect()
     } else {
-        // PIL's RGB -> L: ITU-R 601-2 luma in 16-bit fixed point.
-        rgb.chunks_exact(3)
-            .map(|p| ((p[0] as u32 * 19595 + p[1] as u32 * 38470 + p[2] as u32 * 7471 + 0x8000) >> 16) as u8)
-            .collect()
+        rgb.chunks_exact(3).map(luma).collect()
     };
     Ok(Image8 { width: w, height: h, channels, data })
 }
@@ -190,6 +187,12 @@ fn shorter_side(w: usize, h: usize, size: usize) -> (usize, usize) {
 
 /// timm's eval transform: image -> CHW f32 tensor of `cfg.input_size`.
 pub fn transform(img: &Image8, cfg: &DataConfig) -> Result<Vec<f32>> {
+    Ok(normalize(&eval_image(img, cfg)?, cfg))
+}
+
+/// The geometric part of the eval transform: resize (shorter side to
+/// `size / crop_pct`) and center crop (zero padding where the crop is larger).
+pub fn eval_image(img: &Image8, cfg: &DataConfig) -> Result<Image8> {
     let [c, th, tw] = cfg.input_size;
     if img.channels != c {
         return Err(Error::Input(format!("image has {} channels, model expects {c}", img.channels)));
@@ -205,21 +208,68 @@ pub fn transform(img: &Image8, cfg: &DataConfig) -> Result<Vec<f32>> {
     // torchvision CenterCrop: pad with zeros when the crop is larger, then crop.
     let (pad_l, pad_t) = ((tw.saturating_sub(rw)) / 2, (th.saturating_sub(rh)) / 2);
     let (pw, ph) = (rw.max(tw), rh.max(th));
-    let top = half_round_even(ph as i64 - th as i64);
-    let left = half_round_even(pw as i64 - tw as i64);
-    let mut out = vec![0f32; c * th * tw];
-    for y in 0..th {
-        for x in 0..tw {
-            let (py, px) = (y as i64 + top - pad_t as i64, x as i64 + left - pad_l as i64);
-            let inside = py >= 0 && px >= 0 && (py as usize) < rh && (px as usize) < rw;
-            for ch in 0..c {
-                let v = if inside { resized.data[(py as usize * rw + px as usize) * c + ch] } else { 0 };
-                let v = v as f32 / 255.0;
-                out[(ch * th + y) * tw + x] = (v - cfg.mean[ch]) / cfg.std[ch];
+    let top = half_round_even(ph as i64 - th as i64) - pad_t as i64;
+    let left = half_round_even(pw as i64 - tw as i64) - pad_l as i64;
+    Ok(crop(&resized, left, top, tw, th))
+}
+
+/// A `w x h` window of `img` at (`left`, `top`); pixels outside are zero.
+pub fn crop(img: &Image8, left: i64, top: i64, w: usize, h: usize) -> Image8 {
+    let c = img.channels;
+    let mut data = vec![0u8; w * h * c];
+    for y in 0..h {
+        let py = y as i64 + top;
+        if py < 0 || py as usize >= img.height {
+            continue;
+        }
+        for x in 0..w {
+            let px = x as i64 + left;
+            if px < 0 || px as usize >= img.width {
+                continue;
             }
+            let src = (py as usize * img.width + px as usize) * c;
+            data[(y * w + x) * c..(y * w + x + 1) * c].copy_from_slice(&img.data[src..src + c]);
         }
     }
-    Ok(out)
+    Image8 { width: w, height: h, channels: c, data }
+}
+
+/// Mirrors an image left to right.
+pub fn hflip(img: &Image8) -> Image8 {
+    let c = img.channels;
+    let mut data = Vec::with_capacity(img.data.len());
+    for row in img.data.chunks_exact(img.width * c) {
+        for px in row.chunks_exact(c).rev() {
+            data.extend_from_slice(px);
+        }
+    }
+    Image8 { data, ..img.clone() }
+}
+
+/// Converts between 1 (L) and 3 (RGB) channels as PIL's `convert` does.
+pub fn to_channels(img: Image8, channels: usize) -> Image8 {
+    match (img.channels, channels) {
+        (1, 3) => Image8 { channels: 3, data: img.data.iter().flat_map(|&v| [v, v, v]).collect(), ..img },
+        (3, 1) => Image8 { channels: 1, data: img.data.chunks_exact(3).map(luma).collect(), ..img },
+        _ => img,
+    }
+}
+
+/// PIL's RGB -> L: ITU-R 601-2 luma in 16-bit fixed point.
+fn luma(p: &[u8]) -> u8 {
+    ((p[0] as u32 * 19595 + p[1] as u32 * 38470 + p[2] as u32 * 7471 + 0x8000) >> 16) as u8
+}
+
+/// HWC 8-bit -> CHW f32 in [0, 1], normalized with the config's mean / std.
+pub fn normalize(img: &Image8, cfg: &DataConfig) -> Vec<f32> {
+    let (c, h, w) = (img.channels, img.height, img.width);
+    let mut out = vec![0f32; c * h * w];
+    for (i, px) in img.data.chunks_exact(c).enumerate() {
+        for (ch, &v) in px.iter().enumerate() {
+            out[ch * h * w + i] = (v as f32 / 255.0 - cfg.mean[ch]) / cfg.std[ch];
+        }
+    }
+    out
 }
 
 /// Decodes and transforms one image file's bytes.

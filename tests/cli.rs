@@ -2,9 +2,8 @@
 //! (never a panic), and `classify --json` reproduces timm's logits.
 
 mod common;
-use common::max_diff;
+use common::{fails_with, max_diff, vitrine};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use vitrine::weights::Weights;
 
 fn fixtures() -> PathBuf {
@@ -12,29 +11,7 @@ fn fixtures() -> PathBuf {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli");
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name)
-}
-
-fn vitrine(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_vitrine"));
-    c.args(args);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run vitrine")
-}
-
-/// Asserts exit code 1 and exactly one stderr line, starting `error:` and containing `needle`.
-fn fails_with(args: &[&str], env: &[(&str, &str)], needle: &str) {
-    let out = vitrine(args, env);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{args:?}: exit {:?}, stderr: {err}", out.status.code());
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "{args:?}: expected one line, got: {err}");
-    assert!(lines[0].starts_with("error: "), "{args:?}: {err}");
-    assert!(lines[0].contains(needle), "{args:?}: {err:?} should mention {needle:?}");
+    common::tmp("cli", name)
 }
 
 fn model(name: &str) -> String {

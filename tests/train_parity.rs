@@ -62,16 +62,10 @@ fn loss_and_every_parameter_gradient_match_timm() {
     }
 }
 
-/// timm's weight-decay rule: none for 1-d tensors, biases, pos_embed and tokens.
-fn decays(parts: &[(String, Vec<usize>)]) -> bool {
-    parts.iter().all(|(n, s)| {
-        s.len() > 1 && !n.ends_with(".bias") && !["pos_embed", "cls_token", "reg_token", "dist_token"].contains(&n.as_str())
-    })
-}
-
 #[test]
 fn three_adamw_steps_match_torch() {
-    use vitrine::gpu::optim::{train_step, OptKind, OptParam};
+    use vitrine::gpu::optim::{train_step, OptParam, OptSettings};
+    use vitrine::train::trainer::decays;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     for name in ["deit_distilled", "vit_avg_reg_ls"] {
         let model = Model::load(&root.join(name), None).unwrap();
@@ -85,8 +79,7 @@ fn three_adamw_steps_match_torch() {
         }
         let mut e = engine();
         let exe = e.compile(&g, &model.weights.data()).unwrap();
-        let kind = OptKind::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
-        let mut opt = e.optimizer(&exe, &specs, kind, 0.05).unwrap();
+        let mut opt = e.optimizer(&exe, &specs, OptSettings::adamw(0.05)).unwrap();
         let (input, tgt) = (&r.tensors["input"].1, &r.tensors["target"].1);
         let want_losses = &r.tensors["adamw.losses"].1;
         for (step, want) in want_losses.iter().enumerate() {

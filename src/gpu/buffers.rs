@@ -101,3 +101,12 @@ pub(crate) async fn read_f32(device: &wgpu::Device, buf: &wgpu::Buffer, len: usi
     buf.unmap();
     Ok(out)
 }
+
+/// Copies the first `len` floats of `buf` to a staging buffer and reads them.
+pub(crate) async fn read_buffer(device: &wgpu::Device, queue: &wgpu::Queue, buf: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
+    let rb = staging(device, len as u64 * 4);
+    let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read buffer") });
+    enc.copy_buffer_to_buffer(buf, 0, &rb, 0, Some(len as u64 * 4));
+    queue.submit([enc.finish()]);
+    read_f32(device, &rb, len).await
+}

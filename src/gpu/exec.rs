@@ -2,7 +2,7 @@
 //! once here; a run writes the inputs, records one compute pass per layer
 //! (scope), submits once and reads the outputs back asynchronously.
 
-use super::buffers::{read_f32, staging, storage, upload};
+use super::buffers::{read_buffer, read_f32, staging, storage, upload};
 use super::kernels::PipelineCache;
 use super::Context;
 use crate::error::{Error, Result};
@@ -48,12 +48,16 @@ pub struct Executable {
 pub(crate) type Epilogue<'a> = &'a dyn Fn(&mut wgpu::CommandEncoder);
 
 impl Executable {
-    /// Creates buffers, uploads `params` (tensor id -> data), compiles
-    /// pipelines and makes every bind group.
-    pub fn new(ctx: &Context, cache: &mut PipelineCache, plan: Plan, params: Vec<(TensorId, Vec<f32>)>) -> Result<Self> {
+    /// Uploads parameter data (tensor id -> values) into new buffers.
+    pub fn upload_params(ctx: &Context, params: Vec<(TensorId, Vec<f32>)>) -> HashMap<TensorId, wgpu::Buffer> {
+        params.into_iter().map(|(t, data)| (t, upload(&ctx.device, "param", &data))).collect()
+    }
+
+    /// Creates activation buffers, compiles pipelines and makes every bind
+    /// group; `params` holds a buffer per parameter tensor of the plan (new
+    /// ones from [`Executable::upload_params`], or another executable's to share weights).
+    pub fn new(ctx: &Context, cache: &mut PipelineCache, plan: Plan, params: HashMap<TensorId, wgpu::Buffer>) -> Result<Self> {
         let dev = &ctx.device;
-        let params: HashMap<TensorId, wgpu::Buffer> =
-            params.into_iter().map(|(t, data)| (t, upload(dev, "param", &data))).collect();
         let slots: Vec<wgpu::Buffer> = plan.slots.iter().map(|&b| storage(dev, "activation", b)).collect();
         let inputs: Vec<wgpu::Buffer> = plan.inputs.iter().map(|&n| storage(dev, "input", n as u64 * 4)).collect();
         let dummy = storage(dev, "unused", 16);
@@ -141,11 +145,7 @@ impl Executable {
     /// Reads a parameter's current values back (checkpoints, tests).
     pub async fn read_param(&self, ctx: &Context, t: TensorId, len: usize) -> Result<Vec<f32>> {
         let buf = self.params.get(&t).ok_or_else(|| Error::Input(format!("tensor {t} is not a parameter")))?;
-        let rb = staging(&ctx.device, len as u64 * 4);
-        let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read param") });
-        enc.copy_buffer_to_buffer(buf, 0, &rb, 0, Some(len as u64 * 4));
-        ctx.queue.submit([enc.finish()]);
-        read_f32(&ctx.device, &rb, len).await
+        read_buffer(&ctx.device, &ctx.queue, buf, len).await
     }
 
     /// Runs once and records `then` (e.g. an optimizer step) in the same submit.

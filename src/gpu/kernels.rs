@@ -33,6 +33,7 @@ pub const SHADERS: &[(&str, &[&str])] = &[
     ("transpose", &[include_str!("../../shaders/transpose.wgsl")]),
     ("cross_entropy", &[include_str!("../../shaders/cross_entropy.wgsl")]),
     ("optim", &[include_str!("../../shaders/optim.wgsl")]),
+    ("grad", &[include_str!("../../shaders/grad.wgsl")]),
 ];
 
 /// The full WGSL source of a kernel (its parts concatenated).

@@ -1,10 +1,14 @@
-//! Optimizer steps as kernels (`optim.wgsl`), recorded after a training
-//! graph's forward and backward passes in the same submit. Parameters are
-//! updated in place in the executable's buffers (f32 master weights); moment
-//! buffers live here. Hyperparameters (learning rate, bias corrections,
-//! clipping factor) go through uniforms, so a schedule never recompiles.
+//! Optimizer steps as kernels (`optim.wgsl`, `grad.wgsl`), recorded after a
+//! training graph's forward and backward passes in the same submit.
+//! Parameters are updated in place in the executable's buffers (f32 master
+//! weights); moment buffers live here. Hyperparameters (learning rate, bias
+//! corrections) go through uniforms, so a schedule never recompiles.
+//!
+//! Optional stages, all on the GPU: gradient accumulation over micro-batches
+//! (a running sum per parameter) and clipping by global norm (one sum of
+//! squares per tensor, then one factor every update multiplies by).
 
-use super::buffers::storage;
+use super::buffers::{read_buffer, storage};
 use super::exec::Executable;
 use super::kernels::{KernelKey, PipelineCache};
 use super::Context;
@@ -16,8 +20,32 @@ use crate::graph::{Dispatch, TensorId};
 pub enum OptKind {
     /// torch.optim.AdamW: decoupled weight decay.
     AdamW { beta1: f32, beta2: f32, eps: f32 },
-    /// torch.optim.SGD with momentum (weight decay added to the gradient).
-    Sgd { momentum: f32 },
+    /// torch.optim.SGD with momentum (weight decay added to the gradient);
+    /// `nesterov` as torch's flag (timm's `sgd` is Nesterov, `momentum` is not).
+    Sgd { momentum: f32, nesterov: bool },
+}
+
+/// Optimizer settings beyond the update rule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OptSettings {
+    pub kind: OptKind,
+    pub weight_decay: f32,
+    /// Clip gradients to this global L2 norm (torch's `clip_grad_norm_`).
+    pub clip_grad: Option<f32>,
+    /// Sum gradients over micro-batches before each update.
+    pub accumulate: bool,
+}
+
+impl OptSettings {
+    /// AdamW with torch's default betas / eps, no clipping or accumulation.
+    pub fn adamw(weight_decay: f32) -> Self {
+        OptSettings {
+            kind: OptKind::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+            weight_decay,
+            clip_grad: None,
+            accumulate: false,
+        }
+    }
 }
 
 /// A parameter the optimizer updates: its tensor, the index of its gradient
@@ -39,85 +67,188 @@ struct Hyper {
     eps: f32,
     bc1: f32,
     bc2: f32,
-    clip: f32,
+    pad: f32,
+}
+
+type Groups = Vec<(wgpu::BindGroup, [u32; 3])>;
+
+struct Accumulate {
+    pipeline: wgpu::ComputePipeline,
+    groups: Groups,
+    /// (this micro-batch's gradient, running sum)
+    copies: Vec<(wgpu::Buffer, wgpu::Buffer)>,
+}
+
+struct Clip {
+    sumsq: wgpu::ComputePipeline,
+    sumsq_groups: Vec<wgpu::BindGroup>,
+    factor: wgpu::ComputePipeline,
+    factor_group: wgpu::BindGroup,
 }
 
 /// Optimizer state on the GPU for one executable.
 pub struct Optimizer {
-    kind: OptKind,
-    weight_decay: f32,
+    settings: OptSettings,
     pipeline: wgpu::ComputePipeline,
-    steps: Vec<(wgpu::BindGroup, [u32; 3])>,
+    steps: Groups,
+    accumulate: Option<Accumulate>,
+    clip: Option<Clip>,
+    /// [clip factor, global norm]
+    scale: wgpu::Buffer,
     hyper_decay: wgpu::Buffer,
     hyper_plain: wgpu::Buffer,
-    /// Moment buffers (m, v) per parameter, in `params` order.
-    state: Vec<(wgpu::Buffer, wgpu::Buffer)>,
+    /// Moment buffers (m, v) per parameter, in `params` order (v is a
+    /// placeholder for SGD), and each parameter's length.
+    state: Vec<(wgpu::Buffer, wgpu::Buffer, usize)>,
     /// Steps taken so far.
     pub t: u32,
 }
 
+fn bind(dev: &wgpu::Device, layout: &wgpu::BindGroupLayout, label: &str, entries: &[(u32, &wgpu::Buffer)]) -> wgpu::BindGroup {
+    let entries = entries
+        .iter()
+        .map(|(i, b)| wgpu::BindGroupEntry { binding: *i, resource: b.as_entire_binding() })
+        .collect::<Vec<_>>();
+    dev.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(label), layout, entries: &entries })
+}
+
+fn uniform(ctx: &Context, label: &str, bytes: &[u8]) -> wgpu::Buffer {
+    let b = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes.len().max(16) as u64,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    ctx.queue.write_buffer(&b, 0, bytes);
+    b
+}
+
 impl Optimizer {
-    pub fn new(ctx: &Context, cache: &mut PipelineCache, exe: &Executable, params: &[OptParam], kind: OptKind, weight_decay: f32) -> Result<Self> {
+    pub fn new(ctx: &Context, cache: &mut PipelineCache, exe: &Executable, params: &[OptParam], settings: OptSettings) -> Result<Self> {
         let dev = &ctx.device;
-        let mode = match kind {
+        let mode = match settings.kind {
             OptKind::AdamW { .. } => 0,
-            OptKind::Sgd { .. } => 1,
+            OptKind::Sgd { nesterov: false, .. } => 1,
+            OptKind::Sgd { nesterov: true, .. } => 2,
         };
         let key = KernelKey::new("optim", "main").u("MODE", mode);
         let pipeline = cache.get(dev, &key)?;
         let layout = pipeline.get_bind_group_layout(0);
-        let uniform = |label| {
-            dev.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: std::mem::size_of::<Hyper>() as u64,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
+        let hyper_size = [0u8; std::mem::size_of::<Hyper>()];
+        let (hyper_decay, hyper_plain) = (uniform(ctx, "hyper decay", &hyper_size), uniform(ctx, "hyper no decay", &hyper_size));
+        let scale = storage(dev, "clip factor", 8);
+        ctx.queue.write_buffer(&scale, 0, bytemuck::cast_slice(&[1f32, 0.0, 0.0, 0.0]));
+
+        let acc_key = KernelKey::new("grad", "accumulate");
+        let acc_pipeline = if settings.accumulate { Some(cache.get(dev, &acc_key)?) } else { None };
+        let mut accumulate = acc_pipeline.map(|pipeline| Accumulate { pipeline, groups: Vec::new(), copies: Vec::new() });
+        let clip = match settings.clip_grad {
+            Some(max) if !(max > 0.0 && max.is_finite()) => {
+                return Err(Error::Config(format!("gradient clipping norm must be a positive number, got {max}")))
+            }
+            Some(max) => {
+                let sumsq = cache.get(dev, &KernelKey::new("grad", "sumsq"))?;
+                let factor = cache.get(dev, &KernelKey::new("grad", "factor"))?;
+                let partial = storage(dev, "grad norms", params.len() as u64 * 4);
+                ctx.queue.write_buffer(&partial, 0, &vec![0u8; partial.size() as usize]);
+                let limit = uniform(ctx, "clip norm", bytemuck::cast_slice(&[max, 0.0, 0.0, 0.0]));
+                let factor_group = bind(dev, &factor.get_bind_group_layout(0), "clip factor", &[(3, &partial), (5, &scale), (6, &limit)]);
+                Some((Clip { sumsq, sumsq_groups: Vec::new(), factor, factor_group }, partial))
+            }
+            None => None,
         };
-        let (hyper_decay, hyper_plain) = (uniform("hyper decay"), uniform("hyper no decay"));
+        let mut clip_state = clip;
         let mut steps = Vec::new();
         let mut state = Vec::new();
-        for p in params {
+        for (k, p) in params.iter().enumerate() {
             let pb = exe.param_buffer(p.param).ok_or_else(|| Error::Input(format!("tensor {} is not a parameter", p.param)))?;
-            let gb = exe.kept_buffer(p.grad).ok_or_else(|| Error::Input(format!("no kept gradient {}", p.grad)))?;
-            let (m, v) = (zeroed(ctx, pb.size()), zeroed(ctx, pb.size()));
-            let hyper = if p.decay { &hyper_decay } else { &hyper_plain };
-            let entries = [gb, pb, &m, &v, hyper]
-                .iter()
-                .enumerate()
-                .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
-                .collect::<Vec<_>>();
-            let bg = dev.create_bind_group(&wgpu::BindGroupDescriptor { label: Some("optim"), layout: &layout, entries: &entries });
+            let grad = exe.kept_buffer(p.grad).ok_or_else(|| Error::Input(format!("no kept gradient {}", p.grad)))?;
             let n = (pb.size() / 4) as usize;
-            let d = Dispatch::linear(key.clone(), n)?;
-            steps.push((bg, d.workgroups));
-            state.push((m, v));
+            // With accumulation, the update reads the running sum.
+            let gb = match &mut accumulate {
+                Some(a) => {
+                    let sum = storage(dev, "accumulated gradient", pb.size());
+                    let bg = bind(dev, &a.pipeline.get_bind_group_layout(0), "accumulate", &[(0, grad), (1, &sum)]);
+                    a.groups.push((bg, Dispatch::linear(acc_key.clone(), n)?.workgroups));
+                    a.copies.push((grad.clone(), sum.clone()));
+                    sum
+                }
+                None => grad.clone(),
+            };
+            if let Some((c, partial)) = &mut clip_state {
+                let idx = uniform(ctx, "tensor index", bytemuck::cast_slice(&[k as u32, 0, 0, 0]));
+                c.sumsq_groups.push(bind(dev, &c.sumsq.get_bind_group_layout(0), "sumsq", &[(0, &gb), (2, pb), (3, partial), (4, &idx)]));
+            }
+            let m = zeroed(ctx, pb.size());
+            let v = if mode == 0 { zeroed(ctx, pb.size()) } else { zeroed(ctx, 16) };
+            let hyper = if p.decay { &hyper_decay } else { &hyper_plain };
+            let bg = bind(dev, &layout, "optim", &[(0, &gb), (1, pb), (2, &m), (3, &v), (4, hyper), (5, &scale)]);
+            steps.push((bg, Dispatch::linear(key.clone(), n)?.workgroups));
+            state.push((m, v, n));
         }
         ctx.check_errors("building the optimizer")?;
-        Ok(Optimizer { kind, weight_decay, pipeline, steps, hyper_decay, hyper_plain, state, t: 0 })
+        let clip = clip_state.map(|(c, _)| c);
+        Ok(Optimizer { settings, pipeline, steps, accumulate, clip, scale, hyper_decay, hyper_plain, state, t: 0 })
     }
 
-    /// Advances the step count and writes this step's hyperparameters;
-    /// `clip` scales every gradient (1 when clipping is off).
-    pub fn prepare(&mut self, ctx: &Context, lr: f32, clip: f32) {
+    /// Advances the step count and writes this step's hyperparameters.
+    pub fn prepare(&mut self, ctx: &Context, lr: f32) {
         self.t += 1;
-        let (b1, b2, eps, bc1, bc2) = match self.kind {
+        let (b1, b2, eps, bc1, bc2) = match self.settings.kind {
             OptKind::AdamW { beta1, beta2, eps } => (beta1, beta2, eps, 1.0 - beta1.powi(self.t as i32), 1.0 - beta2.powi(self.t as i32)),
-            OptKind::Sgd { momentum } => (momentum, 0.0, 0.0, 1.0, 1.0),
+            OptKind::Sgd { momentum, .. } => (momentum, 0.0, 0.0, 1.0, 1.0),
         };
-        let h = |wd| Hyper { lr, wd, b1, b2, eps, bc1, bc2, clip };
-        ctx.queue.write_buffer(&self.hyper_decay, 0, bytemuck::bytes_of(&h(self.weight_decay)));
+        let h = |wd| Hyper { lr, wd, b1, b2, eps, bc1, bc2, pad: 0.0 };
+        ctx.queue.write_buffer(&self.hyper_decay, 0, bytemuck::bytes_of(&h(self.settings.weight_decay)));
         ctx.queue.write_buffer(&self.hyper_plain, 0, bytemuck::bytes_of(&h(0.0)));
     }
 
-    /// Records the update of every parameter.
+    /// Adds this micro-batch's gradients to the running sums (`first`: start
+    /// new sums). No-op without accumulation.
+    pub(crate) fn record_accumulate(&self, enc: &mut wgpu::CommandEncoder, first: bool) {
+        let Some(a) = &self.accumulate else { return };
+        if first {
+            for (g, sum) in &a.copies {
+                enc.copy_buffer_to_buffer(g, 0, sum, 0, Some(sum.size()));
+            }
+            return;
+        }
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("accumulate"), timestamp_writes: None });
+        pass.set_pipeline(&a.pipeline);
+        for (bg, w) in &a.groups {
+            pass.set_bind_group(0, bg, &[]);
+            pass.dispatch_workgroups(w[0], w[1], w[2]);
+        }
+    }
+
+    /// Records the clipping factor (when clipping) and the update of every parameter.
     pub(crate) fn record(&self, enc: &mut wgpu::CommandEncoder) {
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("optimizer"), timestamp_writes: None });
+        if let Some(c) = &self.clip {
+            pass.set_pipeline(&c.sumsq);
+            for bg in &c.sumsq_groups {
+                pass.set_bind_group(0, bg, &[]);
+                pass.dispatch_workgroups(1, 1, 1);
+            }
+            pass.set_pipeline(&c.factor);
+            pass.set_bind_group(0, &c.factor_group, &[]);
+            pass.dispatch_workgroups(1, 1, 1);
+        }
         pass.set_pipeline(&self.pipeline);
         for (bg, w) in &self.steps {
             pass.set_bind_group(0, bg, &[]);
             pass.dispatch_workgroups(w[0], w[1], w[2]);
         }
+    }
+
+    /// The global gradient norm of the last clipped update (0 without clipping).
+    pub async fn last_grad_norm(&self, ctx: &Context) -> Result<f32> {
+        Ok(read_buffer(&ctx.device, &ctx.queue, &self.scale, 2).await?[1])
+    }
+
+    /// Whether the state holds second moments (AdamW).
+    pub fn is_adam(&self) -> bool {
+        matches!(self.settings.kind, OptKind::AdamW { .. })
     }
 
     /// Number of parameter tensors updated.
@@ -127,6 +258,41 @@ impl Optimizer {
 
     pub fn is_empty(&self) -> bool {
         self.state.is_empty()
+    }
+
+    /// The moment buffers, per parameter: `m` and (AdamW) `v`.
+    pub async fn read_state(&self, ctx: &Context) -> Result<Vec<Vec<Vec<f32>>>> {
+        let adam = self.is_adam();
+        let mut out = Vec::with_capacity(self.state.len());
+        for (m, v, n) in &self.state {
+            let mut bufs = vec![read_buffer(&ctx.device, &ctx.queue, m, *n).await?];
+            if adam {
+                bufs.push(read_buffer(&ctx.device, &ctx.queue, v, *n).await?);
+            }
+            out.push(bufs);
+        }
+        Ok(out)
+    }
+
+    /// Restores what [`Optimizer::read_state`] returned and the step count.
+    pub fn write_state(&mut self, ctx: &Context, state: &[Vec<Vec<f32>>], t: u32) -> Result<()> {
+        let adam = self.is_adam();
+        if state.len() != self.state.len() {
+            return Err(Error::Input(format!("optimizer state has {} tensors, expected {}", state.len(), self.state.len())));
+        }
+        for (i, ((m, v, n), s)) in self.state.iter().zip(state).enumerate() {
+            let want = if adam { 2 } else { 1 };
+            // Buffers of tiny tensors are padded (`n` may exceed the tensor's length).
+            if s.len() != want || s.iter().any(|x| x.len() > *n || x.len() + 4 <= *n) {
+                return Err(Error::Input(format!("optimizer state of tensor {i} does not match its parameter ({n} values)")));
+            }
+            ctx.queue.write_buffer(m, 0, bytemuck::cast_slice(&s[0]));
+            if adam {
+                ctx.queue.write_buffer(v, 0, bytemuck::cast_slice(&s[1]));
+            }
+        }
+        self.t = t;
+        Ok(())
     }
 }
 
@@ -139,7 +305,27 @@ fn zeroed(ctx: &Context, bytes: u64) -> wgpu::Buffer {
 /// Runs one training step: the executable's graph (forward + backward), then
 /// the optimizer, in one submit; returns the graph's outputs (e.g. the loss).
 pub async fn train_step(ctx: &Context, exe: &Executable, opt: &mut Optimizer, inputs: &[&[f32]], lr: f32) -> Result<Vec<Vec<f32>>> {
-    opt.prepare(ctx, lr, 1.0);
+    micro_step(ctx, exe, opt, inputs, 0, 1, lr).await
+}
+
+/// Runs micro-batch `i` of `n` of one optimizer step: forward + backward,
+/// accumulation (n > 1), and on the last micro-batch the update with `lr`.
+pub async fn micro_step(ctx: &Context, exe: &Executable, opt: &mut Optimizer, inputs: &[&[f32]], i: usize, n: usize, lr: f32) -> Result<Vec<Vec<f32>>> {
+    let last = i + 1 == n;
+    if n > 1 && opt.accumulate.is_none() {
+        return Err(Error::Input("micro-batches need an optimizer built with accumulate = true".into()));
+    }
+    if last {
+        opt.prepare(ctx, lr);
+    }
     let o: &Optimizer = opt;
-    exe.run_then(ctx, inputs, &|enc| o.record(enc)).await
+    exe.run_then(ctx, inputs, &|enc| {
+        if n > 1 {
+            o.record_accumulate(enc, i == 0);
+        }
+        if last {
+            o.record(enc);
+        }
+    })
+    .await
 }

@@ -217,6 +217,19 @@ impl Graph {
         out
     }
 
+    /// The checkpoint tensors a parameter tensor is made of (`None` for other tensors).
+    pub fn param_parts(&self, t: TensorId) -> Option<&[(String, Vec<usize>)]> {
+        match &self.tensors.get(t)?.kind {
+            TensorKind::Param { parts } => Some(parts),
+            _ => None,
+        }
+    }
+
+    /// Every parameter tensor, in graph order.
+    pub fn params(&self) -> Vec<TensorId> {
+        (0..self.tensors.len()).filter(|&t| self.param_parts(t).is_some()).collect()
+    }
+
     /// Number of f32 values in all parameters.
     pub fn param_count(&self) -> usize {
         self.param_table().iter().map(|(_, s)| s.iter().product::<usize>()).sum()

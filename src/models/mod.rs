@@ -57,6 +57,21 @@ impl Model {
         Ok(model)
     }
 
+    /// A model with fresh weights (timm's initialisation, seeded).
+    pub fn fresh(config: ModelConfig, seed: u64) -> Result<Self> {
+        let table = vit::build(&config.vit, 1)?.param_table();
+        let data = crate::train::init::init_weights(&table, config.vit.init_values, seed);
+        let tensors = table
+            .into_iter()
+            .map(|(n, s)| {
+                let v = data.get(&n).cloned().unwrap_or_default();
+                (n, (s, v))
+            })
+            .collect();
+        let source = format!("{} (fresh weights, seed {seed})", config.architecture);
+        Ok(Model { config, weights: Weights { tensors, dtype: "F32".into() }, source })
+    }
+
     /// The forward graph for a batch size.
     pub fn graph(&self, batch: usize) -> Result<Graph> {
         vit::build(&self.config.vit, batch)

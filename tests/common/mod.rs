@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use vitrine::Engine;
 
@@ -34,3 +36,32 @@ pub fn max_diff(a: &[f32], b: &[f32]) -> (f32, f32) {
 }
 
 pub type Weights = HashMap<String, Vec<f32>>;
+
+/// A path under the test target's temp folder, in `group` (created).
+pub fn tmp(group: &str, name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(group);
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+/// Runs the `vitrine` binary.
+pub fn vitrine(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vitrine"));
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run vitrine")
+}
+
+/// Asserts exit code 1 and exactly one stderr line, starting `error:` and containing `needle`.
+pub fn fails_with(args: &[&str], env: &[(&str, &str)], needle: &str) {
+    let out = vitrine(args, env);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: exit {:?}, stderr: {err}", out.status.code());
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{args:?}: expected one line, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{args:?}: {err}");
+    assert!(lines[0].contains(needle), "{args:?}: {err:?} should mention {needle:?}");
+}
+

@@ -7,71 +7,35 @@ use vitrine::classify::Classifier;
 use vitrine::models::{config, default_model, Model};
 use vitrine::{preprocess, Engine, Error, Result};
 
+mod args;
+mod train;
+use args::Args;
+
 const USAGE: &str = "vitrine: Vision Transformers on any GPU through WebGPU
 
 usage:
   vitrine classify [--model M] [--arch A] [--top-k 5] [--batch N] [--json] [--labels FILE] IMAGE...
   vitrine inspect  [--model M] [--arch A]
-  vitrine bench    [--model M | --arch PRESET] [--batch B] [--iters N] [--matmul [--kernel K]]
+  vitrine bench    [--model M | --arch PRESET] [--batch B] [--iters N] [--train | --matmul [--kernel K]]
+  vitrine train    --data D (--model M | --arch PRESET [--model-kwargs k=v ...]) --out DIR [options]
+  vitrine train    --resume DIR [options to change]
+  vitrine eval     [--model M] --data D [--split val|test|train] [-b B] [--json]
   vitrine presets
 
   --model M   a folder in the Hugging Face hub layout (config.json + model.safetensors)
               or a .safetensors file; without it, the built-in default model
   --arch A    a timm preset name (vitrine presets) for a bare .safetensors file
+train options (timm's train.py names; defaults in brackets):
+  --epochs [10] -b/--batch-size [64] --grad-accum-steps [1] --lr [1e-3; 0.01 for sgd]
+  --opt adamw|sgd|momentum [adamw] --momentum [0.9] --weight-decay [0.05] --opt-eps --opt-betas
+  --sched cosine|step|constant [cosine] --warmup-epochs [1 if epochs >= 5, else 0] --warmup-lr [1e-5]
+  --min-lr [0] --decay-epochs --decay-rate --sched-on-updates --smoothing [0.1] --clip-grad NORM
+  --crop rrc|pad|center [rrc] --scale [0.08 1] --ratio [0.75 1.333] --pad N --hflip [0.5] --no-aug
+  --num-classes K [the data's] --img-size --in-chans --mean --std --interpolation --crop-pct
+  --freeze-backbone --seed [42] --val-split [0.1, when the data has no val/test split] -j/--workers [2]
+  --checkpoint-every STEPS --stop-after STEPS --quiet
 environment: WGPU_BACKEND (vulkan, metal, dx12, gl), WGPU_ADAPTER_NAME, WGPU_POWER_PREF,
              VITRINE_MATMUL (tiled, register), RUST_LOG (info, debug)";
-
-/// Parsed command-line flags: `--name value`, `--switch`, and positionals.
-struct Args {
-    flags: Vec<(String, Option<String>)>,
-    positional: Vec<String>,
-}
-
-const SWITCHES: &[&str] = &["--json", "--matmul", "--help", "-h"];
-
-impl Args {
-    fn parse(raw: &[String], known: &[&str]) -> Result<Self> {
-        let mut flags = Vec::new();
-        let mut positional = Vec::new();
-        let mut it = raw.iter();
-        while let Some(a) = it.next() {
-            if a.starts_with('-') && a.len() > 1 {
-                let (name, inline) = match a.split_once('=') {
-                    Some((n, v)) => (n.to_string(), Some(v.to_string())),
-                    None => (a.clone(), None),
-                };
-                if !known.contains(&name.as_str()) {
-                    return Err(Error::Input(format!("unknown option {name} (see vitrine --help)")));
-                }
-                if SWITCHES.contains(&name.as_str()) {
-                    flags.push((name, None));
-                } else {
-                    let v = inline.or_else(|| it.next().cloned()).ok_or_else(|| Error::Input(format!("{name} needs a value")))?;
-                    flags.push((name, Some(v)));
-                }
-            } else {
-                positional.push(a.clone());
-            }
-        }
-        Ok(Args { flags, positional })
-    }
-    fn get(&self, name: &str) -> Option<&str> {
-        self.flags.iter().rev().find(|(n, _)| n == name).and_then(|(_, v)| v.as_deref())
-    }
-    fn has(&self, name: &str) -> bool {
-        self.flags.iter().any(|(n, _)| n == name)
-    }
-    fn usize(&self, name: &str, default: usize) -> Result<usize> {
-        match self.get(name) {
-            None => Ok(default),
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|&x| x > 0)
-                .ok_or_else(|| Error::Input(format!("{name} must be a positive integer, got {v:?}"))),
-        }
-    }
-}
 
 fn load_model(args: &Args) -> Result<Model> {
     match (args.get("--model"), args.get("--arch")) {
@@ -208,20 +172,24 @@ fn bench(args: &Args) -> Result<()> {
         return Ok(());
     }
     let model = match (args.get("--model"), args.get("--arch")) {
-        (None, Some(arch)) => {
-            let cfg = config::preset(arch)?;
-            let g = vitrine::models::vit::build(&cfg.vit, 1)?;
-            let data = vitrine::bench::random_weights(&g.param_table(), 1);
-            let tensors = g.param_table().into_iter().map(|(n, s)| {
-                let v = data.get(&n).cloned().unwrap_or_default();
-                (n, (s, v))
-            });
-            let weights = vitrine::weights::Weights { tensors: tensors.collect(), dtype: "F32 (random)".into() };
-            Model { config: cfg, weights, source: format!("{arch} (random weights)") }
-        }
+        (None, Some(arch)) => Model::fresh(config::preset(arch)?, 1)?,
         _ => load_model(args)?,
     };
     let batch = args.usize("--batch", 1)?;
+    if args.has("--train") {
+        println!("model: {} | training step, batch {batch} | {iters} iterations", model.source);
+        let r = vitrine::bench::train(&mut engine, &model, batch, iters)?;
+        println!("training step (forward + loss + backward + AdamW): median {:.2} ms", r.step_ms);
+        println!("training throughput: {:.2} images/s", r.images_per_s);
+        if let Some(kinds) = r.kinds {
+            let total: f64 = kinds.iter().map(|k| k.1).sum();
+            println!("GPU time per op kind, forward + backward (each op timed alone), total {total:.2} ms:");
+            for (k, ms, n) in kinds {
+                println!("  {k:<14} {ms:>9.3} ms  ({n} dispatches)");
+            }
+        }
+        return Ok(());
+    }
     println!("model: {} | batch {batch} | {iters} iterations", model.source);
     let mut clf = Classifier::new(model);
     let input = vec![0.1f32; clf.image_len() * batch];
@@ -256,18 +224,7 @@ fn bench(args: &Args) -> Result<()> {
         let exe = engine.compile_with(&g, &clf.model.weights.data(), true)?;
         pollster::block_on(exe.run(&engine.ctx, &[&input]))?;
         let (_, ops) = pollster::block_on(exe.run_timed(&engine.ctx, &[&input]))?;
-        let mut kinds: Vec<(String, f64, usize)> = Vec::new();
-        for l in ops.unwrap_or_default() {
-            let kind = l.scope.rsplit('/').next().unwrap_or("").to_string();
-            match kinds.iter_mut().find(|k| k.0 == kind) {
-                Some(k) => {
-                    k.1 += l.ms;
-                    k.2 += 1;
-                }
-                None => kinds.push((kind, l.ms, 1)),
-            }
-        }
-        kinds.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let kinds = vitrine::bench::by_op_kind(&ops.unwrap_or_default());
         println!("GPU time per op kind (each op timed alone):");
         for (k, ms, n) in kinds {
             println!("  {k:<14} {ms:>9.3} ms  ({n} dispatches)");
@@ -285,7 +242,9 @@ fn run(raw: &[String]) -> Result<()> {
     match cmd.as_str() {
         "classify" => classify(&Args::parse(rest, &["--model", "--arch", "--top-k", "--batch", "--json", "--labels"])?),
         "inspect" => inspect(&Args::parse(rest, &["--model", "--arch"])?),
-        "bench" => bench(&Args::parse(rest, &["--model", "--arch", "--batch", "--iters", "--matmul", "--kernel"])?),
+        "bench" => bench(&Args::parse(rest, &["--model", "--arch", "--batch", "--iters", "--matmul", "--kernel", "--train"])?),
+        "train" => train::train(&Args::parse(rest, train::TRAIN_FLAGS)?),
+        "eval" => train::eval(&Args::parse(rest, train::EVAL_FLAGS)?),
         "presets" => {
             config::preset_names().iter().for_each(|n| println!("{n}"));
             Ok(())
@@ -294,7 +253,7 @@ fn run(raw: &[String]) -> Result<()> {
             println!("{USAGE}");
             Ok(())
         }
-        other => Err(Error::Input(format!("unknown command {other:?} (classify, inspect, bench, presets)"))),
+        other => Err(Error::Input(format!("unknown command {other:?} (classify, train, eval, inspect, bench, presets)"))),
     }
 }
 

@@ -1,0 +1,236 @@
+//! `vitrine train` / `vitrine eval` end to end on a small synthetic image
+//! folder, and the optimizer's accumulation and clipping on the GPU.
+//!
+//! The data: 3 classes of 16x16 RGB PNGs (horizontal stripes, vertical
+//! stripes, a bright blob; each with a faint class tint) with random phase,
+//! contrast and noise, written once
+//! per test binary; 48 training and 16 validation images per class.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use vitrine::train::data::Rng;
+
+fn dataset() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = tmp("train", "stripes");
+        let _ = std::fs::remove_dir_all(&root);
+        let mut rng = Rng::new(11);
+        for (split, n) in [("train", 48), ("val", 16)] {
+            for (c, class) in ["blob", "horizontal", "vertical"].iter().enumerate() {
+                let dir = root.join(split).join(class);
+                std::fs::create_dir_all(&dir).unwrap();
+                for i in 0..n {
+                    let phase = rng.below(4) as i64;
+                    let contrast = 0.5 + 0.5 * rng.unit();
+                    let img = image::RgbImage::from_fn(16, 16, |x, y| {
+                        let (x, y) = (x as i64, y as i64);
+                        let on = match c {
+                            0 => (x - 8).pow(2) + (y - 8).pow(2) < 20,
+                            1 => (y + phase) % 4 < 2,
+                            _ => (x + phase) % 4 < 2,
+                        };
+                        let base = if on { 200.0 * contrast } else { 40.0 };
+                        let v = (base + 40.0 * (rng.unit() - 0.5)).clamp(0.0, 255.0) as u8;
+                        // Each class also has its own tint, so a few dozen steps suffice.
+                        let tint = [[60u8, 0, 0], [0, 60, 0], [0, 0, 60]][c];
+                        image::Rgb([v.saturating_add(tint[0]), (v / 2).saturating_add(tint[1]), (255 - v).saturating_add(tint[2])])
+                    });
+                    img.save(dir.join(format!("{i:03}.png"))).unwrap();
+                }
+            }
+        }
+        root
+    })
+}
+
+const TINY: &[&str] = &[
+    "--arch", "vit_tiny_patch16_224", "--model-kwargs", "img_size=16", "patch_size=4", "embed_dim=32", "depth=2",
+    "num_heads=2", "mlp_ratio=2", "--crop-pct", "1", "-b", "16", "--quiet",
+];
+
+fn train(extra: &[&str], out: &Path) -> std::process::Output {
+    let data = dataset().to_str().unwrap().to_string();
+    let mut args: Vec<&str> = vec!["train", "--data", &data, "--out", out.to_str().unwrap()];
+    args.extend_from_slice(TINY);
+    args.extend_from_slice(extra);
+    vitrine(&args, &[])
+}
+
+fn ok(out: &std::process::Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "vitrine failed: {}\n{text}", String::from_utf8_lossy(&out.stderr));
+    text
+}
+
+fn history(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("train_state.json")).unwrap();
+    serde_json::from_str::<serde_json::Value>(&text).unwrap()["history"].clone()
+}
+
+/// Training from scratch: the loss falls epoch after epoch, validation accuracy
+/// ends far above chance (1/3), the checkpoint is in the hub layout, and
+/// `eval` / `classify` load it and agree with the trainer's last evaluation.
+#[test]
+fn short_run_learns_and_its_checkpoint_loads() {
+    let out = tmp("train", "learns");
+    let _ = std::fs::remove_dir_all(&out);
+    let log = ok(&train(&["--epochs", "4", "--lr", "3e-3", "--scale", "0.5", "1"], &out));
+    assert!(log.contains("epoch 4/4"), "{log}");
+    let h = history(&out);
+    let losses: Vec<f64> = (0..4).map(|e| h[e]["train_loss"].as_f64().unwrap()).collect();
+    assert!(losses[3] < 0.7 * losses[0], "training loss did not fall enough: {losses:?}");
+    let top1 = h[3]["val_top1"].as_f64().unwrap();
+    assert!(top1 >= 90.0, "validation top1 {top1}% after 4 epochs ({losses:?})");
+    for f in ["config.json", "model.safetensors", "optimizer.safetensors", "train_state.json", "summary.csv"] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["label_names"], serde_json::json!(["blob", "horizontal", "vertical"]));
+    assert_eq!(config["model_args"]["embed_dim"], 32);
+
+    let data = dataset().to_str().unwrap();
+    let e = ok(&vitrine(&["eval", "--model", out.to_str().unwrap(), "--data", data, "--json"], &[]));
+    let v: serde_json::Value = serde_json::from_str(e.trim()).unwrap();
+    assert_eq!(v["n"], 48);
+    assert!((v["top1"].as_f64().unwrap() - top1).abs() < 1e-9, "eval {v} vs trainer {top1}");
+    assert!(v["top5"].as_f64().unwrap() >= v["top1"].as_f64().unwrap());
+    let table = ok(&vitrine(&["eval", "--model", out.to_str().unwrap(), "--data", data], &[]));
+    assert!(table.contains("horizontal") && table.contains("top1"), "{table}");
+
+    let img = dataset().join("val/vertical/000.png");
+    let c = ok(&vitrine(&["classify", "--model", out.to_str().unwrap(), "--json", img.to_str().unwrap()], &[]));
+    let v: serde_json::Value = serde_json::from_str(c.trim()).unwrap();
+    assert_eq!(v["top_k"].as_array().unwrap().len(), 3);
+}
+
+fn tensors(path: &Path) -> std::collections::HashMap<String, (Vec<usize>, Vec<f32>)> {
+    vitrine::weights::Weights::load(path).unwrap().tensors
+}
+
+/// An uninterrupted run equals the same run stopped mid-epoch and resumed
+/// (weights, optimizer state and per-epoch losses), with augmentation,
+/// micro-batches and gradient clipping on. Then the NaN guard: a resumed
+/// run with an absurd learning rate stops with one error line and leaves the
+/// checkpoint it started from byte-identical.
+#[test]
+fn resume_matches_an_uninterrupted_run_and_nan_stops_cleanly() {
+    let recipe = ["--epochs", "2", "--grad-accum-steps", "2", "--clip-grad", "1.0", "--hflip", "0.5", "--seed", "5"];
+    let (a, b) = (tmp("train", "straight"), tmp("train", "resumed"));
+    for d in [&a, &b] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    ok(&train(&recipe, &a));
+    // 144 images / (16 x 2) = 4 steps per epoch: stop after 3 (inside epoch 1), then again inside epoch 2.
+    let mut stop = recipe.to_vec();
+    stop.extend(["--stop-after", "3"]);
+    let log = ok(&train(&stop, &b));
+    assert!(log.contains("stopped after 3 steps"), "{log}");
+    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(b.join("train_state.json")).unwrap()).unwrap();
+    assert_eq!((state["epoch"].as_u64(), state["step"].as_u64()), (Some(0), Some(3)));
+    ok(&vitrine(&["train", "--resume", b.to_str().unwrap(), "--stop-after", "3", "--quiet"], &[]));
+    ok(&vitrine(&["train", "--resume", b.to_str().unwrap(), "--quiet"], &[]));
+    for file in ["model.safetensors", "optimizer.safetensors"] {
+        let (ta, tb) = (tensors(&a.join(file)), tensors(&b.join(file)));
+        assert_eq!(ta.len(), tb.len());
+        for (name, (_, va)) in &ta {
+            let (d, m) = max_diff(&tb[name].1, va);
+            assert!(d <= 1e-6 * m.max(1.0), "{file}: {name} differs after resume by {d}");
+        }
+    }
+    let (ha, hb) = (history(&a), history(&b));
+    for e in 0..2 {
+        for k in ["train_loss", "val_top1"] {
+            let (x, y) = (ha[e][k].as_f64().unwrap(), hb[e][k].as_f64().unwrap());
+            assert!((x - y).abs() <= 1e-6 * x.abs().max(1.0), "epoch {e} {k}: {x} vs resumed {y}");
+        }
+    }
+
+    let before: Vec<Vec<u8>> = ["model.safetensors", "optimizer.safetensors", "train_state.json", "config.json"]
+        .iter()
+        .map(|f| std::fs::read(a.join(f)).unwrap())
+        .collect();
+    fails_with(&["train", "--resume", a.to_str().unwrap(), "--epochs", "4", "--lr", "1e30", "--quiet"], &[], "loss became");
+    let after: Vec<Vec<u8>> = ["model.safetensors", "optimizer.safetensors", "train_state.json", "config.json"]
+        .iter()
+        .map(|f| std::fs::read(a.join(f)).unwrap())
+        .collect();
+    assert!(before == after, "the NaN guard must leave the last checkpoint untouched");
+}
+
+/// Bad training input: one error line, exit 1.
+#[test]
+fn train_and_eval_reject_bad_input() {
+    let data = dataset().to_str().unwrap();
+    let out = tmp("train", "never").to_str().unwrap().to_string();
+    fails_with(&["train", "--data", "/nonexistent", "--arch", "vit_tiny_patch16_224", "--out", &out], &[], "/nonexistent");
+    fails_with(&["train", "--data", data, "--out", &out], &[], "--model");
+    fails_with(&["train", "--data", data, "--arch", "vit_tiny_patch16_224", "--out", &out, "--opt", "lamb"], &[], "--opt");
+    fails_with(&["train", "--data", data, "--arch", "vit_tiny_patch16_224", "--out", &out, "--lr", "-1"], &[], "--lr");
+    fails_with(&["train", "--data", data, "--arch", "vit_tiny_patch16_224", "--model-kwargs", "depth", "--out", &out], &[], "key=value");
+    fails_with(&["train", "--resume", "/nonexistent"], &[], "train_state.json");
+    fails_with(&["eval", "--data", data, "--split", "holdout"], &[], "--split");
+}
+
+/// On the GPU: gradients accumulated over 2 micro-batches of 4 equal one batch
+/// of 8 (SGD step, rel 1e-5), and clipping by global norm scales the step by
+/// max_norm / ||g|| with ||g|| equal to the CPU's norm of the gradients.
+#[test]
+fn accumulation_and_clipping_match_their_definitions() {
+    use vitrine::gpu::optim::{micro_step, OptKind, OptSettings};
+    use vitrine::train::trainer::training_graph;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vit_plain");
+    let model = vitrine::models::Model::load(&root, None).unwrap();
+    let per: usize = model.config.data.input_size.iter().product();
+    let images = rand_vec(8 * per, 3, 1.0);
+    let labels: Vec<f32> = (0..8).map(|i| (i % model.config.vit.num_classes) as f32).collect();
+    let sgd = |accum: bool, clip: Option<f32>| OptSettings {
+        kind: OptKind::Sgd { momentum: 0.9, nesterov: false },
+        weight_decay: 0.0,
+        clip_grad: clip,
+        accumulate: accum,
+    };
+    let lr = 0.1f32;
+    let mut e = engine();
+    let p0 = model.weights.data();
+    // Weights after one step, as one flat vector in graph parameter order; and the last grad norm.
+    let mut step = |b: usize, accum: usize, clip: Option<f32>| -> (Vec<f32>, f32) {
+        let tg = training_graph(&model, b, 0.0, accum, false).unwrap();
+        let exe = e.compile(&tg.g, &p0).unwrap();
+        let mut opt = e.optimizer(&exe, &tg.specs, sgd(accum > 1, clip)).unwrap();
+        for i in 0..accum {
+            let x = &images[i * b * per..(i + 1) * b * per];
+            let y = &labels[i * b..(i + 1) * b];
+            pollster::block_on(micro_step(&e.ctx, &exe, &mut opt, &[x, y], i, accum, lr)).unwrap();
+        }
+        let mut w = Vec::new();
+        for &t in &tg.trainable {
+            w.extend(pollster::block_on(exe.read_param(&e.ctx, t, tg.g.numel(t))).unwrap());
+        }
+        (w, pollster::block_on(opt.last_grad_norm(&e.ctx)).unwrap())
+    };
+    let (full, _) = step(8, 1, None);
+    let (acc, _) = step(4, 2, None);
+    let tg = training_graph(&model, 8, 0.0, 1, false).unwrap();
+    let mut start = Vec::new();
+    for &t in &tg.trainable {
+        start.extend(tg.g.param_data(t, &p0).unwrap());
+    }
+    // SGD's first step moves by lr * g: recover g from the full-batch run.
+    let grad: Vec<f32> = start.iter().zip(&full).map(|(a, b)| (a - b) / lr).collect();
+    let (_, gmax) = max_diff(&grad, &grad);
+    let grad_acc: Vec<f32> = start.iter().zip(&acc).map(|(a, b)| (a - b) / lr).collect();
+    let (d, _) = max_diff(&grad_acc, &grad);
+    assert!(d <= 1e-4 * gmax, "accumulated gradient differs by {d} (max |g| {gmax})");
+
+    let norm = grad.iter().map(|&g| (g as f64).powi(2)).sum::<f64>().sqrt() as f32;
+    let max_norm = norm / 4.0;
+    let (clipped, reported) = step(8, 1, Some(max_norm));
+    assert!((reported - norm).abs() <= 1e-3 * norm, "GPU grad norm {reported} vs {norm}");
+    let scale = max_norm / (norm + 1e-6);
+    let want: Vec<f32> = start.iter().zip(&grad).map(|(p, g)| p - lr * scale * g).collect();
+    let (d, _) = max_diff(&clipped, &want);
+    assert!(d <= 1e-4 * lr * gmax, "clipped step differs by {d}");
+}
