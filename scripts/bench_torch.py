@@ -6,7 +6,13 @@ and shapes as `vitrine bench` (run by hand, never in CI):
 
 Prints matmul GFLOP/s (x @ w.T, nn.Linear's layout, fp32) and timm forward
 throughput (eval, no_grad, fp32, eager) at batch 1 and 8.
+
+With --train: training-step throughput (forward, label-smoothed cross-entropy,
+backward, AdamW step; fp32 eager), the counterpart of `vitrine bench --train`:
+    --train default:128,vit_tiny_patch16_224:8
+where `default` is the built-in Fashion-MNIST model's config (1x28x28).
 """
+import json
 import argparse
 import statistics
 import time
@@ -36,8 +42,11 @@ def main():
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--models", default="vit_tiny_patch16_224,vit_small_patch16_224,vit_base_patch16_224")
     ap.add_argument("--batches", default="1,8")
+    ap.add_argument("--train", help="model:batch,... (training steps only)")
     a = ap.parse_args()
     dev = a.device
+    if a.train:
+        return train(a)
     print(f"torch {torch.__version__} timm {timm.__version__} device {dev} threads {torch.get_num_threads()}")
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -53,6 +62,35 @@ def main():
             with torch.no_grad():
                 ms = timed(lambda: model(x), a.iters, dev)
             print(f"forward {name:<24} batch {b}  {ms:9.2f} ms/batch  {b * 1e3 / ms:8.2f} images/s")
+
+
+DEFAULT = dict(img_size=28, patch_size=7, in_chans=1, embed_dim=64, depth=4, num_heads=4, mlp_ratio=2, num_classes=10)
+
+
+def train(a):
+    from timm.loss import LabelSmoothingCrossEntropy
+    from timm.optim import param_groups_weight_decay
+    dev = a.device
+    print(f"torch {torch.__version__} timm {timm.__version__} device {dev} threads {torch.get_num_threads()}")
+    for spec in a.train.split(","):
+        name, b = spec.split(":")
+        b = int(b)
+        kw = DEFAULT if name == "default" else {}
+        model = timm.create_model("vit_tiny_patch16_224" if name == "default" else name, pretrained=False, **kw).train().to(dev)
+        c, s = (kw.get("in_chans", 3), kw.get("img_size", 224))
+        x = torch.randn(b, c, s, s, device=dev)
+        y = torch.randint(0, model.num_classes, (b,), device=dev)
+        opt = torch.optim.AdamW(param_groups_weight_decay(model, 0.05), lr=1e-4)
+        crit = LabelSmoothingCrossEntropy(0.1)
+
+        def step():
+            loss = crit(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+        ms = timed(step, a.iters, dev)
+        print(f"train {name:<24} batch {b}  {ms:9.2f} ms/step  {b * 1e3 / ms:8.2f} images/s")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # The test suite: installs missing system dependencies, then runs every test
-# (kernels vs CPU reference, timm parity, shader translation, CLI) on the
-# available Vulkan adapter (lavapipe where there is no GPU).
+# (kernels vs CPU reference, timm parity, shader translation, CLI, training)
+# on the available Vulkan adapter (lavapipe where there is no GPU), then the
+# browser end-to-end test (wasm build, headless Chromium on WebGPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# dataset-fashion-mnist: the real data tests/data.rs reads.
-source scripts/deps.sh dataset-fashion-mnist
+# dataset-fashion-mnist: the real data the tests read; chromium: the browser test.
+source scripts/deps.sh dataset-fashion-mnist chromium
 export RUST_BACKTRACE=1
 cargo test --release "$@"
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "vitrine: the browser test needs node and npm (apt-get install nodejs npm)" >&2
+  exit 1
+fi
+web/test/run.sh

@@ -14,6 +14,7 @@
 //!
 //! Shapes use fixed letters: B batch, T tokens, C channels, H heads, D head dim.
 
+#[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 pub mod classify;
 pub mod engine;
@@ -28,3 +29,5 @@ pub mod models;
 pub mod preprocess;
 pub mod train;
 pub mod weights;
+#[cfg(all(feature = "web", target_arch = "wasm32"))]
+pub mod web;

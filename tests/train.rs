@@ -234,3 +234,29 @@ fn accumulation_and_clipping_match_their_definitions() {
     let (d, _) = max_diff(&clipped, &want);
     assert!(d <= 1e-4 * lr * gmax, "clipped step differs by {d}");
 }
+
+/// Fine-tuning a timm checkpoint on a folder with another class count: the
+/// head is replaced (3 classes, the folder's names), and with
+/// `--freeze-backbone` every other tensor is bit-identical afterwards.
+#[test]
+fn fine_tuning_replaces_the_head_and_freezes_the_backbone() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vit_plain");
+    let out = tmp("train", "finetuned");
+    let _ = std::fs::remove_dir_all(&out);
+    let data = dataset().to_str().unwrap();
+    let args = ["train", "--data", data, "--model", src.to_str().unwrap(), "--out", out.to_str().unwrap(), "--epochs", "1", "-b", "16", "--freeze-backbone", "--quiet"];
+    let log = ok(&vitrine(&args, &[]));
+    assert!(log.contains("new 3-class head"), "{log}");
+    let (before, after) = (tensors(&src.join("model.safetensors")), tensors(&out.join("model.safetensors")));
+    assert_eq!(before.len(), after.len());
+    for (name, (shape, v)) in &after {
+        if name.starts_with("head.") {
+            assert_eq!(shape[0], 3, "{name}");
+        } else {
+            assert!(&before[name].1 == v, "{name} changed with a frozen backbone");
+        }
+    }
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["num_classes"], 3);
+    assert_eq!(config["label_names"], serde_json::json!(["blob", "horizontal", "vertical"]));
+}

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::weights::Weights;
 use config::{finish, from_hub_json, preset, ModelConfig};
+#[cfg(not(target_arch = "wasm32"))]
 use std::path::Path;
 
 /// A model ready to build graphs: its resolved config and its weights.

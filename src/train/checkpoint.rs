@@ -61,6 +61,8 @@ pub fn hub_config(cfg: &ModelConfig) -> Value {
         b.map_or(!v.pool_include_prefix, |b| b.pool_include_prefix == v.pool_include_prefix),
     );
     let d = &cfg.data;
+    // timm's transforms broadcast mean / std against the channels: one value per channel.
+    let (mean, std) = if d.input_size[0] == 1 { (json!([d.mean[0]]), json!([d.std[0]])) } else { (json!(d.mean), json!(d.std)) };
     let classifier = if v.distilled { json!(["head", "head_dist"]) } else { json!("head") };
     let mut out = json!({
         "architecture": cfg.architecture,
@@ -73,8 +75,8 @@ pub fn hub_config(cfg: &ModelConfig) -> Value {
             "interpolation": d.interpolation,
             "crop_pct": d.crop_pct,
             "crop_mode": d.crop_mode,
-            "mean": d.mean,
-            "std": d.std,
+            "mean": mean,
+            "std": std,
             "num_classes": v.num_classes,
             "first_conv": "patch_embed.proj",
             "classifier": classifier,

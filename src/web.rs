@@ -1,0 +1,170 @@
+//! The browser API (feature `web`, wasm32 + wasm-bindgen): the same engine,
+//! kernels and scheduler as the CLI, behind a small async JS interface.
+//!
+//! ```js
+//! import init, { WebEngine } from "./pkg/vitrine.js";
+//! await init();
+//! const engine = await WebEngine.create();          // WebGPU adapter + device
+//! engine.loadDefault();                              // or engine.loadModel(configText, weightsBytes)
+//! const r = JSON.parse(await engine.classify(bytes, 5));   // encoded image bytes
+//! // r = {top_k: [{index, label, prob}], logits: [...], timings: {preprocess_ms, gpu_ms, readback_ms, total_ms}}
+//! ```
+//! Errors reject with a JS `Error` whose message is the CLI's error line.
+
+use crate::classify::Classifier;
+use crate::engine::Engine;
+use crate::models::{default_model, Model};
+use crate::preprocess::{decode, normalize, eval_image, to_channels, Image8};
+use crate::weights::Weights;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+
+fn js(e: crate::Error) -> JsError {
+    JsError::new(&e.to_string().replace('\n', " "))
+}
+
+/// `performance.now()` in a window or a worker.
+fn now_ms() -> f64 {
+    let perf = js_sys::Reflect::get(&js_sys::global(), &"performance".into()).ok();
+    perf.and_then(|p| {
+        let now = js_sys::Reflect::get(&p, &"now".into()).ok()?;
+        let f: js_sys::Function = now.dyn_into().ok()?;
+        f.call0(&p).ok()?.as_f64()
+    })
+    .unwrap_or_else(js_sys::Date::now)
+}
+
+struct Inner {
+    engine: Engine,
+    clf: Option<Classifier>,
+}
+
+/// A GPU engine with at most one loaded model.
+#[wasm_bindgen]
+pub struct WebEngine {
+    inner: Rc<RefCell<Inner>>,
+}
+
+fn busy() -> JsError {
+    JsError::new("the engine is busy with another request; await it first")
+}
+
+#[wasm_bindgen]
+impl WebEngine {
+    /// Opens the browser's WebGPU adapter and a device.
+    pub async fn create() -> Result<WebEngine, JsError> {
+        console_error_panic_hook::set_once();
+        let engine = Engine::new().await.map_err(js)?;
+        Ok(WebEngine { inner: Rc::new(RefCell::new(Inner { engine, clf: None })) })
+    }
+
+    /// The adapter as JSON: name, backend, driver, device type, features, limits.
+    #[wasm_bindgen(js_name = adapterInfo)]
+    pub fn adapter_info(&self) -> Result<String, JsError> {
+        let inner = self.inner.try_borrow().map_err(|_| busy())?;
+        let ctx = &inner.engine.ctx;
+        let v = serde_json::json!({
+            "adapter": ctx.adapter(),
+            "max_storage_binding_bytes": ctx.max_storage_binding(),
+            "matmul": format!("{:?}", ctx.caps().matmul).to_lowercase(),
+        });
+        Ok(v.to_string())
+    }
+
+    /// Loads the built-in model; returns its summary (see `modelInfo`).
+    #[wasm_bindgen(js_name = loadDefault)]
+    pub fn load_default(&self) -> Result<String, JsError> {
+        self.set_model(default_model().map_err(js)?)
+    }
+
+    /// Loads a timm model from `config.json` text (optional: without it the
+    /// architecture is inferred from the tensor shapes) and `model.safetensors` bytes.
+    #[wasm_bindgen(js_name = loadModel)]
+    pub fn load_model(&self, config_json: Option<String>, weights: &[u8]) -> Result<String, JsError> {
+        let w = Weights::from_bytes(weights, "model.safetensors").map_err(js)?;
+        let model = Model::from_parts(config_json.as_deref(), w, None, "model.safetensors").map_err(js)?;
+        self.set_model(model)
+    }
+
+    fn set_model(&self, model: Model) -> Result<String, JsError> {
+        let mut inner = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        let info = model_info(&model);
+        inner.clf = Some(Classifier::new(model));
+        Ok(info)
+    }
+
+    /// The loaded model as JSON: architecture, classes, input size, parameters.
+    #[wasm_bindgen(js_name = modelInfo)]
+    pub fn model_info(&self) -> Result<String, JsError> {
+        let inner = self.inner.try_borrow().map_err(|_| busy())?;
+        let clf = inner.clf.as_ref().ok_or_else(|| JsError::new("no model loaded"))?;
+        Ok(model_info(&clf.model))
+    }
+
+    /// Classifies encoded image bytes (PNG, JPEG, GIF, BMP, WebP, TIFF).
+    pub async fn classify(&self, bytes: Vec<u8>, top_k: usize) -> Result<String, JsError> {
+        let inner = self.inner.clone();
+        let t0 = now_ms();
+        let channels = {
+            let i = inner.try_borrow().map_err(|_| busy())?;
+            i.clf.as_ref().ok_or_else(|| JsError::new("no model loaded"))?.model.config.data.input_size[0]
+        };
+        let img = decode(&bytes, "image", channels).map_err(js)?;
+        run(inner, img, top_k, t0).await
+    }
+
+    /// Classifies RGBA pixels (an `ImageData`'s `data`, `width` x `height`).
+    #[wasm_bindgen(js_name = classifyRgba)]
+    pub async fn classify_rgba(&self, rgba: Vec<u8>, width: usize, height: usize, top_k: usize) -> Result<String, JsError> {
+        let t0 = now_ms();
+        if width == 0 || height == 0 || rgba.len() != width * height * 4 {
+            return Err(JsError::new(&format!("RGBA data has {} bytes, expected {width} x {height} x 4", rgba.len())));
+        }
+        let channels = {
+            let i = self.inner.try_borrow().map_err(|_| busy())?;
+            i.clf.as_ref().ok_or_else(|| JsError::new("no model loaded"))?.model.config.data.input_size[0]
+        };
+        let rgb: Vec<u8> = rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+        let img = to_channels(Image8 { width, height, channels: 3, data: rgb }, channels);
+        run(self.inner.clone(), img, top_k, t0).await
+    }
+}
+
+fn model_info(m: &Model) -> String {
+    let v = &m.config.vit;
+    let params: usize = m.weights.tensors.values().map(|(_, d)| d.len()).sum();
+    serde_json::json!({
+        "architecture": m.config.architecture,
+        "num_classes": v.num_classes,
+        "input_size": m.config.data.input_size,
+        "parameters": params,
+        "labelled": m.config.labels.is_some(),
+    })
+    .to_string()
+}
+
+async fn run(inner: Rc<RefCell<Inner>>, img: Image8, top_k: usize, t0: f64) -> Result<String, JsError> {
+    let mut guard = inner.try_borrow_mut().map_err(|_| busy())?;
+    let Inner { engine, clf } = &mut *guard;
+    let clf = clf.as_mut().ok_or_else(|| JsError::new("no model loaded"))?;
+    let cfg = clf.model.config.data.clone();
+    let input = normalize(&eval_image(&img, &cfg).map_err(js)?, &cfg);
+    let t1 = now_ms();
+    clf.prepare(engine, 1).map_err(js)?;
+    let t2 = now_ms();
+    let logits = clf.logits(engine, &input).await.map_err(js)?;
+    let t3 = now_ms();
+    let k = top_k.clamp(1, clf.model.config.vit.num_classes.max(1));
+    let v = serde_json::json!({
+        "top_k": clf.top_k(&logits, k),
+        "logits": logits,
+        "timings": {
+            "preprocess_ms": t1 - t0,
+            "compile_ms": t2 - t1,
+            "gpu_and_readback_ms": t3 - t2,
+            "total_ms": t3 - t0,
+        },
+    });
+    Ok(v.to_string())
+}

@@ -1,0 +1,104 @@
+// End-to-end test of the demo page in headless Chromium (WebGPU on SwiftShader
+// where there is no GPU). Run by web/test/run.sh, which builds the site and
+// writes the native engine's logits for the same models and images:
+//
+//   node web/test/e2e.mjs EXPECTED.json ARTIFACTS_DIR
+//
+// EXPECTED.json: { "default": {image, logits}, "custom": {config, weights, images: [{image, logits}]} }.
+// Fails (never skips) when Chromium or WebGPU is missing.
+import { chromium } from "playwright-core";
+import http from "node:http";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const web = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const [expectedPath, artifacts] = process.argv.slice(2);
+const expected = JSON.parse(fs.readFileSync(expectedPath, "utf8"));
+fs.mkdirSync(artifacts, { recursive: true });
+const exe = process.env.CHROMIUM ?? "/usr/bin/chromium";
+if (!fs.existsSync(exe)) throw new Error(`Chromium not found at ${exe} (apt-get install chromium)`);
+
+const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".css": "text/css", ".png": "image/png", ".txt": "text/plain", ".json": "application/json" };
+const server = http.createServer((req, res) => {
+  const url = decodeURIComponent(new URL(req.url, "http://x").pathname);
+  const file = path.join(web, url === "/" ? "index.html" : url);
+  if (!file.startsWith(web) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+    res.writeHead(404).end();
+    return;
+  }
+  res.writeHead(200, { "content-type": types[path.extname(file)] ?? "application/octet-stream" });
+  fs.createReadStream(file).pipe(res);
+});
+await new Promise((r) => server.listen(0, "127.0.0.1", r));
+const base = `http://127.0.0.1:${server.address().port}/`;
+
+const browser = await chromium.launch({
+  executablePath: exe,
+  headless: true,
+  args: ["--headless", "--no-sandbox", "--enable-unsafe-webgpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+let failed = false;
+const check = (name, got, want) => {
+  const m = Math.max(1, ...want.map(Math.abs));
+  const tol = 1e-4 * m;
+  if (!got || got.length !== want.length) {
+    console.error(`FAIL ${name}: ${got?.length} logits, expected ${want.length}`);
+    failed = true;
+    return;
+  }
+  const d = Math.max(...got.map((g, i) => Math.abs(g - want[i])));
+  const ok = d <= tol;
+  console.log(`${ok ? "ok  " : "FAIL"} ${name}: max |browser - native| = ${d.toExponential(2)} (tolerance ${tol.toExponential(2)})`);
+  failed ||= !ok;
+};
+try {
+  const page = await browser.newPage({ viewport: { width: 900, height: 1200 } });
+  page.on("console", (m) => { if (m.type() === "error") console.error(`page: ${m.text()}`); });
+  page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
+  await page.goto(base);
+  const hasGpu = await page.evaluate(() => !!navigator.gpu);
+  if (!hasGpu) throw new Error("navigator.gpu is missing: this Chromium has no WebGPU");
+  await page.waitForFunction(() => ["ready", "error"].includes(document.getElementById("status").dataset.state), null, { timeout: 300000 });
+  const state = await page.$eval("#status", (e) => [e.dataset.state, e.textContent]);
+  if (state[0] !== "ready") throw new Error(`page did not get ready: ${state[1]}`);
+  console.log(`adapter: ${await page.$eval("#adapter", (e) => [...e.children].map((c) => c.textContent).join(" "))}`);
+
+  let count = 0;
+  const classify = async (image) => {
+    await page.setInputFiles("#file", image);
+    count += 1;
+    await page.waitForFunction((n) => window.vitrineCount >= n, count, { timeout: 300000 });
+    const err = await page.evaluate(() => window.vitrineError);
+    if (err) throw new Error(`classifying ${image}: ${err}`);
+    return page.evaluate(() => window.vitrineLast);
+  };
+
+  // The built-in model, through the file input.
+  const d = expected.default;
+  const r = await classify(d.image);
+  check(`built-in model, ${path.basename(d.image)}`, r.logits, d.logits);
+  console.log(`top-5: ${r.top_k.map((p) => `${p.label} ${(p.prob * 100).toFixed(1)}%`).join(", ")}; timings ${JSON.stringify(r.timings)}`);
+  await page.screenshot({ path: path.join(artifacts, "web-default.png"), fullPage: true });
+
+  // "Load your own timm model": config.json + model.safetensors from disk.
+  const c = expected.custom;
+  await page.setInputFiles("#cfg", c.config);
+  await page.setInputFiles("#weights", c.weights);
+  await page.click("#load");
+  count += 1; // the page re-classifies the last image with the new model
+  await page.waitForFunction((n) => window.vitrineModels >= 1 && window.vitrineCount >= n, count, { timeout: 300000 });
+  const err = await page.evaluate(() => window.vitrineError);
+  if (err) throw new Error(`loading ${c.weights}: ${err}`);
+  for (const im of c.images) {
+    const rr = await classify(im.image);
+    check(`custom model ${path.basename(path.dirname(c.weights))}, ${path.basename(im.image)}`, rr.logits, im.logits);
+  }
+  await page.screenshot({ path: path.join(artifacts, "web-custom.png"), fullPage: true });
+} finally {
+  await browser.close();
+  server.close();
+}
+if (failed) process.exit(1);
+console.log(`browser end-to-end test passed; screenshots in ${artifacts}`);

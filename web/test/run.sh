@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The browser end-to-end test: builds the site (web/build.sh), installs
+# playwright-core, computes the native engine's logits for the same models
+# and images, and drives headless Chromium through the demo page.
+# Needs target/release/vitrine (cargo build --release) and /usr/bin/chromium.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+web/build.sh
+(cd web && npm install --no-audit --no-fund --loglevel=error)
+out=artifacts
+mkdir -p "$out"
+native() { target/release/vitrine classify --json "$@"; }
+sample=models/samples/ankle-boot-0.png
+custom=tests/fixtures/vit_plain
+photo=tests/fixtures/images/photo.png
+{
+  echo '{"default": {"image": "'$sample'", "logits": '
+  native "$sample" | python3 -c 'import json,sys; print(json.dumps(json.loads(sys.stdin.readline())["logits"]))'
+  echo '}, "custom": {"config": "'$custom/config.json'", "weights": "'$custom/model.safetensors'", "images": ['
+  native --model "$custom" "$sample" "$photo" | python3 -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin]
+print(",".join(json.dumps({"image": r["image"], "logits": r["logits"]}) for r in rows))'
+  echo ']}}'
+} > "$out/web-expected.json"
+node web/test/e2e.mjs "$out/web-expected.json" "$out"

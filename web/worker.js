@@ -1,0 +1,61 @@
+// The engine runs here, off the main thread. Requests are handled one at a
+// time; a lost GPU device is detected and the engine re-created once.
+import init, { WebEngine } from "./pkg/vitrine.js";
+
+let ready = null;
+let engine = null;
+let custom = null; // { config, weights } of a user model, to reload after a device loss
+
+async function ensure() {
+  if (!ready) ready = init();
+  await ready;
+  if (!engine) {
+    engine = await WebEngine.create();
+    if (custom) engine.loadModel(custom.config, custom.weights);
+    else engine.loadDefault();
+  }
+  return engine;
+}
+
+async function handle(msg) {
+  const e = await ensure();
+  switch (msg.type) {
+    case "init":
+      return { adapter: JSON.parse(e.adapterInfo()), model: JSON.parse(e.modelInfo()) };
+    case "classify":
+      return JSON.parse(await e.classify(msg.bytes, 5));
+    case "classifyRgba":
+      return JSON.parse(await e.classifyRgba(msg.data, msg.width, msg.height, 5));
+    case "load": {
+      const info = JSON.parse(e.loadModel(msg.config, msg.weights));
+      custom = { config: msg.config, weights: msg.weights };
+      return info;
+    }
+    case "default":
+      custom = null;
+      return JSON.parse(e.loadDefault());
+    default:
+      throw new Error(`unknown request ${msg.type}`);
+  }
+}
+
+const lost = (m) => /device (is )?lost|lost device|destroyed/i.test(m);
+let chain = Promise.resolve();
+self.onmessage = (ev) => {
+  const msg = ev.data;
+  chain = chain.then(async () => {
+    try {
+      let result;
+      try {
+        result = await handle(msg);
+      } catch (err) {
+        if (!lost(String(err?.message ?? err))) throw err;
+        engine = null; // the GPU device was lost: make a new one and retry once
+        result = await handle(msg);
+      }
+      self.postMessage({ id: msg.id, ok: true, result });
+    } catch (err) {
+      self.postMessage({ id: msg.id, ok: false, error: String(err?.message ?? err) });
+    }
+  });
+};
