@@ -6,7 +6,7 @@
 //! await init();
 //! const engine = await WebEngine.create();          // WebGPU adapter + device
 //! engine.loadDefault();                              // or engine.loadModel(configText, weightsBytes)
-//! const r = JSON.parse(await engine.classify(bytes, 5));   // encoded image bytes
+//! const r = JSON.parse(await engine.classify(bytes, 5, "cat.jpg"));   // encoded image bytes (+ a name for errors)
 //! // r = {top_k: [{index, label, prob}], logits: [...], timings: {preprocess_ms, gpu_ms, readback_ms, total_ms}}
 //! ```
 //! Errors reject with a JS `Error` whose message is the CLI's error line.
@@ -102,15 +102,16 @@ impl WebEngine {
         Ok(model_info(&clf.model))
     }
 
-    /// Classifies encoded image bytes (PNG, JPEG, GIF, BMP, WebP, TIFF).
-    pub async fn classify(&self, bytes: Vec<u8>, top_k: usize) -> Result<String, JsError> {
+    /// Classifies encoded image bytes (PNG, JPEG, GIF, BMP, WebP, TIFF);
+    /// `name` (e.g. the file name) is used in error messages.
+    pub async fn classify(&self, bytes: Vec<u8>, top_k: usize, name: Option<String>) -> Result<String, JsError> {
         let inner = self.inner.clone();
         let t0 = now_ms();
         let channels = {
             let i = inner.try_borrow().map_err(|_| busy())?;
             i.clf.as_ref().ok_or_else(|| JsError::new("no model loaded"))?.model.config.data.input_size[0]
         };
-        let img = decode(&bytes, "image", channels).map_err(js)?;
+        let img = decode(&bytes, name.as_deref().unwrap_or("image"), channels).map_err(js)?;
         run(inner, img, top_k, t0).await
     }
 

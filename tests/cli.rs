@@ -126,3 +126,44 @@ fn default_model_labels_and_inspect() {
     let s = String::from_utf8(out.stdout).unwrap();
     assert!(s.contains("deit_tiny_distilled_patch16_224") && s.contains("head_dist.weight") && s.contains("[1, 1, 48]"), "{s}");
 }
+
+/// The built-in model is the Fashion-MNIST ViT of models/default: it names the
+/// bundled samples' classes (at least 9 of 10), and `vitrine eval` on Debian's
+/// Fashion-MNIST test set reproduces the accuracy its model card states (>= 88 %).
+#[test]
+fn built_in_model_classifies_fashion_mnist() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/samples");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert_eq!(files.len(), 10);
+    let names: Vec<&str> = files.iter().map(|p| p.to_str().unwrap()).collect();
+    let mut args = vec!["classify", "--json", "--top-k", "1"];
+    args.extend(&names);
+    let out = vitrine(&args, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut right = 0;
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let file = v["image"].as_str().unwrap();
+        let stem = Path::new(file).file_stem().unwrap().to_str().unwrap();
+        let class = stem.rsplit_once('-').unwrap().0.replace('-', " ");
+        let label = v["top_k"][0]["label"].as_str().unwrap().to_lowercase().replace('-', " ");
+        right += label.starts_with(&class) as usize;
+    }
+    assert!(right >= 9, "the built-in model named {right} of 10 samples");
+
+    let card = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default/README.md")).unwrap();
+    let stated: f64 = card
+        .lines()
+        .find_map(|l| l.strip_prefix("vitrine eval top1: "))
+        .and_then(|v| v.trim().trim_end_matches('%').parse().ok())
+        .expect("the model card states `vitrine eval top1: N%`");
+    let data = "/usr/share/datasets/fashion-mnist";
+    assert!(Path::new(data).is_dir(), "{data} is missing: scripts/test.sh installs dataset-fashion-mnist");
+    let out = vitrine(&["eval", "--data", data, "--split", "test", "--json", "-b", "250"], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    assert_eq!(v["n"], 10000);
+    let top1 = v["top1"].as_f64().unwrap();
+    assert!(top1 >= 88.0 && (top1 - stated).abs() < 0.005, "built-in model: top1 {top1}%, model card says {stated}%");
+}

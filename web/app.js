@@ -85,7 +85,7 @@ async function classify(image) {
   status("Classifying…", "busy");
   try {
     const r = image.bytes
-      ? await request("classify", { bytes: image.bytes.slice() })
+      ? await request("classify", { bytes: image.bytes.slice(), name: image.name })
       : await request("classifyRgba", { data: image.rgba.slice(), width: image.width, height: image.height });
     lastImage = image;
     render(r);
@@ -107,7 +107,7 @@ async function classifyFile(file) {
   }
   const bytes = new Uint8Array(await file.arrayBuffer());
   try { await preview(await createImageBitmap(file)); } catch { /* the engine reports undecodable files */ }
-  await classify({ bytes });
+  await classify({ bytes, name: file.name });
 }
 
 function wireInputs() {

@@ -23,7 +23,7 @@ async function handle(msg) {
     case "init":
       return { adapter: JSON.parse(e.adapterInfo()), model: JSON.parse(e.modelInfo()) };
     case "classify":
-      return JSON.parse(await e.classify(msg.bytes, 5));
+      return JSON.parse(await e.classify(msg.bytes, 5, msg.name ?? null));
     case "classifyRgba":
       return JSON.parse(await e.classifyRgba(msg.data, msg.width, msg.height, 5));
     case "load": {

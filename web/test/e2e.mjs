@@ -96,6 +96,24 @@ try {
     check(`custom model ${path.basename(path.dirname(c.weights))}, ${path.basename(im.image)}`, rr.logits, im.logits);
   }
   await page.screenshot({ path: path.join(artifacts, "web-custom.png"), fullPage: true });
+
+  // A file that is not an image: the CLI's one-line message, shown on the page.
+  await page.setInputFiles("#file", path.resolve(web, "../tests/fixtures/images/not_an_image.png"));
+  count += 1;
+  await page.waitForFunction((n) => window.vitrineCount >= n, count, { timeout: 60000 });
+  const msg = await page.$eval("#error", (e) => e.textContent);
+  const readable = msg.includes("not_an_image.png: cannot decode image");
+  console.log(`${readable ? "ok  " : "FAIL"} a bad image gives a readable error: ${JSON.stringify(msg)}`);
+  failed ||= !readable;
+
+  // A browser without WebGPU: the page says so (navigator.gpu hidden before any script runs).
+  const bare = await browser.newPage();
+  await bare.addInitScript(() => Object.defineProperty(Navigator.prototype, "gpu", { get: () => undefined }));
+  await bare.goto(base);
+  await bare.waitForFunction(() => document.getElementById("status").dataset.state === "error", null, { timeout: 30000 });
+  const shown = await bare.$eval("#nogpu", (e) => !e.hidden && e.textContent.includes("enable-unsafe-webgpu"));
+  console.log(`${shown ? "ok  " : "FAIL"} without WebGPU the page explains how to enable it`);
+  failed ||= !shown;
 } finally {
   await browser.close();
   server.close();
