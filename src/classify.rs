@@ -45,6 +45,15 @@ impl Classifier {
         self.exes.get(&batch).ok_or_else(|| Error::Input("executable missing".into()))
     }
 
+    /// The executable for a batch of preprocessed tensors (built on first use).
+    fn executable_for(&mut self, engine: &mut Engine, input: &[f32]) -> Result<&Executable> {
+        let n = self.image_len();
+        if input.is_empty() || input.len() % n != 0 {
+            return Err(Error::Input(format!("input has {} values, not a multiple of one image ({n})", input.len())));
+        }
+        self.prepare(engine, input.len() / n)
+    }
+
     /// Logits `[B, classes]` for a batch of preprocessed tensors `[B, C, H, W]`.
     pub async fn logits(&mut self, engine: &mut Engine, input: &[f32]) -> Result<Vec<f32>> {
         Ok(self.logits_timed(engine, input, false).await?.0)
@@ -52,19 +61,20 @@ impl Classifier {
 
     /// Like [`Classifier::logits`], with per-layer GPU times when `timed` and supported.
     pub async fn logits_timed(&mut self, engine: &mut Engine, input: &[f32], timed: bool) -> Result<(Vec<f32>, Option<Vec<LayerTime>>)> {
-        let n = self.image_len();
-        if input.is_empty() || input.len() % n != 0 {
-            return Err(Error::Input(format!("input has {} values, not a multiple of one image ({n})", input.len())));
-        }
-        let batch = input.len() / n;
-        self.prepare(engine, batch)?;
-        let exe = self.exes.get(&batch).ok_or_else(|| Error::Input("executable missing".into()))?;
+        let exe = self.executable_for(engine, input)?;
         let (mut outs, times) = if timed {
             exe.run_timed(&engine.ctx, &[input]).await?
         } else {
             (exe.run(&engine.ctx, &[input]).await?, None)
         };
         Ok((outs.pop().unwrap_or_default(), times))
+    }
+
+    /// Logits of a batch with stage times from `clock` (ms): (logits, GPU ms, readback ms).
+    pub async fn logits_staged(&mut self, engine: &mut Engine, input: &[f32], clock: &dyn Fn() -> f64) -> Result<(Vec<f32>, f64, f64)> {
+        let exe = self.executable_for(engine, input)?;
+        let (mut outs, gpu, read) = exe.run_staged(&engine.ctx, &[input], clock).await?;
+        Ok((outs.pop().unwrap_or_default(), gpu, read))
     }
 
     /// Top-k classes of one row of logits, with softmax probabilities.

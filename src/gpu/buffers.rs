@@ -69,6 +69,26 @@ impl Future for MapFuture {
     }
 }
 
+/// Resolves when the GPU has finished all work submitted so far.
+pub(crate) async fn work_done(device: &wgpu::Device, queue: &wgpu::Queue) -> Result<()> {
+    let slot: MapSlot = Arc::new(Mutex::new((None, None)));
+    let cb_slot = slot.clone();
+    queue.on_submitted_work_done(move || {
+        let mut s = match cb_slot.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        s.0 = Some(Ok(()));
+        if let Some(w) = s.1.take() {
+            w.wake();
+        }
+    });
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| Error::Gpu(format!("device lost while waiting for the GPU: {e}")))?;
+    MapFuture(slot).await.map_err(|e| Error::Gpu(format!("GPU work failed: {e}")))
+}
+
 /// Reads `len` f32 values from a mappable staging buffer, asynchronously.
 pub(crate) async fn read_f32(device: &wgpu::Device, buf: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
     let bytes = (len * 4) as u64;

@@ -2,7 +2,7 @@
 //! once here; a run writes the inputs, records one compute pass per layer
 //! (scope), submits once and reads the outputs back asynchronously.
 
-use super::buffers::{read_buffer, read_f32, staging, storage, upload};
+use super::buffers::{read_buffer, read_f32, staging, storage, upload, work_done};
 use super::kernels::PipelineCache;
 use super::Context;
 use crate::error::{Error, Result};
@@ -132,6 +132,15 @@ impl Executable {
         self.run_inner(ctx, inputs, true).await
     }
 
+    /// Like [`Executable::run`], also timing the stages with `clock` (ms):
+    /// returns (outputs, GPU ms from submit to completion, readback ms).
+    pub async fn run_staged(&self, ctx: &Context, inputs: &[&[f32]], clock: &dyn Fn() -> f64) -> Result<(Vec<Vec<f32>>, f64, f64)> {
+        let mut marks = Vec::new();
+        let outs = self.run_inner_with(ctx, inputs, false, None, Some((clock, &mut marks))).await?.0;
+        let [t0, t1, t2] = marks[..] else { return Err(Error::Gpu("stage clock not called".into())) };
+        Ok((outs, t1 - t0, t2 - t1))
+    }
+
     /// The GPU buffer of a parameter tensor (the optimizer updates it in place).
     pub(crate) fn param_buffer(&self, t: TensorId) -> Option<&wgpu::Buffer> {
         self.params.get(&t)
@@ -150,11 +159,11 @@ impl Executable {
 
     /// Runs once and records `then` (e.g. an optimizer step) in the same submit.
     pub(crate) async fn run_then(&self, ctx: &Context, inputs: &[&[f32]], then: Epilogue<'_>) -> Result<Vec<Vec<f32>>> {
-        Ok(self.run_inner_with(ctx, inputs, false, Some(then)).await?.0)
+        Ok(self.run_inner_with(ctx, inputs, false, Some(then), None).await?.0)
     }
 
     async fn run_inner(&self, ctx: &Context, inputs: &[&[f32]], timed: bool) -> Result<(Vec<Vec<f32>>, Option<Vec<LayerTime>>)> {
-        self.run_inner_with(ctx, inputs, timed, None).await
+        self.run_inner_with(ctx, inputs, timed, None, None).await
     }
 
     async fn run_inner_with(
@@ -163,6 +172,7 @@ impl Executable {
         inputs: &[&[f32]],
         timed: bool,
         then: Option<Epilogue<'_>>,
+        mut stages: Option<(&dyn Fn() -> f64, &mut Vec<f64>)>,
     ) -> Result<(Vec<Vec<f32>>, Option<Vec<LayerTime>>)> {
         if inputs.len() != self.inputs.len() {
             return Err(Error::Input(format!("expected {} inputs, got {}", self.inputs.len(), inputs.len())));
@@ -205,10 +215,20 @@ impl Executable {
             enc.resolve_query_set(&t.queries, 0..(self.plan.scopes.len() * 2) as u32, &t.resolve, 0);
             enc.copy_buffer_to_buffer(&t.resolve, 0, &t.read, 0, None);
         }
+        if let Some((clock, marks)) = stages.as_mut() {
+            marks.push(clock());
+        }
         ctx.queue.submit([enc.finish()]);
+        if let Some((clock, marks)) = stages.as_mut() {
+            work_done(&ctx.device, &ctx.queue).await?;
+            marks.push(clock());
+        }
         let mut outs = Vec::with_capacity(self.outputs.len());
         for ((_, n), rb) in self.outputs.iter().zip(&self.readback) {
             outs.push(read_f32(&ctx.device, rb, *n as usize).await?);
+        }
+        if let Some((clock, marks)) = stages.as_mut() {
+            marks.push(clock());
         }
         let times = match timer {
             Some(t) => Some(self.layer_times(ctx, t).await?),
