@@ -13,12 +13,12 @@ pub(crate) const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
     .union(wgpu::BufferUsages::COPY_SRC)
     .union(wgpu::BufferUsages::COPY_DST);
 
-/// Creates a storage buffer holding `data` (at least 16 bytes, so empty tensors still bind).
+/// Creates a storage buffer holding exactly `data` (an empty tensor gets 16
+/// zero bytes, so it still binds). Exact sizes matter: kernels and the
+/// optimizer take a parameter's length from its buffer.
 pub(crate) fn upload(device: &wgpu::Device, label: &str, data: &[f32]) -> wgpu::Buffer {
-    if data.len() < 4 {
-        let mut padded = data.to_vec();
-        padded.resize(4, 0.0);
-        return upload(device, label, &padded);
+    if data.is_empty() {
+        return upload(device, label, &[0.0; 4]);
     }
     device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
         label: Some(label),

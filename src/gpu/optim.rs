@@ -142,7 +142,7 @@ impl Optimizer {
         let acc_key = KernelKey::new("grad", "accumulate");
         let acc_pipeline = if settings.accumulate { Some(cache.get(dev, &acc_key)?) } else { None };
         let mut accumulate = acc_pipeline.map(|pipeline| Accumulate { pipeline, groups: Vec::new(), copies: Vec::new() });
-        let clip = match settings.clip_grad {
+        let mut clip_state = match settings.clip_grad {
             Some(max) if !(max > 0.0 && max.is_finite()) => {
                 return Err(Error::Config(format!("gradient clipping norm must be a positive number, got {max}")))
             }
@@ -157,7 +157,6 @@ impl Optimizer {
             }
             None => None,
         };
-        let mut clip_state = clip;
         let mut steps = Vec::new();
         let mut state = Vec::new();
         for (k, p) in params.iter().enumerate() {
@@ -282,8 +281,7 @@ impl Optimizer {
         }
         for (i, ((m, v, n), s)) in self.state.iter().zip(state).enumerate() {
             let want = if adam { 2 } else { 1 };
-            // Buffers of tiny tensors are padded (`n` may exceed the tensor's length).
-            if s.len() != want || s.iter().any(|x| x.len() > *n || x.len() + 4 <= *n) {
+            if s.len() != want || s.iter().any(|x| x.len() != *n) {
                 return Err(Error::Input(format!("optimizer state of tensor {i} does not match its parameter ({n} values)")));
             }
             ctx.queue.write_buffer(m, 0, bytemuck::cast_slice(&s[0]));

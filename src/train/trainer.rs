@@ -219,25 +219,20 @@ pub fn is_head(name: &str) -> bool {
 /// Gives `model` a `classes`-way head: a new one (timm's init) when the count
 /// differs, and the dataset's class names as labels.
 pub fn adapt_head(model: &mut Model, classes: &[String], num_classes: usize, seed: u64, log: &mut dyn FnMut(&str)) -> Result<()> {
-    let cfg = &mut model.config;
-    if cfg.vit.num_classes != num_classes {
-        log(&format!("replacing the {}-class head with a new {num_classes}-class head", cfg.vit.num_classes));
-        cfg.vit.num_classes = num_classes;
+    if model.config.vit.num_classes != num_classes {
+        log(&format!("replacing the {}-class head with a new {num_classes}-class head", model.config.vit.num_classes));
+        model.config.vit.num_classes = num_classes;
         model.weights.tensors.retain(|name, _| !is_head(name));
         let mut rng = Rng::new(seed ^ 0x4EAD);
         for (name, shape) in model.graph(1)?.param_table() {
             if !model.weights.tensors.contains_key(&name) {
-                let v = init_tensor(&name, &shape, cfg_init(model), &mut rng);
+                let v = init_tensor(&name, &shape, model.config.vit.init_values, &mut rng);
                 model.weights.tensors.insert(name, (shape, v));
             }
         }
     }
     model.config.labels = if classes.len() == num_classes { Some(classes.to_vec()) } else { model.config.labels.take().filter(|l| l.len() == num_classes) };
     Ok(())
-}
-
-fn cfg_init(model: &Model) -> Option<f64> {
-    model.config.vit.init_values
 }
 
 /// Top-1 / top-5 accuracy (percent), mean cross-entropy and per-class counts.
@@ -553,7 +548,7 @@ pub fn train(engine: &mut Engine, model: Model, opts: TrainOptions, resume: Opti
         let mut bar = Progress::new(title, steps_per_epoch, hooks.progress);
         let t0 = Instant::now();
         let secs_before = state.running.secs;
-        let mut lr = opts.sched.lr_at(epoch, state.step, steps_per_epoch);
+        let mut lr = 0.0;
         while state.step < steps_per_epoch {
             lr = opts.sched.lr_at(epoch, state.step, steps_per_epoch);
             for i in 0..a {
