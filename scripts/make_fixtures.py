@@ -48,6 +48,32 @@ MODELS = {
     # 1000 ImageNet classes, stored in F16, bilinear 0.875 preprocessing (the bundled sample model)
     "vit_f16_in1k": ("vit_tiny_patch16_224", dict(img_size=64, patch_size=16, embed_dim=32, depth=2, num_heads=2,
                                                   num_classes=1000), torch.float16),
+    # Swin, 2 stages: 8x8 map with shifted 4x4 windows (mask), then 4x4 = one window, no shift
+    "swin_2stage": ("swin_tiny_patch4_window7_224", dict(img_size=32, patch_size=4, embed_dim=16, depths=(2, 2),
+                                                         num_heads=(2, 4), window_size=4, num_classes=5),
+                    torch.float32),
+    # Swin, 3 stages on a 40x40 input: 10x10 and 5x5 maps padded to whole 3x3 windows (shift 1),
+    # odd-sized patch merging, last stage 3x3 = its window; no qkv bias, mlp_ratio 2
+    "swin_3stage_pad": ("swin_tiny_patch4_window7_224", dict(img_size=40, patch_size=4, embed_dim=12,
+                                                             depths=(2, 2, 2), num_heads=(1, 2, 4), window_size=3,
+                                                             mlp_ratio=2.0, qkv_bias=False, num_classes=6),
+                        torch.float32),
+    # Swin, 4 stages, window 6 larger than the last two stages (4x4 -> window 4, 2x2 -> 2, no shift),
+    # head_dim 8 fixed (attention width != stage width), avgmax pooling
+    "swin_4stage_bigwin": ("swin_tiny_patch4_window7_224", dict(img_size=64, patch_size=4, embed_dim=8,
+                                                                depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4),
+                                                                head_dim=8, window_size=6, global_pool="avgmax",
+                                                                num_classes=4), torch.float32),
+}
+
+# Swin options timm's SwinTransformer no longer has (the original repo's `ape` absolute position
+# embedding and `patch_norm`): a timm subclass that adds them as the original code did is the
+# reference; config.json and the weights are written directly (timm cannot load them back).
+CUSTOM_SWIN = {
+    # grayscale 24x24, 3x3 patches, per-stage windows and mlp ratios; absolute position
+    # embedding, no patch norm; stage 1 has 3 blocks (shifted block between two plain ones)
+    "swin_ape_nonorm": dict(img_size=24, patch_size=3, in_chans=1, embed_dim=10, depths=(1, 3),
+                            num_heads=(2, 5), window_size=[4, 2], mlp_ratio=[2.0, 3.0], num_classes=3),
 }
 
 IMAGES = ["photo", "small_odd", "gray", "rgba"]
@@ -100,10 +126,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--photo", help="a photo to bundle (e.g. matplotlib's grace_hopper.jpg)")
     ap.add_argument("--train-only", action="store_true", help="only (re)write train_reference.safetensors")
+    ap.add_argument("--only", help="comma-separated fixture names to (re)write (default: all)")
     args = ap.parse_args()
+    only = set(args.only.split(",")) if args.only else None
     torch.manual_seed(0)
-    make_images(args.photo)
+    if only is None:
+        make_images(args.photo)
     for seed, (name, (arch, margs, dtype)) in enumerate(MODELS.items()):
+        if only is not None and name not in only:
+            continue
         model = timm.create_model(arch, pretrained=False, **margs).eval()
         spread_(model, seed + 1)
         if name == "vit_f16_in1k":
@@ -112,27 +143,80 @@ def main():
         save_for_hf(model.to(dtype), out, model_args=margs, safe_serialization=True)
         # Reload with timm's own hub-folder loader: the reference is what a user gets.
         model = timm.create_model(f"local-dir:{out}", pretrained=True).float().eval()
-        dcfg = resolve_data_config({}, model=model)
-        tf = create_transform(**dcfg)
-        c, h, w = dcfg["input_size"]
-        x = torch.randn(2, c, h, w, generator=torch.Generator().manual_seed(100 + seed))
-        ref = {"input": x}
-        with torch.no_grad():
-            ref["logits"] = model(x)
-            for img in IMAGES:
-                p = ROOT / "images" / f"{img}.png"
-                if p.exists():
-                    t = tf(Image.open(p).convert("RGB")).unsqueeze(0)
-                    ref[f"image.{img}"] = model(t)[0]
-                    ref[f"tensor.{img}"] = t[0]
-        save_file({k: v.contiguous() for k, v in ref.items()}, out / "reference.safetensors")
-        print(f"{name}: {sum(p.numel() for p in model.parameters())} params, data config {dcfg}, "
-              f"max |logit| {ref['logits'].abs().max():.3f}")
+        write_reference(model, name, seed, out)
+    for k, (name, margs) in enumerate(CUSTOM_SWIN.items()):
+        if only is not None and name not in only:
+            continue
+        make_custom_swin(name, margs, 50 + k)
+    make_train_references(only)
 
 
-if __name__ == "__main__" and __import__("sys").argv[1:2] != ["--train-only"]:
-    main()
-    make_train_references()
+def write_reference(model, name, seed, out):
+    dcfg = resolve_data_config({}, model=model)
+    tf = create_transform(**dcfg)
+    c, h, w = dcfg["input_size"]
+    x = torch.randn(2, c, h, w, generator=torch.Generator().manual_seed(100 + seed))
+    ref = {"input": x}
+    with torch.no_grad():
+        ref["logits"] = model(x)
+        for img in IMAGES:
+            p = ROOT / "images" / f"{img}.png"
+            if p.exists():
+                mode = "L" if c == 1 else "RGB"
+                t = tf(Image.open(p).convert(mode)).unsqueeze(0)
+                ref[f"image.{img}"] = model(t)[0]
+                ref[f"tensor.{img}"] = t[0]
+    save_file({k: v.contiguous() for k, v in ref.items()}, out / "reference.safetensors")
+    print(f"{name}: {sum(p.numel() for p in model.parameters())} params, data config {dcfg}, "
+          f"max |logit| {ref['logits'].abs().max():.3f}")
+
+
+def swin_ape(ape=False, patch_norm=True, **kwargs):
+    """timm's SwinTransformer with the original repo's `ape` and `patch_norm` options."""
+    from timm.models.swin_transformer import SwinTransformer
+
+    class SwinApe(SwinTransformer):
+        def __init__(self):
+            super().__init__(**kwargs)
+            gh, gw = self.patch_embed.grid_size
+            if ape:
+                self.absolute_pos_embed = torch.nn.Parameter(torch.zeros(1, gh * gw, self.embed_dim))
+            if not patch_norm:
+                self.patch_embed.norm = torch.nn.Identity()
+
+        def forward_features(self, x):
+            x = self.patch_embed(x)
+            if ape:
+                x = x + self.absolute_pos_embed.view(1, *x.shape[1:])
+            x = self.layers(x)
+            return self.norm(x)
+
+    return SwinApe()
+
+
+def make_custom_swin(name, margs, seed):
+    import copy
+    model = swin_ape(ape=True, patch_norm=False, **margs).eval()
+    spread_(model, seed)
+    out = ROOT / name
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items() if "relative_position_index" not in k
+               and "attn_mask" not in k}, out / "model.safetensors", metadata={"format": "pt"})
+    cfg = copy.deepcopy(model.pretrained_cfg) if getattr(model, "pretrained_cfg", None) else {}
+    c = margs.get("in_chans", 3)
+    size = margs["img_size"]
+    cfg.update(input_size=[c, size, size], interpolation="bicubic", crop_pct=0.9, crop_mode="center",
+               mean=[0.5] * c, std=[0.25] * c, num_classes=margs["num_classes"])
+    args = {k: (list(v) if isinstance(v, tuple) else v) for k, v in margs.items()}
+    args.update(ape=True, patch_norm=False)
+    config = {"architecture": "swin_tiny_patch4_window7_224", "num_classes": margs["num_classes"],
+              "num_features": model.num_features, "global_pool": "avg", "model_args": args,
+              "pretrained_cfg": {k: v for k, v in cfg.items() if k in
+                                 ("input_size", "interpolation", "crop_pct", "crop_mode", "mean", "std",
+                                  "num_classes")}}
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    model.pretrained_cfg = config["pretrained_cfg"]
+    write_reference(model, name, seed, out)
 
 
 # ---------------------------------------------------------------------------
@@ -142,13 +226,16 @@ if __name__ == "__main__" and __import__("sys").argv[1:2] != ["--train-only"]:
 #   grad.<param name> for every parameter,
 # with timm's LabelSmoothingCrossEntropy(smoothing=0.1), model in train mode
 # (no dropout / drop-path in these configs, so train == eval numerics).
-TRAIN_MODELS = {"vit_plain": [3, 7], "deit_distilled": [1, 5], "vit_avg_reg_ls": [0, 4]}
+TRAIN_MODELS = {"vit_plain": [3, 7], "deit_distilled": [1, 5], "vit_avg_reg_ls": [0, 4],
+                "swin_2stage": [1, 3], "swin_3stage_pad": [0, 5]}
 
 
-def make_train_references():
+def make_train_references(only=None):
     from timm.loss import LabelSmoothingCrossEntropy
     from safetensors.torch import load_file
     for name, target in TRAIN_MODELS.items():
+        if only is not None and name not in only:
+            continue
         out = ROOT / name
         model = timm.create_model(f"local-dir:{out}", pretrained=True).float().train()
         x = load_file(out / "reference.safetensors")["input"]
@@ -179,4 +266,7 @@ def make_train_references():
 
 
 if __name__ == "__main__" and __import__("sys").argv[1:2] == ["--train-only"]:
-    make_train_references()
+    make_train_references(set(__import__("sys").argv[2].split(",")) if len(__import__("sys").argv) > 2 else None)
+
+if __name__ == "__main__" and __import__("sys").argv[1:2] != ["--train-only"]:
+    main()

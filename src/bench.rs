@@ -84,7 +84,7 @@ pub fn train(engine: &mut Engine, model: &crate::models::Model, batch: usize, it
     let per = model.config.data.input_size.iter().product::<usize>();
     let mut rng = crate::train::data::Rng::new(3);
     let images: Vec<f32> = (0..batch * per).map(|_| rng.unit() as f32 * 2.0 - 1.0).collect();
-    let k = model.config.vit.num_classes.max(1);
+    let k = model.config.num_classes().max(1);
     let labels: Vec<f32> = (0..batch).map(|i| (i % k) as f32).collect();
     pollster::block_on(train_step(&engine.ctx, &exe, &mut opt, &[&images, &labels], 1e-4))?;
     let mut times = Vec::new();

@@ -156,7 +156,7 @@ async fn run(inner: Rc<RefCell<Inner>>, img: Image8, top_k: usize, t0: f64) -> R
     let t2 = now_ms();
     let (logits, gpu_ms, readback_ms) = clf.logits_staged(engine, &input, &now_ms).await.map_err(js)?;
     let t3 = now_ms();
-    let k = top_k.clamp(1, clf.model.config.vit.num_classes.max(1));
+    let k = top_k.clamp(1, clf.model.config.num_classes().max(1));
     let v = serde_json::json!({
         "top_k": clf.top_k(&logits, k),
         "logits": logits,

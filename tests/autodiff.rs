@@ -192,9 +192,9 @@ fn whole_vit_fixtures() {
     for name in ["deit_distilled", "vit_avg_reg_ls"] {
         let model = vitrine::models::Model::load(&root.join(name), None).unwrap();
         let weights = model.weights.data();
-        let cfg = model.config.vit.clone();
+        let cfg = model.config.clone();
         let build = move |g: &mut Graph| {
-            *g = vitrine::models::vit::build(&cfg, 2).unwrap();
+            *g = vitrine::models::build(&cfg, 2).unwrap();
             let out = g.outputs.pop().unwrap();
             let find = |g: &Graph, n: &str| {
                 (0..g.tensors.len())

@@ -10,7 +10,17 @@ use vitrine::models::Model;
 use vitrine::preprocess;
 use vitrine::weights::Weights;
 
-const MODELS: &[&str] = &["vit_plain", "deit_distilled", "vit_avg_reg_ls", "vit_odd", "vit_f16_in1k"];
+const MODELS: &[&str] = &[
+    "vit_plain",
+    "deit_distilled",
+    "vit_avg_reg_ls",
+    "vit_odd",
+    "vit_f16_in1k",
+    "swin_2stage",
+    "swin_3stage_pad",
+    "swin_4stage_bigwin",
+    "swin_ape_nonorm",
+];
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -79,8 +89,9 @@ fn preprocessing_and_logits_from_image_files_match_timm() {
 #[test]
 fn bare_safetensors_infers_the_config() {
     let model = Model::load(&fixtures().join("vit_plain/model.safetensors"), None).unwrap();
-    assert_eq!(model.config.vit.num_heads, 2);
-    assert_eq!(model.config.vit.img_size, [32, 32]);
+    let vit = model.config.vit().expect("a ViT");
+    assert_eq!(vit.num_heads, 2);
+    assert_eq!(vit.img_size, [32, 32]);
     let r = reference("vit_plain");
     let got = pollster::block_on(Classifier::new(model).logits(&mut engine(), &r.tensors["input"].1)).unwrap();
     assert_close(&got, &r.tensors["logits"].1, "vit_plain inferred");

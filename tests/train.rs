@@ -185,7 +185,7 @@ fn accumulation_and_clipping_match_their_definitions() {
     let model = vitrine::models::Model::load(&root, None).unwrap();
     let per: usize = model.config.data.input_size.iter().product();
     let images = rand_vec(8 * per, 3, 1.0);
-    let labels: Vec<f32> = (0..8).map(|i| (i % model.config.vit.num_classes) as f32).collect();
+    let labels: Vec<f32> = (0..8).map(|i| (i % model.config.num_classes()) as f32).collect();
     let sgd = |accum: bool, clip: Option<f32>| OptSettings {
         kind: OptKind::Sgd { momentum: 0.9, nesterov: false },
         weight_decay: 0.0,

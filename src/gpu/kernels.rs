@@ -34,6 +34,8 @@ pub const SHADERS: &[(&str, &[&str])] = &[
     ("cross_entropy", &[include_str!("../../shaders/cross_entropy.wgsl")]),
     ("optim", &[include_str!("../../shaders/optim.wgsl")]),
     ("grad", &[include_str!("../../shaders/grad.wgsl")]),
+    ("window", &[include_str!("../../shaders/window.wgsl")]),
+    ("relpos", &[include_str!("../../shaders/relpos.wgsl")]),
 ];
 
 /// The full WGSL source of a kernel (its parts concatenated).

@@ -6,6 +6,7 @@
 //! `pretrained_cfg` (preprocessing, `num_classes`, `input_size`) and the
 //! top-level `num_classes` / `global_pool` / `label_names`.
 
+use super::swin::{PerStage, SwinConfig};
 use crate::error::{Error, Result};
 use serde_json::{json, Map, Value};
 
@@ -105,16 +106,84 @@ impl VitConfig {
     }
 }
 
+/// The network: one of the model families vitrine builds.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub enum Net {
+    /// timm's VisionTransformer / DeiT.
+    Vit(VitConfig),
+    /// timm's SwinTransformer (v1).
+    Swin(SwinConfig),
+}
+
 /// A resolved model: architecture family + preprocessing + labels.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ModelConfig {
     /// timm architecture name (`vit_base_patch16_224`, ...).
     pub architecture: String,
-    pub vit: VitConfig,
+    pub net: Net,
     pub data: DataConfig,
     /// Class names, from config.json `label_names` or built in for ImageNet-1k.
     #[serde(skip)]
     pub labels: Option<Vec<String>>,
+}
+
+impl ModelConfig {
+    pub fn num_classes(&self) -> usize {
+        match &self.net {
+            Net::Vit(v) => v.num_classes,
+            Net::Swin(s) => s.num_classes,
+        }
+    }
+    pub fn set_num_classes(&mut self, n: usize) {
+        match &mut self.net {
+            Net::Vit(v) => v.num_classes = n,
+            Net::Swin(s) => s.num_classes = n,
+        }
+    }
+    /// Input channels and image size.
+    pub fn input(&self) -> (usize, [usize; 2]) {
+        match &self.net {
+            Net::Vit(v) => (v.in_chans, v.img_size),
+            Net::Swin(s) => (s.in_chans, s.img_size),
+        }
+    }
+    /// Width of the pooled features the head reads.
+    pub fn num_features(&self) -> usize {
+        match &self.net {
+            Net::Vit(v) => v.embed_dim,
+            Net::Swin(s) => s.num_features(),
+        }
+    }
+    /// Layer-scale init value (ViT's `init_values`; none for Swin).
+    pub fn init_values(&self) -> Option<f64> {
+        match &self.net {
+            Net::Vit(v) => v.init_values,
+            Net::Swin(_) => None,
+        }
+    }
+    pub fn global_pool(&self) -> GlobalPool {
+        match &self.net {
+            Net::Vit(v) => v.global_pool,
+            Net::Swin(s) => s.global_pool,
+        }
+    }
+    /// The ViT options, for ViT models.
+    pub fn vit(&self) -> Option<&VitConfig> {
+        match &self.net {
+            Net::Vit(v) => Some(v),
+            Net::Swin(_) => None,
+        }
+    }
+    /// Applies timm `model_args` to whichever family this is.
+    pub fn apply_model_args(&mut self, args: &Map<String, Value>) -> Result<()> {
+        match &mut self.net {
+            Net::Vit(v) => apply_model_args(v, args)?,
+            Net::Swin(s) => apply_swin_args(s, args)?,
+        }
+        let (c, [h, w]) = self.input();
+        self.data.input_size = [c, h, w];
+        Ok(())
+    }
 }
 
 const INCEPTION_MEAN: [f32; 3] = [0.5, 0.5, 0.5];
@@ -181,7 +250,53 @@ pub fn preset_names() -> Vec<String> {
         v.push(format!("deit3_{size}_patch16_224"));
         v.push(format!("deit3_{size}_patch16_384"));
     }
+    for name in SWIN_PRESETS {
+        v.push(name.to_string());
+    }
     v
+}
+
+const SWIN_PRESETS: [&str; 6] = [
+    "swin_tiny_patch4_window7_224",
+    "swin_small_patch4_window7_224",
+    "swin_base_patch4_window7_224",
+    "swin_base_patch4_window12_384",
+    "swin_large_patch4_window7_224",
+    "swin_large_patch4_window12_384",
+];
+
+/// timm's `swin_*` model functions.
+fn swin_preset(name: &str) -> Option<ModelConfig> {
+    if !SWIN_PRESETS.contains(&name) {
+        return None;
+    }
+    let (dim, depths, heads): (usize, Vec<usize>, Vec<usize>) = match name.split('_').nth(1)? {
+        "tiny" => (96, vec![2, 2, 6, 2], vec![3, 6, 12, 24]),
+        "small" => (96, vec![2, 2, 18, 2], vec![3, 6, 12, 24]),
+        "base" => (128, vec![2, 2, 18, 2], vec![4, 8, 16, 32]),
+        _ => (192, vec![2, 2, 18, 2], vec![6, 12, 24, 48]),
+    };
+    let (window, res) = if name.ends_with("window12_384") { (12, 384) } else { (7, 224) };
+    let swin = SwinConfig {
+        img_size: [res, res],
+        patch_size: 4,
+        in_chans: 3,
+        num_classes: 1000,
+        embed_dim: PerStage::All(dim),
+        depths,
+        num_heads: heads,
+        head_dim: PerStage::All(None),
+        window_size: PerStage::All([window, window]),
+        mlp_ratio: PerStage::All(4.0),
+        qkv_bias: true,
+        always_partition: false,
+        ape: false,
+        patch_norm: true,
+        global_pool: GlobalPool::Avg,
+        norm_eps: 1e-5,
+    };
+    let crop = if res == 384 { 1.0 } else { 0.9 };
+    Some(ModelConfig { architecture: name.to_string(), net: Net::Swin(swin), data: data(res, crop, IMAGENET_MEAN, IMAGENET_STD), labels: None })
 }
 
 /// The config of a stock timm model name.
@@ -191,6 +306,9 @@ pub fn preset(name: &str) -> Result<ModelConfig> {
     };
     if !preset_names().iter().any(|n| n == name) {
         return Err(unknown());
+    }
+    if let Some(cfg) = swin_preset(name) {
+        return finish(cfg);
     }
     let parts: Vec<&str> = name.split('_').collect();
     let family = parts[0];
@@ -219,7 +337,7 @@ pub fn preset(name: &str) -> Result<ModelConfig> {
         }
         _ => return Err(unknown()),
     };
-    finish(ModelConfig { architecture: name.to_string(), vit, data, labels: None })
+    finish(ModelConfig { architecture: name.to_string(), net: Net::Vit(vit), data, labels: None })
 }
 
 /// ImageNet-1k class names, in timm's class index order.
@@ -253,6 +371,14 @@ fn as_f32x3(k: &str, v: &Value) -> Result<[f32; 3]> {
     }
 }
 
+fn square_patch(k: &str, v: &Value) -> Result<usize> {
+    let p = as_pair(k, v)?;
+    if p[0] != p[1] {
+        return Err(Error::Config(format!("non-square patch_size {p:?} is not supported")));
+    }
+    Ok(p[0])
+}
+
 fn parse_pool(v: &Value) -> Result<GlobalPool> {
     match v.as_str() {
         Some("token") => Ok(GlobalPool::Token),
@@ -268,13 +394,7 @@ pub fn apply_model_args(vit: &mut VitConfig, args: &Map<String, Value>) -> Resul
     for (k, v) in args {
         match k.as_str() {
             "img_size" => vit.img_size = as_pair(k, v)?,
-            "patch_size" => {
-                let p = as_pair(k, v)?;
-                if p[0] != p[1] {
-                    return Err(Error::Config(format!("non-square patch_size {p:?} is not supported")));
-                }
-                vit.patch_size = p[0];
-            }
+            "patch_size" => vit.patch_size = square_patch(k, v)?,
             "in_chans" => vit.in_chans = as_usize(k, v)?,
             "num_classes" => vit.num_classes = as_usize(k, v)?,
             "embed_dim" => vit.embed_dim = as_usize(k, v)?,
@@ -309,6 +429,61 @@ pub fn apply_model_args(vit: &mut VitConfig, args: &Map<String, Value>) -> Resul
     Ok(())
 }
 
+fn as_pair_list(k: &str, v: &Value) -> Result<PerStage<[usize; 2]>> {
+    // timm's resolve_stage_window_sizes: an int or a pair of ints is every stage's;
+    // otherwise one int or pair per stage.
+    match v {
+        Value::Array(a) if a.len() == 2 && a.iter().all(|x| x.is_u64()) => Ok(PerStage::All(as_pair(k, v)?)),
+        Value::Array(a) => Ok(PerStage::Each(a.iter().map(|x| as_pair(k, x)).collect::<Result<_>>()?)),
+        _ => Ok(PerStage::All(as_pair(k, v)?)),
+    }
+}
+
+fn per_stage<T>(k: &str, v: &Value, one: impl Fn(&str, &Value) -> Result<T>) -> Result<PerStage<T>> {
+    match v {
+        Value::Array(a) => Ok(PerStage::Each(a.iter().map(|x| one(k, x)).collect::<Result<_>>()?)),
+        _ => Ok(PerStage::All(one(k, v)?)),
+    }
+}
+
+fn usize_list(k: &str, v: &Value) -> Result<Vec<usize>> {
+    match v {
+        Value::Array(a) => a.iter().map(|x| as_usize(k, x)).collect(),
+        _ => Err(Error::Config(format!("{k} must be a list of integers, got {v}"))),
+    }
+}
+
+/// Applies timm `model_args` (SwinTransformer keyword arguments).
+pub fn apply_swin_args(s: &mut SwinConfig, args: &Map<String, Value>) -> Result<()> {
+    for (k, v) in args {
+        match k.as_str() {
+            "img_size" => s.img_size = as_pair(k, v)?,
+            "patch_size" => s.patch_size = square_patch(k, v)?,
+            "in_chans" => s.in_chans = as_usize(k, v)?,
+            "num_classes" => s.num_classes = as_usize(k, v)?,
+            "embed_dim" => s.embed_dim = per_stage(k, v, as_usize)?,
+            "depths" => s.depths = usize_list(k, v)?,
+            "num_heads" => s.num_heads = usize_list(k, v)?,
+            "head_dim" => {
+                s.head_dim = per_stage(k, v, |k, x| if x.is_null() { Ok(None) } else { as_usize(k, x).map(Some) })?
+            }
+            "window_size" => s.window_size = as_pair_list(k, v)?,
+            "mlp_ratio" => s.mlp_ratio = per_stage(k, v, as_f64)?,
+            "qkv_bias" => s.qkv_bias = as_bool(k, v)?,
+            "always_partition" => s.always_partition = as_bool(k, v)?,
+            "ape" => s.ape = as_bool(k, v)?,
+            "patch_norm" => s.patch_norm = as_bool(k, v)?,
+            "global_pool" => s.global_pool = parse_pool(v)?,
+            // Options that change nothing at inference with a fixed input size.
+            "drop_rate" | "proj_drop_rate" | "attn_drop_rate" | "drop_path_rate" | "weight_init" | "strict_img_size"
+            | "dynamic_img_size" => {}
+            "norm_layer" if v.as_str() == Some("layernorm") => {}
+            other => return Err(Error::Config(format!("model_args.{other} = {v} is not supported by vitrine for Swin"))),
+        }
+    }
+    Ok(())
+}
+
 fn apply_pretrained_cfg(cfg: &mut ModelConfig, p: &Map<String, Value>) -> Result<()> {
     for (k, v) in p {
         match k.as_str() {
@@ -335,7 +510,7 @@ fn apply_pretrained_cfg(cfg: &mut ModelConfig, p: &Map<String, Value>) -> Result
             }
             "mean" => cfg.data.mean = as_f32x3(k, v)?,
             "std" => cfg.data.std = as_f32x3(k, v)?,
-            "num_classes" => cfg.vit.num_classes = as_usize(k, v)?,
+            "num_classes" => cfg.set_num_classes(as_usize(k, v)?),
             "label_names" => cfg.labels = Some(labels_of(v)?),
             _ => {}
         }
@@ -360,11 +535,18 @@ pub fn from_hub_json(v: &Value) -> Result<ModelConfig> {
     let has_args = obj.get("model_args").is_some();
     let mut cfg = match preset(arch) {
         Ok(c) => c,
+        Err(_) if has_args && arch.starts_with("swin") => {
+            let mut c = preset("swin_tiny_patch4_window7_224")?;
+            c.architecture = arch.to_string();
+            c
+        }
         Err(e) if !has_args || !(arch.starts_with("vit_") || arch.starts_with("deit")) => return Err(e),
         Err(_) => {
             let mut c = preset("vit_base_patch16_224")?;
             c.architecture = arch.to_string();
-            c.vit.distilled = arch.contains("distilled");
+            if let Net::Vit(v) = &mut c.net {
+                v.distilled = arch.contains("distilled");
+            }
             c
         }
     };
@@ -377,20 +559,26 @@ pub fn from_hub_json(v: &Value) -> Result<ModelConfig> {
     };
     apply_pretrained_cfg(&mut cfg, pretrained)?;
     // timm: img_size / in_chans come from input_size for fixed-size models.
-    cfg.vit.img_size = [cfg.data.input_size[1], cfg.data.input_size[2]];
-    cfg.vit.in_chans = cfg.data.input_size[0];
+    let [c, h, w] = cfg.data.input_size;
+    match &mut cfg.net {
+        Net::Vit(v) => (v.in_chans, v.img_size) = (c, [h, w]),
+        Net::Swin(s) => (s.in_chans, s.img_size) = (c, [h, w]),
+    }
     let args = match obj.get("model_args") {
         Some(Value::Object(a)) => a,
         Some(_) => return Err(Error::Config("model_args must be an object".into())),
         None => &empty,
     };
-    apply_model_args(&mut cfg.vit, args)?;
-    cfg.data.input_size = [cfg.vit.in_chans, cfg.vit.img_size[0], cfg.vit.img_size[1]];
+    cfg.apply_model_args(args)?;
     if let Some(n) = obj.get("num_classes") {
-        cfg.vit.num_classes = as_usize("num_classes", n)?;
+        cfg.set_num_classes(as_usize("num_classes", n)?);
     }
     if let Some(p) = obj.get("global_pool") {
-        cfg.vit.global_pool = parse_pool(p)?;
+        let p = parse_pool(p)?;
+        match &mut cfg.net {
+            Net::Vit(v) => v.global_pool = p,
+            Net::Swin(s) => s.global_pool = p,
+        }
     }
     if let Some(l) = obj.get("label_names") {
         cfg.labels = Some(labels_of(l)?);
@@ -400,11 +588,15 @@ pub fn from_hub_json(v: &Value) -> Result<ModelConfig> {
 
 /// Checks the config and settles the labels against the class count.
 pub fn finish(mut cfg: ModelConfig) -> Result<ModelConfig> {
-    cfg.vit.validate()?;
-    if ![1, 3].contains(&cfg.vit.in_chans) {
-        return Err(Error::Config(format!("in_chans {} is not supported (1 or 3)", cfg.vit.in_chans)));
+    match &cfg.net {
+        Net::Vit(v) => v.validate()?,
+        Net::Swin(s) => s.validate()?,
     }
-    let n = cfg.vit.num_classes;
+    let (in_chans, _) = cfg.input();
+    if ![1, 3].contains(&in_chans) {
+        return Err(Error::Config(format!("in_chans {in_chans} is not supported (1 or 3)")));
+    }
+    let n = cfg.num_classes();
     match &cfg.labels {
         Some(l) if l.len() != n => {
             return Err(Error::Config(format!("{} label names for {n} classes", l.len())));

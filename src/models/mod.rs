@@ -1,12 +1,13 @@
 //! Model families, configs and loading from disk.
 
 pub mod config;
+pub mod swin;
 pub mod vit;
 
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::weights::Weights;
-use config::{finish, from_hub_json, preset, ModelConfig};
+use config::{finish, from_hub_json, preset, ModelConfig, Net};
 #[cfg(not(target_arch = "wasm32"))]
 use std::path::Path;
 
@@ -60,8 +61,8 @@ impl Model {
 
     /// A model with fresh weights (timm's initialisation, seeded).
     pub fn fresh(config: ModelConfig, seed: u64) -> Result<Self> {
-        let table = vit::build(&config.vit, 1)?.param_table();
-        let data = crate::train::init::init_weights(&table, config.vit.init_values, seed);
+        let table = build(&config, 1)?.param_table();
+        let data = crate::train::init::init_weights(&table, config.init_values(), seed);
         let tensors = table
             .into_iter()
             .map(|(n, s)| {
@@ -75,7 +76,7 @@ impl Model {
 
     /// The forward graph for a batch size.
     pub fn graph(&self, batch: usize) -> Result<Graph> {
-        vit::build(&self.config.vit, batch)
+        build(&self.config, batch)
     }
 
     /// Class name of an index (or the index as text).
@@ -84,12 +85,21 @@ impl Model {
     }
 }
 
+/// The forward graph of a config.
+pub fn build(config: &ModelConfig, batch: usize) -> Result<Graph> {
+    match &config.net {
+        Net::Vit(v) => vit::build(v, batch),
+        Net::Swin(s) => swin::build(s, batch),
+    }
+}
+
 /// A preset, with num_classes taken from the weights' head (fine-tuned files).
 fn preset_for_weights(arch: &str, w: &Weights) -> Result<ModelConfig> {
     let mut cfg = preset(arch)?;
-    let classes = w.shape("head.weight").map(|s| s[0]).unwrap_or(0);
-    if classes != cfg.vit.num_classes {
-        cfg.vit.num_classes = classes;
+    let head = if cfg.vit().is_some() { "head.weight" } else { "head.fc.weight" };
+    let classes = w.shape(head).map(|s| s[0]).unwrap_or(0);
+    if classes != cfg.num_classes() {
+        cfg.set_num_classes(classes);
         cfg.labels = None;
     }
     finish(cfg)
@@ -104,6 +114,11 @@ fn infer_config(w: &Weights) -> Result<ModelConfig> {
             Error::Config(format!("cannot infer the architecture: no tensor {n}; pass --arch with a preset name"))
         })
     };
+    if w.shape("layers.0.blocks.0.norm1.weight").is_some() {
+        return Err(Error::Config(
+            "this looks like a Swin checkpoint: its window and image size are not stored in the weights; pass --arch (e.g. swin_tiny_patch4_window7_224) or use a hub folder with config.json".into(),
+        ));
+    }
     let pw = need("patch_embed.proj.weight")?;
     let [dim, cin, p, p2] = pw.as_slice() else {
         return Err(Error::Config(format!("patch_embed.proj.weight has shape {pw:?}, expected [D, C, P, P]")));
@@ -116,9 +131,11 @@ fn infer_config(w: &Weights) -> Result<ModelConfig> {
     if dim % 64 != 0 {
         return Err(Error::Config(format!("cannot infer num_heads for embed_dim {dim}; pass --arch or use a config.json")));
     }
-    let mut cfg = preset("vit_base_patch16_224")?;
-    cfg.architecture = "vit (inferred from shapes)".into();
-    let v = &mut cfg.vit;
+    let mut vit = match preset("vit_base_patch16_224")?.net {
+        Net::Vit(v) => v,
+        Net::Swin(_) => return Err(Error::Config("vit_base_patch16_224 is not a ViT preset".into())),
+    };
+    let v = &mut vit;
     v.embed_dim = *dim;
     v.in_chans = *cin;
     v.patch_size = *p;
@@ -153,6 +170,9 @@ fn infer_config(w: &Weights) -> Result<ModelConfig> {
     }
     .ok_or_else(|| Error::Config("cannot infer the image size from pos_embed; pass --arch".into()))?;
     v.img_size = [grid * p, grid * p];
+    let mut cfg = preset("vit_base_patch16_224")?;
+    cfg.architecture = "vit (inferred from shapes)".into();
+    cfg.net = Net::Vit(vit);
     cfg.data.input_size = [*cin, grid * p, grid * p];
     cfg.labels = None;
     log::warn!("no config: inferred {} heads (head_dim 64) and timm's default ViT preprocessing", dim / 64);

@@ -30,9 +30,19 @@ const MAX_SCORES_BYTES: usize = 128 << 20;
 impl Graph {
     /// Attention over `qkv [B, T, 3 * heads * head_dim]`.
     pub fn attention(&mut self, qkv: TensorId, heads: usize) -> Result<TensorId> {
+        self.attention_biased(qkv, heads, None)
+    }
+
+    /// Attention whose scaled scores get `bias` added before the softmax
+    /// (Swin's relative position bias and shifted-window mask).
+    pub fn attention_biased(&mut self, qkv: TensorId, heads: usize, bias: Option<AttnBias>) -> Result<TensorId> {
         let (b, t, head_dim) = self.attention_dims(qkv, heads)?;
         let tp = t.div_ceil(4) * 4;
-        if b * heads * t * tp * 4 > MAX_SCORES_BYTES {
+        if let Some(ab) = bias {
+            if self.shape(ab.bias) != [heads, t, t] {
+                return Err(Error::shape("attention", format!("bias {:?} must be [{heads}, {t}, {t}]", self.shape(ab.bias))));
+            }
+        } else if b * heads * t * tp * 4 > MAX_SCORES_BYTES {
             return self.attention_fused(qkv, heads);
         }
         let scale = (head_dim as f32).powf(-0.5);
@@ -42,7 +52,7 @@ impl Graph {
         let k = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::Split(1), dims }), &[z, t, head_dim]);
         let vt = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::SplitVt, dims }), &[z, head_dim, tp]);
         let s = self.bmm(q, k)?;
-        let p = self.push(Box::new(Softmax { s, rows: z * t, t, tp, scale, dp: None }), &[z, t, tp]);
+        let p = self.push(Box::new(Softmax { s, rows: z * t, t, tp, scale, dp: None, bias }), &[z, t, tp]);
         let o = self.bmm(p, vt)?;
         Ok(self.push(Box::new(Heads { x: o, mode: HeadsMode::Merge, dims }), &[b, t, heads * head_dim]))
     }
@@ -255,6 +265,60 @@ impl Op for Heads {
     }
 }
 
+/// Swin's shifted-window mask (see shaders/softmax.wgsl): windows of
+/// `wh x ww` over the rolled map padded to `hp x wp`, `nww` per row, `nw` in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowMask {
+    pub nw: usize,
+    pub nww: usize,
+    pub wh: usize,
+    pub ww: usize,
+    pub hp: usize,
+    pub wp: usize,
+    pub sh: usize,
+    pub sw: usize,
+}
+
+impl WindowMask {
+    /// timm's region id of token `i` of window `w` (`SwinTransformerBlock.get_attn_mask`).
+    pub fn region(&self, w: usize, i: usize) -> usize {
+        let axis = |p: usize, n: usize, ws: usize, sh: usize| match () {
+            _ if sh == 0 || p < n - ws => 0,
+            _ if p < n - sh => 1,
+            _ => 2,
+        };
+        let py = (w / self.nww) * self.wh + i / self.ww;
+        let px = (w % self.nww) * self.ww + i % self.ww;
+        axis(py, self.hp, self.wh, self.sh) * 3 + axis(px, self.wp, self.ww, self.sw)
+    }
+}
+
+/// What [`Graph::attention_biased`] adds to the scaled scores: `bias [heads, T, T]`
+/// for every window and batch, and optionally the shifted-window mask
+/// (-100 between regions). Score rows are ordered `(batch, window, head, i)`.
+#[derive(Debug, Clone, Copy)]
+pub struct AttnBias {
+    pub bias: TensorId,
+    pub heads: usize,
+    pub mask: Option<WindowMask>,
+}
+
+impl AttnBias {
+    /// The value added to the scaled score of row `r`, column `j`.
+    fn added(&self, bias: &[f32], t: usize, r: usize, j: usize) -> f32 {
+        let (i, z) = (r % t, r / t);
+        let h = z % self.heads;
+        let mut a = bias[(h * t + i) * t + j];
+        if let Some(m) = self.mask {
+            let w = (z / self.heads) % m.nw;
+            if m.region(w, i) != m.region(w, j) {
+                a -= 100.0;
+            }
+        }
+        a
+    }
+}
+
 /// Row softmax of scaled scores `[R, T] -> [R, TP]` (zero padding after T).
 #[derive(Debug, Clone)]
 pub struct Softmax {
@@ -265,6 +329,8 @@ pub struct Softmax {
     pub scale: f32,
     /// Backward mode: `s` is the forward output p, `dp` its gradient; the output is ds [R, T].
     pub dp: Option<TensorId>,
+    /// Added to the scaled scores (forward only).
+    pub bias: Option<AttnBias>,
 }
 
 impl Op for Softmax {
@@ -273,25 +339,47 @@ impl Op for Softmax {
     }
 
     fn bindings(&self) -> Vec<Option<TensorId>> {
-        vec![Some(self.s), self.dp]
+        vec![Some(self.s), self.dp, self.bias.map(|b| b.bias)]
     }
 
     fn backward(&self, g: &mut Graph, out: TensorId, dout: TensorId) -> Result<Vec<Option<TensorId>>> {
         if self.dp.is_some() {
             return Err(Error::shape("softmax_grad", "second derivatives are not supported"));
         }
-        let op = Softmax { s: out, dp: Some(dout), ..self.clone() };
+        let op = Softmax { s: out, dp: Some(dout), bias: None, ..self.clone() };
         let shape = g.shape(self.s).to_vec();
-        Ok(vec![Some(g.push(Box::new(op), &shape)), None])
+        let ds = g.push(Box::new(op), &shape);
+        // The bias enters the logits unscaled: its gradient is ds / scale, summed over windows and batch.
+        let dbias = match self.bias {
+            Some(ab) => Some(g.bias_grad(ds, ab.heads, self.t, 1.0 / self.scale)?),
+            None => None,
+        };
+        Ok(vec![Some(ds), None, dbias])
     }
 
     fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
-        let key = KernelKey::new("softmax", "main")
+        let u = |what: &str, v: usize| u32_of("softmax", what, v);
+        let mut key = KernelKey::new("softmax", "main")
             .u("MODE", self.dp.is_some() as u32)
-            .u("R", u32_of("softmax", "rows", self.rows)?)
-            .u("T", u32_of("softmax", "T", self.t)?)
-            .u("TP", u32_of("softmax", "TP", self.tp)?)
+            .u("R", u("rows", self.rows)?)
+            .u("T", u("T", self.t)?)
+            .u("TP", u("TP", self.tp)?)
             .with("SCALE", Const::f32(self.scale));
+        if let Some(ab) = self.bias {
+            key = key.u("BIAS", 1).u("NH", u("heads", ab.heads)?);
+            if let Some(m) = ab.mask {
+                key = key
+                    .u("MASK", 1)
+                    .u("NW", u("NW", m.nw)?)
+                    .u("NWW", u("NWW", m.nww)?)
+                    .u("WH", u("WH", m.wh)?)
+                    .u("WW", u("WW", m.ww)?)
+                    .u("HP", u("HP", m.hp)?)
+                    .u("WP", u("WP", m.wp)?)
+                    .u("SH", u("SH", m.sh)?)
+                    .u("SW", u("SW", m.sw)?);
+            }
+        }
         Dispatch::linear(key, self.rows)
     }
 
@@ -308,11 +396,17 @@ impl Op for Softmax {
             }
             return out;
         }
+        let bias = self.bias.map(|b| get(b.bias)).unwrap_or_default();
         let mut out = vec![0f32; self.rows * self.tp];
         for r in 0..self.rows {
             let row = &s[r * self.t..(r + 1) * self.t];
-            let mx = row.iter().map(|v| v * self.scale).fold(f32::NEG_INFINITY, f32::max);
-            let e: Vec<f32> = row.iter().map(|v| (v * self.scale - mx).exp()).collect();
+            let logits: Vec<f32> = row
+                .iter()
+                .enumerate()
+                .map(|(j, v)| v * self.scale + self.bias.map_or(0.0, |ab| ab.added(&bias, self.t, r, j)))
+                .collect();
+            let mx = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let e: Vec<f32> = logits.iter().map(|v| (v - mx).exp()).collect();
             let sum: f32 = e.iter().sum();
             for (j, v) in e.iter().enumerate() {
                 out[r * self.tp + j] = v / sum;

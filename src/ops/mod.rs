@@ -9,8 +9,9 @@ pub mod linear;
 pub mod pool;
 pub mod tokens;
 pub mod transpose;
+pub mod window;
 
-pub use attention::Attention;
+pub use attention::{AttnBias, Attention, WindowMask};
 pub use elementwise::{Elementwise, EwMode};
 pub use im2col::Im2Col;
 pub use layernorm::LayerNorm;
@@ -18,6 +19,7 @@ pub use linear::{Act, Linear};
 pub use pool::{Pool, PoolMode};
 pub use tokens::{PosMode, Tokens};
 pub use transpose::Transpose;
+pub use window::{RelPos, Window, WindowGeom, WindowMode};
 
 /// Casts a size to the u32 a shader constant holds, naming the op if it does not fit.
 pub(crate) fn u32_of(op: &str, what: &str, v: usize) -> crate::error::Result<u32> {

@@ -6,7 +6,8 @@
 //! step number, so a checkpoint interrupted half-way is detected, not loaded.
 
 use crate::error::{Error, Result};
-use crate::models::config::{preset, GlobalPool, ModelConfig};
+use crate::models::config::{preset, GlobalPool, ModelConfig, Net, VitConfig};
+use crate::models::swin::SwinConfig;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::io::Write;
@@ -26,15 +27,51 @@ pub fn pool_name(p: GlobalPool) -> &'static str {
 /// `model_args` (the keyword arguments that differ from the architecture's
 /// defaults), `pretrained_cfg` (preprocessing) and `label_names`.
 pub fn hub_config(cfg: &ModelConfig) -> Value {
-    let v = &cfg.vit;
-    let base = preset(&cfg.architecture).ok().map(|p| p.vit);
+    let (args, classifier) = match &cfg.net {
+        Net::Vit(v) => {
+            let base = preset(&cfg.architecture).ok().and_then(|p| p.vit().cloned());
+            (vit_model_args(v, base.as_ref()), if v.distilled { json!(["head", "head_dist"]) } else { json!("head") })
+        }
+        Net::Swin(s) => (swin_model_args(s), json!("head.fc")),
+    };
+    let n = cfg.num_classes();
+    let d = &cfg.data;
+    // timm's transforms broadcast mean / std against the channels: one value per channel.
+    let (mean, std) = if d.input_size[0] == 1 { (json!([d.mean[0]]), json!([d.std[0]])) } else { (json!(d.mean), json!(d.std)) };
+    let mut out = json!({
+        "architecture": cfg.architecture,
+        "num_classes": n,
+        "num_features": cfg.num_features(),
+        "global_pool": pool_name(cfg.global_pool()),
+        "model_args": args,
+        "pretrained_cfg": {
+            "input_size": d.input_size,
+            "interpolation": d.interpolation,
+            "crop_pct": d.crop_pct,
+            "crop_mode": d.crop_mode,
+            "mean": mean,
+            "std": std,
+            "num_classes": n,
+            "first_conv": "patch_embed.proj",
+            "classifier": classifier,
+        },
+    });
+    if let (Some(labels), Some(o)) = (&cfg.labels, out.as_object_mut()) {
+        if n != 1000 {
+            o.insert("label_names".into(), json!(labels));
+        }
+    }
+    out
+}
+
+/// ViT keyword arguments that differ from the preset's.
+fn vit_model_args(v: &VitConfig, b: Option<&VitConfig>) -> Map<String, Value> {
     let mut args = Map::new();
     let mut put = |k: &str, val: Value, same: bool| {
         if !same {
             args.insert(k.to_string(), val);
         }
     };
-    let b = base.as_ref();
     let img = if v.img_size[0] == v.img_size[1] { json!(v.img_size[0]) } else { json!(v.img_size) };
     put("img_size", img, b.is_some_and(|b| b.img_size == v.img_size));
     put("patch_size", json!(v.patch_size), b.is_some_and(|b| b.patch_size == v.patch_size));
@@ -60,34 +97,38 @@ pub fn hub_config(cfg: &ModelConfig) -> Value {
         json!(v.pool_include_prefix),
         b.map_or(!v.pool_include_prefix, |b| b.pool_include_prefix == v.pool_include_prefix),
     );
-    let d = &cfg.data;
-    // timm's transforms broadcast mean / std against the channels: one value per channel.
-    let (mean, std) = if d.input_size[0] == 1 { (json!([d.mean[0]]), json!([d.std[0]])) } else { (json!(d.mean), json!(d.std)) };
-    let classifier = if v.distilled { json!(["head", "head_dist"]) } else { json!("head") };
-    let mut out = json!({
-        "architecture": cfg.architecture,
-        "num_classes": v.num_classes,
-        "num_features": v.embed_dim,
-        "global_pool": pool_name(v.global_pool),
-        "model_args": args,
-        "pretrained_cfg": {
-            "input_size": d.input_size,
-            "interpolation": d.interpolation,
-            "crop_pct": d.crop_pct,
-            "crop_mode": d.crop_mode,
-            "mean": mean,
-            "std": std,
-            "num_classes": v.num_classes,
-            "first_conv": "patch_embed.proj",
-            "classifier": classifier,
-        },
-    });
-    if let (Some(labels), Some(o)) = (&cfg.labels, out.as_object_mut()) {
-        if v.num_classes != 1000 {
-            o.insert("label_names".into(), json!(labels));
-        }
+    args
+}
+
+/// Swin's keyword arguments, all of them (timm accepts the full set; `ape`
+/// and `patch_norm` only when they differ from timm's fixed behaviour).
+fn swin_model_args(s: &SwinConfig) -> Map<String, Value> {
+    let img = if s.img_size[0] == s.img_size[1] { json!(s.img_size[0]) } else { json!(s.img_size) };
+    let mut args = Map::new();
+    for (k, v) in [
+        ("img_size", img),
+        ("patch_size", json!(s.patch_size)),
+        ("in_chans", json!(s.in_chans)),
+        ("num_classes", json!(s.num_classes)),
+        ("embed_dim", json!(s.embed_dim)),
+        ("depths", json!(s.depths)),
+        ("num_heads", json!(s.num_heads)),
+        ("head_dim", json!(s.head_dim)),
+        ("window_size", json!(s.window_size)),
+        ("mlp_ratio", json!(s.mlp_ratio)),
+        ("qkv_bias", json!(s.qkv_bias)),
+        ("always_partition", json!(s.always_partition)),
+        ("global_pool", json!(pool_name(s.global_pool))),
+    ] {
+        args.insert(k.into(), v);
     }
-    out
+    if s.ape {
+        args.insert("ape".into(), json!(true));
+    }
+    if !s.patch_norm {
+        args.insert("patch_norm".into(), json!(false));
+    }
+    args
 }
 
 /// Writes `bytes` to `path` atomically: a temp file beside it, fsync, rename.

@@ -206,9 +206,16 @@ pub struct Hooks<'a> {
     pub log: &'a mut dyn FnMut(&str),
 }
 
-/// timm's weight-decay rule: none for 1-d tensors, biases, pos_embed and tokens.
+/// timm's weight-decay rule: none for 1-d tensors, biases and the models'
+/// `no_weight_decay()` sets (ViT's pos_embed and tokens, Swin's relative
+/// position bias tables).
 pub fn decays(parts: &[(String, Vec<usize>)]) -> bool {
-    parts.iter().all(|(n, s)| s.len() > 1 && !n.ends_with(".bias") && !["pos_embed", "cls_token", "reg_token", "dist_token"].contains(&n.as_str()))
+    parts.iter().all(|(n, s)| {
+        s.len() > 1
+            && !n.ends_with(".bias")
+            && !n.ends_with("relative_position_bias_table")
+            && !["pos_embed", "cls_token", "reg_token", "dist_token", "absolute_pos_embed"].contains(&n.as_str())
+    })
 }
 
 /// The classifier's tensors (`head.*`, `head_dist.*`).
@@ -219,14 +226,14 @@ pub fn is_head(name: &str) -> bool {
 /// Gives `model` a `classes`-way head: a new one (timm's init) when the count
 /// differs, and the dataset's class names as labels.
 pub fn adapt_head(model: &mut Model, classes: &[String], num_classes: usize, seed: u64, log: &mut dyn FnMut(&str)) -> Result<()> {
-    if model.config.vit.num_classes != num_classes {
-        log(&format!("replacing the {}-class head with a new {num_classes}-class head", model.config.vit.num_classes));
-        model.config.vit.num_classes = num_classes;
+    if model.config.num_classes() != num_classes {
+        log(&format!("replacing the {}-class head with a new {num_classes}-class head", model.config.num_classes()));
+        model.config.set_num_classes(num_classes);
         model.weights.tensors.retain(|name, _| !is_head(name));
         let mut rng = Rng::new(seed ^ 0x4EAD);
         for (name, shape) in model.graph(1)?.param_table() {
             if !model.weights.tensors.contains_key(&name) {
-                let v = init_tensor(&name, &shape, model.config.vit.init_values, &mut rng);
+                let v = init_tensor(&name, &shape, model.config.init_values(), &mut rng);
                 model.weights.tensors.insert(name, (shape, v));
             }
         }
@@ -410,7 +417,7 @@ impl Session {
         let opt = engine.optimizer(&exe, &specs, opts.settings())?;
         let eval_g = model.graph(b)?;
         let eval_exe = engine.compile_sharing(&eval_g, &g, &exe)?;
-        Ok(Session { g, exe, eval_exe, opt, trainable, classes: model.config.vit.num_classes })
+        Ok(Session { g, exe, eval_exe, opt, trainable, classes: model.config.num_classes() })
     }
 
     /// Current weights, split into the checkpoint's tensors.
@@ -491,7 +498,7 @@ pub fn train(engine: &mut Engine, model: Model, opts: TrainOptions, resume: Opti
     opts.validate()?;
     let started = Instant::now();
     let (train_set, val_set) = datasets(&opts)?;
-    let k = model.config.vit.num_classes;
+    let k = model.config.num_classes();
     if let Some(bad) = train_set.samples.iter().find(|s| s.label >= k) {
         return Err(Error::Input(format!("{}: label {} but the model has {k} classes", opts.data.display(), bad.label)));
     }

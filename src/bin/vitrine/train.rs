@@ -2,7 +2,7 @@
 
 use crate::args::Args;
 use std::path::{Path, PathBuf};
-use vitrine::models::config::{apply_model_args, finish, preset};
+use vitrine::models::config::{finish, preset};
 use vitrine::models::{default_model, Model};
 use vitrine::train::augment::{Augment, Crop};
 use vitrine::train::data::{Dataset, Split};
@@ -72,8 +72,7 @@ fn model_for_training(args: &Args, num_classes: usize, seed: u64) -> Result<Mode
                 kw.insert("in_chans".into(), c.into());
             }
             kw.insert("num_classes".into(), num_classes.into());
-            apply_model_args(&mut cfg.vit, &kw)?;
-            cfg.data.input_size = [cfg.vit.in_chans, cfg.vit.img_size[0], cfg.vit.img_size[1]];
+            cfg.apply_model_args(&kw)?;
             cfg.labels = None;
             Model::fresh(finish(cfg)?, seed)?
         }
@@ -292,7 +291,7 @@ pub fn eval(args: &Args) -> Result<()> {
     if ds.is_empty() {
         return Err(Error::Input(format!("{data}: no images in the {split:?} split")));
     }
-    let k = model.config.vit.num_classes;
+    let k = model.config.num_classes();
     if let Some(bad) = ds.samples.iter().find(|s| s.label >= k) {
         return Err(Error::Input(format!("{data}: label {} ({}) but the model has {k} classes", bad.label, ds.classes[bad.label])));
     }
