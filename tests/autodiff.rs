@@ -213,6 +213,83 @@ fn whole_vit_fixtures() {
 }
 
 #[test]
+fn swin_window_partition_reverse_and_merge() {
+    use vitrine::ops::WindowGeom;
+    // 5x7 map, 3x4 windows (padded to 6x8), shift (1, 2): every index path of the kernels.
+    let geom = WindowGeom { b: 2, h: 5, w: 7, c: 3, wh: 3, ww: 4, sh: 1, sw: 2 };
+    let build = move |g: &mut Graph| {
+        let x = g.input(&[2, 35, 3]);
+        let r = g.input(&[2, 35, 3]);
+        let w = g.param("w", &[3, 3]);
+        let win = g.window_partition(x, geom).unwrap();
+        let y = g.linear(win, w, None).unwrap();
+        (g.window_reverse(y, Some(r), geom).unwrap(), vec![x, r, w])
+    };
+    let weights = params(&[("w", 9, 1, 0.8)]);
+    check_grads("window partition/reverse", &build, weights, vec![rand_vec(210, 2, 1.0), rand_vec(210, 3, 1.0)]);
+    // Patch merging of an odd 5x7 map (zero-padded to 6x8) into [2, 3*4, 12].
+    let build = |g: &mut Graph| {
+        let x = g.input(&[2, 35, 3]);
+        let w = g.param("w", &[5, 12]);
+        let m = g.patch_merge(x, 2, 5, 7).unwrap();
+        (g.linear(m, w, None).unwrap(), vec![x, w])
+    };
+    let weights = params(&[("w", 60, 4, 0.5)]);
+    check_grads("patch merge", &build, weights, vec![rand_vec(210, 5, 1.0)]);
+}
+
+#[test]
+fn swin_window_attention_with_relative_bias_and_mask() {
+    use vitrine::ops::{AttnBias, WindowMask};
+    // 2 images of a 5x4 map in 3x2 windows (padded to 6x4: 2x2 windows), shift (1, 1), 2 heads of 4.
+    let (wh, ww, heads, d) = (3, 2, 2, 4);
+    let n = wh * ww;
+    let mask = WindowMask { nw: 4, nww: 2, wh, ww, hp: 6, wp: 4, sh: 1, sw: 1 };
+    for masked in [false, true] {
+        let build = move |g: &mut Graph| {
+            let qkv = g.input(&[8, n, 3 * heads * d]);
+            let table = g.param("table", &[(2 * wh - 1) * (2 * ww - 1), heads]);
+            let bias = g.rel_pos_bias(table, wh, ww).unwrap();
+            let ab = AttnBias { bias, heads, mask: masked.then_some(mask) };
+            (g.attention_biased(qkv, heads, Some(ab)).unwrap(), vec![qkv, table])
+        };
+        let weights = params(&[("table", 30, 6, 1.0)]);
+        check_grads(&format!("window attention masked={masked}"), &build, weights, vec![rand_vec(8 * n * 24, 7, 1.0)]);
+    }
+}
+
+#[test]
+fn whole_swin_fixture() {
+    // Patch embedding, padded shifted windows, relative bias, masks, odd patch merging.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let model = vitrine::models::Model::load(&root.join("swin_3stage_pad"), None).unwrap();
+    let weights = model.weights.data();
+    let cfg = model.config.clone();
+    let build = move |g: &mut Graph| {
+        *g = vitrine::models::build(&cfg, 2).unwrap();
+        let out = g.outputs.pop().unwrap();
+        let find = |g: &Graph, n: &str| {
+            (0..g.tensors.len())
+                .find(|&t| matches!(&g.tensors[t].kind, vitrine::graph::TensorKind::Param { parts } if parts[0].0 == n))
+                .unwrap()
+        };
+        let mut wrt = vec![g.inputs[0]];
+        for n in [
+            "patch_embed.proj.weight",
+            "layers.0.blocks.1.attn.relative_position_bias_table",
+            "layers.1.blocks.1.attn.qkv.weight",
+            "layers.2.downsample.reduction.weight",
+            "layers.2.blocks.0.norm1.bias",
+        ] {
+            wrt.push(find(g, n));
+        }
+        (out, wrt)
+    };
+    let input = vitrine::weights::Weights::load(&root.join("swin_3stage_pad/reference.safetensors")).unwrap().tensors["input"].1.clone();
+    check_grads("swin_3stage_pad", &build, weights, vec![input]);
+}
+
+#[test]
 fn cross_entropy_with_label_smoothing() {
     for smoothing in [0.0f32, 0.1] {
         let build = move |g: &mut Graph| {

@@ -29,7 +29,7 @@ fn training_graph(model: &Model) -> (vitrine::graph::Graph, Vec<usize>, Vec<usiz
 #[test]
 fn loss_and_every_parameter_gradient_match_timm() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    for name in ["vit_plain", "deit_distilled", "vit_avg_reg_ls"] {
+    for name in ["vit_plain", "deit_distilled", "vit_avg_reg_ls", "swin_2stage", "swin_3stage_pad"] {
         let model = Model::load(&root.join(name), None).unwrap();
         let r = Ckpt::load(&root.join(name).join("train_reference.safetensors")).expect("train fixture (scripts/make_fixtures.py)");
         let (mut g, params, grads) = training_graph(&model);
@@ -67,7 +67,7 @@ fn three_adamw_steps_match_torch() {
     use vitrine::gpu::optim::{train_step, OptParam, OptSettings};
     use vitrine::train::trainer::decays;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    for name in ["deit_distilled", "vit_avg_reg_ls"] {
+    for name in ["deit_distilled", "vit_avg_reg_ls", "swin_3stage_pad"] {
         let model = Model::load(&root.join(name), None).unwrap();
         let r = Ckpt::load(&root.join(name).join("train_reference.safetensors")).unwrap();
         let (mut g, params, grads) = training_graph(&model);
