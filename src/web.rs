@@ -133,11 +133,10 @@ impl WebEngine {
 }
 
 fn model_info(m: &Model) -> String {
-    let v = &m.config.vit;
     let params: usize = m.weights.tensors.values().map(|(_, d)| d.len()).sum();
     serde_json::json!({
         "architecture": m.config.architecture,
-        "num_classes": v.num_classes,
+        "num_classes": m.config.num_classes(),
         "input_size": m.config.data.input_size,
         "parameters": params,
         "labelled": m.config.labels.is_some(),

@@ -260,3 +260,50 @@ fn fine_tuning_replaces_the_head_and_freezes_the_backbone() {
     assert_eq!(config["num_classes"], 3);
     assert_eq!(config["label_names"], serde_json::json!(["blob", "horizontal", "vertical"]));
 }
+
+/// Swin through the same trainer: a small Swin (shifted, masked 4x4 windows on
+/// an 8x8 map, then patch merging) learns the stripes from scratch, its
+/// checkpoint (config.json with Swin model_args) loads for eval, and a Swin
+/// fixture fine-tunes with a new `head.fc`.
+#[test]
+fn swin_trains_from_scratch_and_fine_tunes() {
+    let out = tmp("train", "swin");
+    let _ = std::fs::remove_dir_all(&out);
+    let data = dataset().to_str().unwrap();
+    let args = [
+        "train", "--data", data, "--out", out.to_str().unwrap(), "--arch", "swin_tiny_patch4_window7_224",
+        "--model-kwargs", "img_size=16", "patch_size=2", "embed_dim=16", "depths=(2,2)", "num_heads=(2,2)",
+        "window_size=4", "mlp_ratio=2", "--crop-pct", "1", "-b", "16", "--epochs", "4", "--lr", "3e-3",
+        "--scale", "0.5", "1", "--quiet",
+    ];
+    let log = ok(&vitrine(&args, &[]));
+    assert!(log.contains("epoch 4/4"), "{log}");
+    let h = history(&out);
+    let losses: Vec<f64> = (0..4).map(|e| h[e]["train_loss"].as_f64().unwrap()).collect();
+    assert!(losses[3] < 0.8 * losses[0], "Swin training loss did not fall enough: {losses:?}");
+    let best = (0..4).map(|e| h[e]["val_top1"].as_f64().unwrap()).fold(0.0, f64::max);
+    assert!(best >= 85.0, "Swin best validation top1 {best}% ({losses:?})");
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["model_args"]["depths"], serde_json::json!([2, 2]));
+    assert_eq!(config["model_args"]["window_size"], serde_json::json!([4, 4]));
+    assert_eq!(config["pretrained_cfg"]["classifier"], "head.fc");
+    let e = ok(&vitrine(&["eval", "--model", out.to_str().unwrap(), "--data", data, "--json"], &[]));
+    let v: serde_json::Value = serde_json::from_str(e.trim()).unwrap();
+    assert!((v["top1"].as_f64().unwrap() - h[3]["val_top1"].as_f64().unwrap()).abs() < 1e-9, "eval {v}");
+
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/swin_2stage");
+    let ft = tmp("train", "swin-finetuned");
+    let _ = std::fs::remove_dir_all(&ft);
+    let args = ["train", "--data", data, "--model", src.to_str().unwrap(), "--out", ft.to_str().unwrap(), "--epochs", "1", "-b", "16", "--freeze-backbone", "--quiet"];
+    let log = ok(&vitrine(&args, &[]));
+    assert!(log.contains("new 3-class head"), "{log}");
+    let (before, after) = (tensors(&src.join("model.safetensors")), tensors(&ft.join("model.safetensors")));
+    assert_eq!(before.len(), after.len());
+    for (name, (shape, v)) in &after {
+        if name.starts_with("head.fc.") {
+            assert_eq!(shape[0], 3, "{name}");
+        } else {
+            assert!(&before[name].1 == v, "{name} changed with a frozen backbone");
+        }
+    }
+}

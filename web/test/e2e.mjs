@@ -4,7 +4,7 @@
 //
 //   node web/test/e2e.mjs EXPECTED.json ARTIFACTS_DIR
 //
-// EXPECTED.json: { "default": {image, logits}, "custom": {config, weights, images: [{image, logits}]} }.
+// EXPECTED.json: { "default": {image, logits}, "customs": [{config, weights, images: [{image, logits}]}] }.
 // Fails (never skips) when Chromium or WebGPU is missing.
 import { chromium } from "playwright-core";
 import http from "node:http";
@@ -82,20 +82,22 @@ try {
   console.log(`top-5: ${r.top_k.map((p) => `${p.label} ${(p.prob * 100).toFixed(1)}%`).join(", ")}; timings ${JSON.stringify(r.timings)}`);
   await page.screenshot({ path: path.join(artifacts, "web-default.png"), fullPage: true });
 
-  // "Load your own timm model": config.json + model.safetensors from disk.
-  const c = expected.custom;
-  await page.setInputFiles("#cfg", c.config);
-  await page.setInputFiles("#weights", c.weights);
-  await page.click("#load");
-  count += 1; // the page re-classifies the last image with the new model
-  await page.waitForFunction((n) => window.vitrineModels >= 1 && window.vitrineCount >= n, count, { timeout: 300000 });
-  const err = await page.evaluate(() => window.vitrineError);
-  if (err) throw new Error(`loading ${c.weights}: ${err}`);
-  for (const im of c.images) {
-    const rr = await classify(im.image);
-    check(`custom model ${path.basename(path.dirname(c.weights))}, ${path.basename(im.image)}`, rr.logits, im.logits);
+  // "Load your own timm model": config.json + model.safetensors from disk (a ViT, then a Swin).
+  for (const [k, c] of expected.customs.entries()) {
+    await page.setInputFiles("#cfg", c.config);
+    await page.setInputFiles("#weights", c.weights);
+    await page.click("#load");
+    count += 1; // the page re-classifies the last image with the new model
+    await page.waitForFunction(([m, n]) => window.vitrineModels >= m && window.vitrineCount >= n, [k + 1, count], { timeout: 300000 });
+    const err = await page.evaluate(() => window.vitrineError);
+    if (err) throw new Error(`loading ${c.weights}: ${err}`);
+    const name = path.basename(path.dirname(c.weights));
+    for (const im of c.images) {
+      const rr = await classify(im.image);
+      check(`custom model ${name}, ${path.basename(im.image)}`, rr.logits, im.logits);
+    }
+    await page.screenshot({ path: path.join(artifacts, `web-custom-${name}.png`), fullPage: true });
   }
-  await page.screenshot({ path: path.join(artifacts, "web-custom.png"), fullPage: true });
 
   // A file that is not an image: the CLI's one-line message, shown on the page.
   await page.setInputFiles("#file", path.resolve(web, "../tests/fixtures/images/not_an_image.png"));

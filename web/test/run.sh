@@ -11,16 +11,23 @@ out=artifacts
 mkdir -p "$out"
 native() { target/release/vitrine classify --json "$@"; }
 sample=models/samples/ankle-boot-0.png
-custom=tests/fixtures/vit_plain
+# "Load your own timm model": a ViT, then a Swin (shifted, padded windows, patch merging).
+customs="tests/fixtures/vit_plain tests/fixtures/swin_3stage_pad"
 photo=tests/fixtures/images/photo.png
 {
   echo '{"default": {"image": "'$sample'", "logits": '
   native "$sample" | python3 -c 'import json,sys; print(json.dumps(json.loads(sys.stdin.readline())["logits"]))'
-  echo '}, "custom": {"config": "'$custom/config.json'", "weights": "'$custom/model.safetensors'", "images": ['
-  native --model "$custom" "$sample" "$photo" | python3 -c '
+  echo '}, "customs": ['
+  sep=""
+  for custom in $customs; do
+    echo "$sep"'{"config": "'$custom/config.json'", "weights": "'$custom/model.safetensors'", "images": ['
+    native --model "$custom" "$sample" "$photo" | python3 -c '
 import json, sys
 rows = [json.loads(l) for l in sys.stdin]
 print(",".join(json.dumps({"image": r["image"], "logits": r["logits"]}) for r in rows))'
-  echo ']}}'
+    echo ']}'
+    sep=","
+  done
+  echo ']}'
 } > "$out/web-expected.json"
 node web/test/e2e.mjs "$out/web-expected.json" "$out"
