@@ -64,6 +64,15 @@ MODELS = {
                                                                 depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4),
                                                                 head_dim=8, window_size=6, global_pool="avgmax",
                                                                 num_classes=4), torch.float32),
+    # Swin on a 48x32 (non-square) input: 12x8 map in 5x5 windows shifted (2, 2), then 6x4 in 5x4
+    # windows shifted along h only, then 3x2; non-square center crop in preprocessing
+    "swin_rect": ("swin_tiny_patch4_window7_224", dict(img_size=(48, 32), patch_size=4, embed_dim=8, depths=(2, 2, 2),
+                                                       num_heads=(2, 2, 4), window_size=5, num_classes=5),
+                  torch.float32),
+    # always_partition: full 3x3 windows and shifts even on the 4x4 and 2x2 maps (padded), max pooling
+    "swin_always": ("swin_tiny_patch4_window7_224", dict(img_size=16, patch_size=4, embed_dim=8, depths=(2, 2),
+                                                         num_heads=(1, 2), window_size=3, always_partition=True,
+                                                         global_pool="max", num_classes=5), torch.float32),
 }
 
 # Swin options timm's SwinTransformer no longer has (the original repo's `ape` absolute position

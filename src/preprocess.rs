@@ -191,7 +191,9 @@ pub fn transform(img: &Image8, cfg: &DataConfig) -> Result<Vec<f32>> {
 }
 
 /// The geometric part of the eval transform: resize (shorter side to
-/// `size / crop_pct`) and center crop (zero padding where the crop is larger).
+/// `size / crop_pct`; for a non-square size, the smallest scale covering
+/// `size / crop_pct`, as timm's ResizeKeepRatio) and center crop (zero padding
+/// where the crop is larger).
 pub fn eval_image(img: &Image8, cfg: &DataConfig) -> Result<Image8> {
     let [c, th, tw] = cfg.input_size;
     if img.channels != c {
@@ -199,10 +201,15 @@ pub fn eval_image(img: &Image8, cfg: &DataConfig) -> Result<Image8> {
     }
     let sh = (th as f64 / cfg.crop_pct).floor() as usize;
     let sw = (tw as f64 / cfg.crop_pct).floor() as usize;
-    let (rw, rh) = if cfg.crop_mode == "center" && sh == sw {
-        shorter_side(img.width, img.height, sh)
-    } else {
-        (sw, sh)
+    let (rw, rh) = match () {
+        _ if cfg.crop_mode != "center" => (sw, sh),
+        _ if sh == sw => shorter_side(img.width, img.height, sh),
+        // timm's ResizeKeepRatio (longest = 0): scale so the image just covers the target.
+        _ => {
+            let ratio = (img.height as f64 / sh as f64).min(img.width as f64 / sw as f64);
+            let side = |x: usize| (x as f64 / ratio).round_ties_even() as usize;
+            (side(img.width), side(img.height))
+        }
     };
     let resized = if (rw, rh) == (img.width, img.height) { img.clone() } else { resize(img, rw.max(1), rh.max(1), &cfg.interpolation)? };
     // torchvision CenterCrop: pad with zeros when the crop is larger, then crop.

@@ -86,29 +86,59 @@ fn no_adapter_is_an_error_not_a_panic() {
 
 #[test]
 fn classify_json_reproduces_timm_logits() {
-    let r = Weights::load(&fixtures().join("vit_odd/reference.safetensors")).unwrap();
-    let imgs = [image("photo.png"), image("rgba.png"), image("small_odd.png")];
-    let mut args = vec!["classify", "--json", "--batch", "2", "--model"];
-    let m = model("vit_odd");
-    args.push(&m);
-    args.extend(imgs.iter().map(|s| s.as_str()));
-    let out = vitrine(&args, &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 3);
-    for (line, name) in lines.iter().zip(["photo", "rgba", "small_odd"]) {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        assert!(v["image"].as_str().unwrap().ends_with(&format!("{name}.png")));
-        let logits: Vec<f32> = v["logits"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
-        let want = &r.tensors[&format!("image.{name}")].1;
-        let (d, m) = max_diff(&logits, want);
-        assert!(d <= 1e-4 * m.max(1.0), "{name}: {d}");
-        let top = v["top_k"].as_array().unwrap();
-        assert_eq!(top.len(), 5);
-        let best = want.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
-        assert_eq!(top[0]["index"].as_u64().unwrap() as usize, best);
-        assert!(top[0]["prob"].as_f64().unwrap() >= top[1]["prob"].as_f64().unwrap());
+    // A ViT and a Swin hub folder (the "done when": timm's logits from the CLI).
+    for fixture in ["vit_odd", "swin_3stage_pad"] {
+        let r = Weights::load(&fixtures().join(fixture).join("reference.safetensors")).unwrap();
+        let imgs = [image("photo.png"), image("rgba.png"), image("small_odd.png")];
+        let mut args = vec!["classify", "--json", "--batch", "2", "--model"];
+        let m = model(fixture);
+        args.push(&m);
+        args.extend(imgs.iter().map(|s| s.as_str()));
+        let out = vitrine(&args, &[]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.len(), 3);
+        for (line, name) in lines.iter().zip(["photo", "rgba", "small_odd"]) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert!(v["image"].as_str().unwrap().ends_with(&format!("{name}.png")));
+            let logits: Vec<f32> = v["logits"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+            let want = &r.tensors[&format!("image.{name}")].1;
+            let (d, m) = max_diff(&logits, want);
+            assert!(d <= 1e-4 * m.max(1.0), "{fixture}/{name}: {d}");
+            let top = v["top_k"].as_array().unwrap();
+            assert_eq!(top.len(), 5);
+            let best = want.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+            assert_eq!(top[0]["index"].as_u64().unwrap() as usize, best);
+            assert!(top[0]["prob"].as_f64().unwrap() >= top[1]["prob"].as_f64().unwrap());
+        }
+    }
+}
+
+#[test]
+fn swin_bad_input_is_named() {
+    let img = image("photo.png");
+    let st = fixtures().join("swin_2stage/model.safetensors");
+    let st = st.to_str().unwrap();
+    // A bare Swin file: its window and image size are not in the weights.
+    fails_with(&["classify", "--model", st, &img], &[], "pass --arch");
+    // With a stock preset, the tensors do not fit: named.
+    fails_with(&["classify", "--model", st, "--arch", "swin_tiny_patch4_window7_224", &img], &[], "mis-shaped");
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("swin_2stage/config.json")).unwrap()).unwrap();
+    for (key, value, msg) in [
+        ("window_size", serde_json::json!(0), "window_size"),
+        ("num_heads", serde_json::json!([2]), "num_heads"),
+        ("use_v2", serde_json::json!(true), "use_v2"),
+        ("global_pool", serde_json::json!("token"), "token"),
+    ] {
+        let d = tmp(&format!("swin-bad-{key}"));
+        std::fs::create_dir_all(&d).unwrap();
+        let mut c = cfg.clone();
+        c["model_args"][key] = value;
+        std::fs::write(d.join("config.json"), c.to_string()).unwrap();
+        std::fs::copy(fixtures().join("swin_2stage/model.safetensors"), d.join("model.safetensors")).unwrap();
+        fails_with(&["classify", "--model", d.to_str().unwrap(), &img], &[], msg);
     }
 }
 

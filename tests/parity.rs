@@ -20,6 +20,8 @@ const MODELS: &[&str] = &[
     "swin_3stage_pad",
     "swin_4stage_bigwin",
     "swin_ape_nonorm",
+    "swin_rect",
+    "swin_always",
 ];
 
 fn fixtures() -> PathBuf {

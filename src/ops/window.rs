@@ -77,7 +77,8 @@ impl Graph {
                 return Err(Error::shape("window", format!("residual {:?}, expected {out:?}", self.shape(r))));
             }
         }
-        if geom.wh == 0 || geom.ww == 0 || geom.sh >= h.max(1) || geom.sw >= w.max(1) {
+        // A shift may exceed a small map (always_partition); the roll wraps, as torch.roll does.
+        if geom.wh == 0 || geom.ww == 0 || h == 0 || w == 0 || geom.sh >= geom.wh.max(1) || geom.sw >= geom.ww.max(1) {
             return Err(Error::shape("window", format!("bad window {geom:?}")));
         }
         Ok(self.push(Box::new(Window { x, res, mode, geom }), &out))
@@ -179,8 +180,8 @@ impl Op for Window {
                 for bi in 0..b {
                     for y in 0..h {
                         for xx in 0..w {
-                            let py = (y + h - sh) % h;
-                            let px = (xx + w - sw) % w;
+                            let py = (y + h - sh % h) % h;
+                            let px = (xx + w - sw % w) % w;
                             let wi = (py / wh) * nww + px / ww;
                             let i = (py % wh) * ww + px % ww;
                             for ci in 0..c {

@@ -303,7 +303,27 @@ fn ensure_runtime_dir() {
     }
 }
 
+/// Restores the default SIGPIPE action (Rust ignores it, so `println!` into a
+/// closed pipe, as in `vitrine inspect | head`, would panic): the process ends
+/// quietly, as other command-line tools do.
+#[cfg(unix)]
+fn default_sigpipe() {
+    extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIGPIPE: i32 = 13; // Linux and the BSDs / macOS
+    const SIG_DFL: usize = 0;
+    // SAFETY: installs the default disposition for one signal before any thread starts.
+    unsafe {
+        signal(SIGPIPE, SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn default_sigpipe() {}
+
 fn main() -> ExitCode {
+    default_sigpipe();
     ensure_runtime_dir();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let raw: Vec<String> = std::env::args().skip(1).collect();
