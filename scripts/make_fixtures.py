@@ -158,6 +158,27 @@ def main():
             continue
         make_custom_swin(name, margs, 50 + k)
     make_train_references(only)
+    if only is None or "preset_tables" in only:
+        make_preset_tables()
+
+
+SWIN_PRESETS = ["swin_tiny_patch4_window7_224", "swin_small_patch4_window7_224", "swin_base_patch4_window7_224",
+                "swin_base_patch4_window12_384", "swin_large_patch4_window7_224", "swin_large_patch4_window12_384"]
+
+
+def make_preset_tables():
+    """tests/fixtures/preset_tables.json: every checkpoint tensor (name, shape) of each stock Swin
+    preset as timm builds it (meta device: no weights), and its pretrained_cfg preprocessing."""
+    out = {}
+    for name in SWIN_PRESETS:
+        m = timm.create_model(name, pretrained=False, device="meta")
+        c = m.pretrained_cfg
+        out[name] = {"tensors": [[k, list(v.shape)] for k, v in m.state_dict().items()],
+                     "input_size": list(c["input_size"]), "crop_pct": c["crop_pct"], "mean": list(c["mean"]),
+                     "std": list(c["std"]), "interpolation": c["interpolation"]}
+    (ROOT / "preset_tables.json").write_text(json.dumps(out))
+    counts = ", ".join(f"{k} ({len(v['tensors'])} tensors)" for k, v in out.items())
+    print(f"preset tables: {counts}")
 
 
 def write_reference(model, name, seed, out):

@@ -108,3 +108,51 @@ fn sixteen_bit_and_exif_images_decode() {
     let ex = preprocess::decode(&std::fs::read(dir.join("exif_rot.jpg")).unwrap(), "exif", 3).unwrap();
     assert_eq!((ex.width, ex.height), (40, 60), "EXIF orientation 6 must rotate the 60x40 JPEG upright");
 }
+
+#[test]
+fn swin_presets_have_timms_tensors_and_preprocessing() {
+    // tests/fixtures/preset_tables.json: timm's state_dict names and shapes of each stock Swin
+    // (built on the meta device) and its pretrained_cfg.
+    let text = std::fs::read_to_string(fixtures().join("preset_tables.json")).expect("preset tables (scripts/make_fixtures.py)");
+    let tables: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let tables = tables.as_object().unwrap();
+    assert_eq!(tables.len(), 6);
+    for (name, t) in tables {
+        let cfg = vitrine::models::config::preset(name).unwrap();
+        let g = vitrine::models::build(&cfg, 1).unwrap();
+        let mut ours: Vec<(String, Vec<usize>)> = g.param_table();
+        let mut theirs: Vec<(String, Vec<usize>)> = t["tensors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e[0].as_str().unwrap().to_string(), e[1].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect()))
+            .collect();
+        ours.sort();
+        theirs.sort();
+        assert_eq!(ours, theirs, "{name}: checkpoint tensors differ from timm's");
+        let d = &cfg.data;
+        let want: Vec<usize> = t["input_size"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        assert_eq!(d.input_size.to_vec(), want, "{name}");
+        assert_eq!(d.crop_pct, t["crop_pct"].as_f64().unwrap(), "{name}");
+        assert_eq!(d.interpolation, t["interpolation"].as_str().unwrap(), "{name}");
+        for (ours, theirs) in [(d.mean, &t["mean"]), (d.std, &t["std"])] {
+            let theirs: Vec<f32> = theirs.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            assert_eq!(ours.to_vec(), theirs, "{name}");
+        }
+    }
+}
+
+#[test]
+fn bare_swin_safetensors_loads_with_arch() {
+    // A bare Swin-T weight set (timm's names and shapes) loads with --arch, taking its
+    // class count from head.fc; without --arch the error says to pass one.
+    let arch = "swin_tiny_patch4_window7_224";
+    let mut weights = Model::fresh(vitrine::models::config::preset(arch).unwrap(), 3).unwrap().weights;
+    weights.tensors.insert("head.fc.weight".into(), (vec![10, 768], vec![0.01; 7680]));
+    weights.tensors.insert("head.fc.bias".into(), (vec![10], vec![0.0; 10]));
+    let m = Model::from_parts(None, weights.clone(), Some(arch), "bare").unwrap();
+    assert_eq!(m.config.num_classes(), 10);
+    assert!(m.config.labels.is_none());
+    let err = Model::from_parts(None, weights, None, "bare").unwrap_err().to_string();
+    assert!(err.contains("--arch"), "{err}");
+}
