@@ -37,7 +37,10 @@ pub fn hub_config(cfg: &ModelConfig) -> Value {
     let n = cfg.num_classes();
     let d = &cfg.data;
     // timm's transforms broadcast mean / std against the channels: one value per channel.
-    let (mean, std) = if d.input_size[0] == 1 { (json!([d.mean[0]]), json!([d.std[0]])) } else { (json!(d.mean), json!(d.std)) };
+    // f32 values written as their shortest decimal (0.485, not 0.48500001430511475).
+    let short = |v: &[f32]| json!(v.iter().map(|x| format!("{x}").parse::<f64>().unwrap_or(*x as f64)).collect::<Vec<_>>());
+    let chans = if d.input_size[0] == 1 { 1 } else { 3 };
+    let (mean, std) = (short(&d.mean[..chans]), short(&d.std[..chans]));
     let mut out = json!({
         "architecture": cfg.architecture,
         "num_classes": n,
