@@ -2,9 +2,11 @@
 //! parsing of `config.json` in the Hugging Face hub layout that timm writes.
 //!
 //! Resolution follows timm's `_parse_model_cfg` + `create_model`: start from
-//! the preset named by `architecture`, apply `model_args`, then the
-//! `pretrained_cfg` (preprocessing, `num_classes`, `input_size`) and the
-//! top-level `num_classes` / `global_pool` / `label_names`.
+//! the preset named by `architecture`, apply the `pretrained_cfg`
+//! (preprocessing, `num_classes`, `input_size`) and the top-level
+//! `num_classes`, then `model_args` (which win, as timm's keyword arguments
+//! do), then `label_names`. The top-level `global_pool` is not read (timm
+//! does not read it either).
 
 use super::swin::{PerStage, SwinConfig};
 use crate::error::{Error, Result};
@@ -564,22 +566,17 @@ pub fn from_hub_json(v: &Value) -> Result<ModelConfig> {
         Net::Vit(v) => (v.in_chans, v.img_size) = (c, [h, w]),
         Net::Swin(s) => (s.in_chans, s.img_size) = (c, [h, w]),
     }
+    // timm's _parse_model_cfg: the top-level num_classes goes into pretrained_cfg,
+    // which model_args override; the top-level global_pool is informational only.
+    if let Some(n) = obj.get("num_classes") {
+        cfg.set_num_classes(as_usize("num_classes", n)?);
+    }
     let args = match obj.get("model_args") {
         Some(Value::Object(a)) => a,
         Some(_) => return Err(Error::Config("model_args must be an object".into())),
         None => &empty,
     };
     cfg.apply_model_args(args)?;
-    if let Some(n) = obj.get("num_classes") {
-        cfg.set_num_classes(as_usize("num_classes", n)?);
-    }
-    if let Some(p) = obj.get("global_pool") {
-        let p = parse_pool(p)?;
-        match &mut cfg.net {
-            Net::Vit(v) => v.global_pool = p,
-            Net::Swin(s) => s.global_pool = p,
-        }
-    }
     if let Some(l) = obj.get("label_names") {
         cfg.labels = Some(labels_of(l)?);
     }
