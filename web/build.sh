@@ -12,7 +12,8 @@ fi
 if ! wasm-bindgen --version 2>/dev/null | grep -q " $ver\$"; then
     echo "installing wasm-bindgen-cli $ver (Cargo.lock's version; about 2 minutes)"
     # --locked pins its own dependencies; fall back when a registry lacks one of them.
-    cargo install wasm-bindgen-cli --version "$ver" --locked || cargo install wasm-bindgen-cli --version "$ver"
+    # --force: the version on PATH is missing or wrong, whatever cargo's install records say.
+    cargo install --force wasm-bindgen-cli --version "$ver" --locked || cargo install --force wasm-bindgen-cli --version "$ver"
 fi
 cargo build --lib --release --target wasm32-unknown-unknown --no-default-features --features web
 rm -rf web/pkg
