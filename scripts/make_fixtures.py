@@ -163,7 +163,8 @@ def main():
 
 
 SWIN_PRESETS = ["swin_tiny_patch4_window7_224", "swin_small_patch4_window7_224", "swin_base_patch4_window7_224",
-                "swin_base_patch4_window12_384", "swin_large_patch4_window7_224", "swin_large_patch4_window12_384"]
+                "swin_base_patch4_window12_384", "swin_large_patch4_window7_224", "swin_large_patch4_window12_384",
+                "swin_s3_tiny_224", "swin_s3_small_224", "swin_s3_base_224"]
 
 
 def make_preset_tables():

@@ -140,6 +140,14 @@ fn swin_bad_input_is_named() {
         std::fs::copy(fixtures().join("swin_2stage/model.safetensors"), d.join("model.safetensors")).unwrap();
         fails_with(&["classify", "--model", d.to_str().unwrap(), &img], &[], msg);
     }
+    // Swin V2 is another timm class: refused, not read as v1.
+    let d = tmp("swin-v2");
+    std::fs::create_dir_all(&d).unwrap();
+    let mut c = cfg.clone();
+    c["architecture"] = serde_json::json!("swinv2_tiny_window8_256");
+    std::fs::write(d.join("config.json"), c.to_string()).unwrap();
+    std::fs::copy(fixtures().join("swin_2stage/model.safetensors"), d.join("model.safetensors")).unwrap();
+    fails_with(&["classify", "--model", d.to_str().unwrap(), &img], &[], "unknown architecture");
 }
 
 #[test]

@@ -116,7 +116,7 @@ fn swin_presets_have_timms_tensors_and_preprocessing() {
     let text = std::fs::read_to_string(fixtures().join("preset_tables.json")).expect("preset tables (scripts/make_fixtures.py)");
     let tables: serde_json::Value = serde_json::from_str(&text).unwrap();
     let tables = tables.as_object().unwrap();
-    assert_eq!(tables.len(), 6);
+    assert_eq!(tables.len(), 9);
     for (name, t) in tables {
         let cfg = vitrine::models::config::preset(name).unwrap();
         let g = vitrine::models::build(&cfg, 1).unwrap();

@@ -258,13 +258,16 @@ pub fn preset_names() -> Vec<String> {
     v
 }
 
-const SWIN_PRESETS: [&str; 6] = [
+const SWIN_PRESETS: [&str; 9] = [
     "swin_tiny_patch4_window7_224",
     "swin_small_patch4_window7_224",
     "swin_base_patch4_window7_224",
     "swin_base_patch4_window12_384",
     "swin_large_patch4_window7_224",
     "swin_large_patch4_window12_384",
+    "swin_s3_tiny_224",
+    "swin_s3_small_224",
+    "swin_s3_base_224",
 ];
 
 /// timm's `swin_*` model functions.
@@ -272,13 +275,24 @@ fn swin_preset(name: &str) -> Option<ModelConfig> {
     if !SWIN_PRESETS.contains(&name) {
         return None;
     }
-    let (dim, depths, heads): (usize, Vec<usize>, Vec<usize>) = match name.split('_').nth(1)? {
-        "tiny" => (96, vec![2, 2, 6, 2], vec![3, 6, 12, 24]),
-        "small" => (96, vec![2, 2, 18, 2], vec![3, 6, 12, 24]),
-        "base" => (128, vec![2, 2, 18, 2], vec![4, 8, 16, 32]),
-        _ => (192, vec![2, 2, 18, 2], vec![6, 12, 24, 48]),
+    let w = |v: &[usize]| PerStage::Each(v.iter().map(|&x| [x, x]).collect());
+    let (dim, depths, heads, window): (usize, Vec<usize>, Vec<usize>, PerStage<[usize; 2]>) = match name {
+        // AutoFormerV2 (S3) searched per-stage windows, on SwinTransformer.
+        "swin_s3_tiny_224" => (96, vec![2, 2, 6, 2], vec![3, 6, 12, 24], w(&[7, 7, 14, 7])),
+        "swin_s3_small_224" => (96, vec![2, 2, 18, 2], vec![3, 6, 12, 24], w(&[14, 14, 14, 7])),
+        "swin_s3_base_224" => (96, vec![2, 2, 30, 2], vec![3, 6, 12, 24], w(&[7, 7, 14, 7])),
+        _ => {
+            let window = if name.contains("window12") { 12 } else { 7 };
+            let (dim, depths, heads) = match name.split('_').nth(1)? {
+                "tiny" => (96, vec![2, 2, 6, 2], vec![3, 6, 12, 24]),
+                "small" => (96, vec![2, 2, 18, 2], vec![3, 6, 12, 24]),
+                "base" => (128, vec![2, 2, 18, 2], vec![4, 8, 16, 32]),
+                _ => (192, vec![2, 2, 18, 2], vec![6, 12, 24, 48]),
+            };
+            (dim, depths, heads, PerStage::All([window, window]))
+        }
     };
-    let (window, res) = if name.ends_with("window12_384") { (12, 384) } else { (7, 224) };
+    let res = if name.ends_with("_384") { 384 } else { 224 };
     let swin = SwinConfig {
         img_size: [res, res],
         patch_size: 4,
@@ -288,7 +302,7 @@ fn swin_preset(name: &str) -> Option<ModelConfig> {
         depths,
         num_heads: heads,
         head_dim: PerStage::All(None),
-        window_size: PerStage::All([window, window]),
+        window_size: window,
         mlp_ratio: PerStage::All(4.0),
         qkv_bias: true,
         always_partition: false,
@@ -537,7 +551,8 @@ pub fn from_hub_json(v: &Value) -> Result<ModelConfig> {
     let has_args = obj.get("model_args").is_some();
     let mut cfg = match preset(arch) {
         Ok(c) => c,
-        Err(_) if has_args && arch.starts_with("swin") => {
+        // Swin V2 (`swinv2_*`) is another class in timm: not taken for v1.
+        Err(_) if has_args && arch.starts_with("swin_") => {
             let mut c = preset("swin_tiny_patch4_window7_224")?;
             c.architecture = arch.to_string();
             c
