@@ -184,31 +184,36 @@ fn layernorm_attention_pool_tokens_im2col() {
     check_grads("im2col (ragged edge)", &build, Weights::new(), vec![rand_vec(2 * 3 * 9 * 7, 9, 1.0)]);
 }
 
+/// Gradients of a fixture model's output with respect to its input and the named parameters.
+fn fixture_grads(name: &str, params: &'static [&'static str]) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let model = vitrine::models::Model::load(&root.join(name), None).unwrap();
+    let weights = model.weights.data();
+    let cfg = model.config.clone();
+    let build = move |g: &mut Graph| {
+        *g = vitrine::models::build(&cfg, 2).unwrap();
+        let out = g.outputs.pop().unwrap();
+        let find = |g: &Graph, n: &str| {
+            (0..g.tensors.len())
+                .find(|&t| matches!(&g.tensors[t].kind, vitrine::graph::TensorKind::Param { parts } if parts[0].0 == n))
+                .unwrap()
+        };
+        let mut wrt = vec![g.inputs[0]];
+        for n in params {
+            wrt.push(find(g, n));
+        }
+        (out, wrt)
+    };
+    let input = vitrine::weights::Weights::load(&root.join(name).join("reference.safetensors")).unwrap().tensors["input"].1.clone();
+    check_grads(name, &build, weights, vec![input]);
+}
+
 #[test]
 fn whole_vit_fixtures() {
     // Every op of the forward pass composed: distilled heads and pos over all
     // tokens (DeiT), registers, no_embed_class, layer scale, avg pool, fc_norm.
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     for name in ["deit_distilled", "vit_avg_reg_ls"] {
-        let model = vitrine::models::Model::load(&root.join(name), None).unwrap();
-        let weights = model.weights.data();
-        let cfg = model.config.clone();
-        let build = move |g: &mut Graph| {
-            *g = vitrine::models::build(&cfg, 2).unwrap();
-            let out = g.outputs.pop().unwrap();
-            let find = |g: &Graph, n: &str| {
-                (0..g.tensors.len())
-                    .find(|&t| matches!(&g.tensors[t].kind, vitrine::graph::TensorKind::Param { parts } if parts[0].0 == n))
-                    .unwrap()
-            };
-            let mut wrt = vec![g.inputs[0]];
-            for n in ["patch_embed.proj.weight", "pos_embed", "blocks.0.attn.qkv.weight", "blocks.1.norm2.weight", "blocks.1.mlp.fc1.bias"] {
-                wrt.push(find(g, n));
-            }
-            (out, wrt)
-        };
-        let input = vitrine::weights::Weights::load(&root.join(name).join("reference.safetensors")).unwrap().tensors["input"].1.clone();
-        check_grads(name, &build, weights, vec![input]);
+        fixture_grads(name, &["patch_embed.proj.weight", "pos_embed", "blocks.0.attn.qkv.weight", "blocks.1.norm2.weight", "blocks.1.mlp.fc1.bias"]);
     }
 }
 
@@ -261,32 +266,16 @@ fn swin_window_attention_with_relative_bias_and_mask() {
 #[test]
 fn whole_swin_fixture() {
     // Patch embedding, padded shifted windows, relative bias, masks, odd patch merging.
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let model = vitrine::models::Model::load(&root.join("swin_3stage_pad"), None).unwrap();
-    let weights = model.weights.data();
-    let cfg = model.config.clone();
-    let build = move |g: &mut Graph| {
-        *g = vitrine::models::build(&cfg, 2).unwrap();
-        let out = g.outputs.pop().unwrap();
-        let find = |g: &Graph, n: &str| {
-            (0..g.tensors.len())
-                .find(|&t| matches!(&g.tensors[t].kind, vitrine::graph::TensorKind::Param { parts } if parts[0].0 == n))
-                .unwrap()
-        };
-        let mut wrt = vec![g.inputs[0]];
-        for n in [
+    fixture_grads(
+        "swin_3stage_pad",
+        &[
             "patch_embed.proj.weight",
             "layers.0.blocks.1.attn.relative_position_bias_table",
             "layers.1.blocks.1.attn.qkv.weight",
             "layers.2.downsample.reduction.weight",
             "layers.2.blocks.0.norm1.bias",
-        ] {
-            wrt.push(find(g, n));
-        }
-        (out, wrt)
-    };
-    let input = vitrine::weights::Weights::load(&root.join("swin_3stage_pad/reference.safetensors")).unwrap().tensors["input"].1.clone();
-    check_grads("swin_3stage_pad", &build, weights, vec![input]);
+        ],
+    );
 }
 
 #[test]

@@ -235,13 +235,12 @@ fn accumulation_and_clipping_match_their_definitions() {
     assert!(d <= 1e-4 * lr * gmax, "clipped step differs by {d}");
 }
 
-/// Fine-tuning a timm checkpoint on a folder with another class count: the
-/// head is replaced (3 classes, the folder's names), and with
-/// `--freeze-backbone` every other tensor is bit-identical afterwards.
-#[test]
-fn fine_tuning_replaces_the_head_and_freezes_the_backbone() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vit_plain");
-    let out = tmp("train", "finetuned");
+/// Fine-tunes fixture `name` for an epoch with a frozen backbone on the stripes
+/// (3 classes): the tensors under `head` get 3 rows, every other tensor stays
+/// bit-identical. Returns the output folder.
+fn fine_tune_frozen(name: &str, head: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let out = tmp("train", &format!("{name}-finetuned"));
     let _ = std::fs::remove_dir_all(&out);
     let data = dataset().to_str().unwrap();
     let args = ["train", "--data", data, "--model", src.to_str().unwrap(), "--out", out.to_str().unwrap(), "--epochs", "1", "-b", "16", "--freeze-backbone", "--quiet"];
@@ -249,13 +248,22 @@ fn fine_tuning_replaces_the_head_and_freezes_the_backbone() {
     assert!(log.contains("new 3-class head"), "{log}");
     let (before, after) = (tensors(&src.join("model.safetensors")), tensors(&out.join("model.safetensors")));
     assert_eq!(before.len(), after.len());
-    for (name, (shape, v)) in &after {
-        if name.starts_with("head.") {
-            assert_eq!(shape[0], 3, "{name}");
+    for (tensor, (shape, v)) in &after {
+        if tensor.starts_with(head) {
+            assert_eq!(shape[0], 3, "{tensor}");
         } else {
-            assert!(&before[name].1 == v, "{name} changed with a frozen backbone");
+            assert!(&before[tensor].1 == v, "{tensor} changed with a frozen backbone");
         }
     }
+    out
+}
+
+/// Fine-tuning a timm checkpoint on a folder with another class count: the
+/// head is replaced (3 classes, the folder's names), and with
+/// `--freeze-backbone` every other tensor is bit-identical afterwards.
+#[test]
+fn fine_tuning_replaces_the_head_and_freezes_the_backbone() {
+    let out = fine_tune_frozen("vit_plain", "head.");
     let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["num_classes"], 3);
     assert_eq!(config["label_names"], serde_json::json!(["blob", "horizontal", "vertical"]));
@@ -291,19 +299,5 @@ fn swin_trains_from_scratch_and_fine_tunes() {
     let v: serde_json::Value = serde_json::from_str(e.trim()).unwrap();
     assert!((v["top1"].as_f64().unwrap() - h[3]["val_top1"].as_f64().unwrap()).abs() < 1e-9, "eval {v}");
 
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/swin_2stage");
-    let ft = tmp("train", "swin-finetuned");
-    let _ = std::fs::remove_dir_all(&ft);
-    let args = ["train", "--data", data, "--model", src.to_str().unwrap(), "--out", ft.to_str().unwrap(), "--epochs", "1", "-b", "16", "--freeze-backbone", "--quiet"];
-    let log = ok(&vitrine(&args, &[]));
-    assert!(log.contains("new 3-class head"), "{log}");
-    let (before, after) = (tensors(&src.join("model.safetensors")), tensors(&ft.join("model.safetensors")));
-    assert_eq!(before.len(), after.len());
-    for (name, (shape, v)) in &after {
-        if name.starts_with("head.fc.") {
-            assert_eq!(shape[0], 3, "{name}");
-        } else {
-            assert!(&before[name].1 == v, "{name} changed with a frozen backbone");
-        }
-    }
+    fine_tune_frozen("swin_2stage", "head.fc.");
 }

@@ -5,7 +5,8 @@ pub mod swin;
 pub mod vit;
 
 use crate::error::{Error, Result};
-use crate::graph::Graph;
+use crate::graph::{Graph, TensorId};
+use crate::ops::PoolMode;
 use crate::weights::Weights;
 use config::{finish, from_hub_json, preset, ModelConfig, Net};
 #[cfg(not(target_arch = "wasm32"))]
@@ -83,6 +84,35 @@ impl Model {
     pub fn label(&self, i: usize) -> String {
         self.config.labels.as_ref().and_then(|l| l.get(i).cloned()).unwrap_or_else(|| format!("class {i}"))
     }
+}
+
+/// LayerNorm with the checkpoint's `{name}.weight` / `{name}.bias`.
+pub(crate) fn norm(g: &mut Graph, x: TensorId, name: &str, c: usize, eps: f32) -> Result<TensorId> {
+    let w = g.param(&format!("{name}.weight"), &[c]);
+    let b = g.param(&format!("{name}.bias"), &[c]);
+    g.layernorm(x, w, b, eps)
+}
+
+/// A linear layer's `{name}.weight [out, inp]` and optional `{name}.bias`.
+pub(crate) fn linear_params(g: &mut Graph, name: &str, out: usize, inp: usize, bias: bool) -> (TensorId, Option<TensorId>) {
+    let w = g.param(&format!("{name}.weight"), &[out, inp]);
+    let b = bias.then(|| g.param(&format!("{name}.bias"), &[out]));
+    (w, b)
+}
+
+/// timm's token-free global pooling of `x [B, T, C]` over tokens `start..`:
+/// avg, max or avgmax (0.5 * (max + avg)); `None` for token pooling.
+pub(crate) fn global_pool(g: &mut Graph, x: TensorId, pool: config::GlobalPool, start: usize) -> Result<Option<TensorId>> {
+    Ok(Some(match pool {
+        config::GlobalPool::Token => return Ok(None),
+        config::GlobalPool::Avg => g.pool(x, PoolMode::Avg(start))?,
+        config::GlobalPool::Max => g.pool(x, PoolMode::Max(start))?,
+        config::GlobalPool::AvgMax => {
+            let mx = g.pool(x, PoolMode::Max(start))?;
+            let av = g.pool(x, PoolMode::Avg(start))?;
+            g.add_scale(mx, av, 0.5)?
+        }
+    }))
 }
 
 /// The forward graph of a config.

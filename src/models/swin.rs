@@ -13,7 +13,8 @@
 use super::config::GlobalPool;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, TensorId};
-use crate::ops::{Act, AttnBias, PoolMode, PosMode, WindowGeom, WindowMask};
+use super::{global_pool, linear_params, norm};
+use crate::ops::{Act, AttnBias, PosMode, WindowGeom};
 
 /// A value given once for all stages or once per stage (timm's `to_ntuple`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -166,15 +167,8 @@ impl SwinConfig {
     }
 }
 
-fn norm(g: &mut Graph, x: TensorId, name: &str, c: usize, eps: f32) -> Result<TensorId> {
-    let w = g.param(&format!("{name}.weight"), &[c]);
-    let b = g.param(&format!("{name}.bias"), &[c]);
-    g.layernorm(x, w, b, eps)
-}
-
 fn linear(g: &mut Graph, x: TensorId, name: &str, out: usize, inp: usize, bias: bool) -> Result<TensorId> {
-    let w = g.param(&format!("{name}.weight"), &[out, inp]);
-    let b = bias.then(|| g.param(&format!("{name}.bias"), &[out]));
+    let (w, b) = linear_params(g, name, out, inp, bias);
     g.linear(x, w, b)
 }
 
@@ -224,28 +218,15 @@ pub fn build(cfg: &SwinConfig, batch: usize) -> Result<Graph> {
             let qkv = linear(&mut g, xw, &format!("{pre}.attn.qkv"), 3 * attn_dim, c, cfg.qkv_bias)?;
             let table = g.param(&format!("{pre}.attn.relative_position_bias_table"), &[(2 * win[0] - 1) * (2 * win[1] - 1), st.heads]);
             let bias = g.rel_pos_bias(table, win[0], win[1])?;
-            let (nwh, nww) = geom.grid();
-            let mask = (shift != [0, 0]).then_some(WindowMask {
-                nw: nwh * nww,
-                nww,
-                wh: win[0],
-                ww: win[1],
-                hp: nwh * win[0],
-                wp: nww * win[1],
-                sh: shift[0],
-                sw: shift[1],
-            });
-            let a = g.attention_biased(qkv, st.heads, Some(AttnBias { bias, heads: st.heads, mask }))?;
+            let a = g.attention_biased(qkv, st.heads, Some(AttnBias { bias, heads: st.heads, mask: geom.mask() }))?;
             let o = linear(&mut g, a, &format!("{pre}.attn.proj"), c, attn_dim, true)?;
             x = g.window_reverse(o, Some(x), geom)?;
             let h = norm(&mut g, x, &format!("{pre}.norm2"), c, eps)?;
             let hidden = st.mlp_hidden();
-            let w1 = g.param(&format!("{pre}.mlp.fc1.weight"), &[hidden, c]);
-            let b1 = g.param(&format!("{pre}.mlp.fc1.bias"), &[hidden]);
-            let h = g.linear_fused(h, w1, Some(b1), Act::Gelu, None, None)?;
-            let w2 = g.param(&format!("{pre}.mlp.fc2.weight"), &[c, hidden]);
-            let b2 = g.param(&format!("{pre}.mlp.fc2.bias"), &[c]);
-            x = g.linear_fused(h, w2, Some(b2), Act::None, None, Some(x))?;
+            let (w1, b1) = linear_params(&mut g, &format!("{pre}.mlp.fc1"), hidden, c, true);
+            let h = g.linear_fused(h, w1, b1, Act::Gelu, None, None)?;
+            let (w2, b2) = linear_params(&mut g, &format!("{pre}.mlp.fc2"), c, hidden, true);
+            x = g.linear_fused(h, w2, b2, Act::None, None, Some(x))?;
         }
         prev = Some(st);
     }
@@ -253,16 +234,8 @@ pub fn build(cfg: &SwinConfig, batch: usize) -> Result<Graph> {
     g.scope("head");
     let nf = stages.last().map(|s| s.dim).unwrap_or(c0);
     x = norm(&mut g, x, "norm", nf, eps)?;
-    let f = match cfg.global_pool {
-        GlobalPool::Avg => g.pool(x, PoolMode::Avg(0))?,
-        GlobalPool::Max => g.pool(x, PoolMode::Max(0))?,
-        GlobalPool::AvgMax => {
-            let mx = g.pool(x, PoolMode::Max(0))?;
-            let av = g.pool(x, PoolMode::Avg(0))?;
-            g.add_scale(mx, av, 0.5)?
-        }
-        GlobalPool::Token => return Err(Error::Config("Swin has no class token to pool".into())),
-    };
+    let f = global_pool(&mut g, x, cfg.global_pool, 0)?
+        .ok_or_else(|| Error::Config("Swin has no class token to pool".into()))?;
     let out = if cfg.num_classes > 0 { linear(&mut g, f, "head.fc", cfg.num_classes, nf, true)? } else { f };
     g.output(out);
     Ok(g)

@@ -8,22 +8,11 @@
 //!   -> norm? -> pool (token | avg | max | avgmax) -> fc_norm? -> head -> [B, classes]
 //! ```
 
-use super::config::{GlobalPool, VitConfig};
+use super::config::VitConfig;
 use crate::error::Result;
-use crate::graph::{Graph, TensorId};
+use crate::graph::Graph;
 use crate::ops::{Act, PoolMode, PosMode};
-
-fn norm(g: &mut Graph, x: TensorId, name: &str, c: usize, eps: f32) -> Result<TensorId> {
-    let w = g.param(&format!("{name}.weight"), &[c]);
-    let b = g.param(&format!("{name}.bias"), &[c]);
-    g.layernorm(x, w, b, eps)
-}
-
-fn linear_params(g: &mut Graph, name: &str, out: usize, inp: usize, bias: bool) -> (TensorId, Option<TensorId>) {
-    let w = g.param(&format!("{name}.weight"), &[out, inp]);
-    let b = bias.then(|| g.param(&format!("{name}.bias"), &[out]));
-    (w, b)
-}
+use super::{global_pool, linear_params, norm};
 
 /// Builds the forward graph for a batch of `batch` images; the one output is
 /// the logits `[B, num_classes]` (pooled features when num_classes is 0).
@@ -104,15 +93,9 @@ pub fn build(cfg: &VitConfig, batch: usize) -> Result<Graph> {
         }
     } else {
         let start = if cfg.pool_include_prefix { 0 } else { npre };
-        let mut f = match cfg.global_pool {
-            GlobalPool::Token => g.pool(x, PoolMode::Token(0))?,
-            GlobalPool::Avg => g.pool(x, PoolMode::Avg(start))?,
-            GlobalPool::Max => g.pool(x, PoolMode::Max(start))?,
-            GlobalPool::AvgMax => {
-                let mx = g.pool(x, PoolMode::Max(start))?;
-                let av = g.pool(x, PoolMode::Avg(start))?;
-                g.add_scale(mx, av, 0.5)?
-            }
+        let mut f = match global_pool(&mut g, x, cfg.global_pool, start)? {
+            Some(f) => f,
+            None => g.pool(x, PoolMode::Token(0))?,
         };
         if cfg.final_norm && fc_norm {
             f = norm(&mut g, f, "fc_norm", c, eps)?;

@@ -4,6 +4,7 @@
 //! bias and the gradients of all of them. Each is a gather, so each backward
 //! is another mode of the same kernels.
 
+use super::attention::WindowMask;
 use super::u32_of;
 use crate::error::{Error, Result};
 use crate::gpu::{Const, KernelKey};
@@ -34,6 +35,20 @@ impl WindowGeom {
     }
     pub fn tokens(&self) -> usize {
         self.wh * self.ww
+    }
+    /// timm's shifted-window attention mask for this geometry (none without a shift).
+    pub fn mask(&self) -> Option<WindowMask> {
+        let (nwh, nww) = self.grid();
+        (self.sh != 0 || self.sw != 0).then_some(WindowMask {
+            nw: nwh * nww,
+            nww,
+            wh: self.wh,
+            ww: self.ww,
+            hp: nwh * self.wh,
+            wp: nww * self.ww,
+            sh: self.sh,
+            sw: self.sw,
+        })
     }
 }
 
