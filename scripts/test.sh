@@ -5,8 +5,8 @@
 # browser end-to-end test (wasm build, headless Chromium on WebGPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# dataset-fashion-mnist: the real data the tests read; chromium: the browser test.
-source scripts/deps.sh dataset-fashion-mnist chromium
+source scripts/deps.sh
+vitrine_deps dataset-fashion-mnist "the real data the training tests read" chromium "the browser test"
 export RUST_BACKTRACE=1
 cargo test --release "$@"
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
