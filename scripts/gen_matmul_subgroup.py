@@ -20,12 +20,11 @@ HEADER = f"""// matmul_subgroup.wgsl: out = epilogue(A . W^T) with 8-lane subgro
 // A rows. Needs Features::SUBGROUP and a subgroup size of exactly 8 (lavapipe);
 // chosen per adapter, never required.
 //
-// Constants and bindings: matmul_io.wgsl; epilogue (and store8): epilogue.wgsl.
+// Shapes, switches and bindings: matmul_io.wgsl; epilogue (store8, epilogue_tile): epilogue.wgsl.
 // Dispatch: ceil(M/{ROWS}) * ceil(N/64) workgroups of 8 invocations, linear over (x, y); grid z = Z.
 
+alias VEC = vec4<f32>;
 const ROWS: u32 = {ROWS}u;
-const BLOCKS_N: u32 = (N + 63u) / 64u;
-const BLOCKS_M: u32 = (M + ROWS - 1u) / ROWS;
 // Blocks run in groups of GROUP row blocks, column by column inside a group,
 // so a group's A rows stay in cache while W streams through once per group.
 const GROUP: u32 = 8u;
@@ -33,6 +32,12 @@ const GROUP: u32 = 8u;
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(subgroup_invocation_id) lane: u32) {{
+    let M = dims.m;
+    let N = dims.n;
+    let K4 = dims.k;
+    let W_BATCHED = dims.w_batched;
+    let BLOCKS_N = (N + 63u) / 64u;
+    let BLOCKS_M = (M + ROWS - 1u) / ROWS;
     let blk = wid.x + wid.y * nwg.x;
     let z = wid.z;
     let group = blk / (GROUP * BLOCKS_N);
@@ -67,6 +72,7 @@ def main():
     L.append("    }\n")
     for r in range(ROWS):
         L.append(f"    store8(z, r0 + {r}u, c0, l{r}, h{r});\n")
+    L.append(f"    epilogue_tile(z, r0, {ROWS}u, c0);\n")
     L.append("}\n")
     out = pathlib.Path(__file__).resolve().parent.parent / "shaders" / "matmul_subgroup.wgsl"
     out.write_text("".join(L))

@@ -2,8 +2,10 @@
 // A 64x64 block of out per workgroup of 256 invocations, each computing 4x4;
 // K advances 16 at a time through workgroup memory (2 x 64x16 f32 = 8 KiB,
 // within WebGPU's 16 KiB). Loads are vec4 along K. The variant for real GPUs.
-// Constants and bindings: matmul_io.wgsl; epilogue: epilogue.wgsl.
+// Shapes, switches and bindings: matmul_io.wgsl; epilogue: epilogue.wgsl.
 // Dispatch: (ceil(N/64), ceil(M/64), Z) workgroups of 16x16.
+
+alias VEC = vec4<f32>;
 
 // Tiles stored k-major: as_[k * 64 + row], ws[k * 64 + col].
 var<workgroup> as_: array<f32, 1024>;
@@ -11,6 +13,10 @@ var<workgroup> ws: array<f32, 1024>;
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let M = dims.m;
+    let N = dims.n;
+    let K4 = dims.k;
+    let W_BATCHED = dims.w_batched;
     let z = wid.z;
     let row0 = wid.y * 64u;
     let col0 = wid.x * 64u;

@@ -1,29 +1,38 @@
-// matmul_io.wgsl: constants and bindings shared by the vec4 matmul kernels
-// (matmul, matmul_reg, matmul_subgroup), which the registry composes as
-// gelu + matmul_io + kernel + epilogue.
+// matmul_io.wgsl: the shape uniform and bindings shared by every matmul
+// kernel (matmul, matmul_reg, matmul_subgroup, matmul_scalar), which the
+// registry composes as gelu + matmul_io + kernel + epilogue.
 //
 // out[Z, M, N] = res + gamma * act(a[z] . w[z or 0]^T + bias)
 // Bindings (f32, row-major):
-//   0 a     [Z, M, K]       read as vec4 (K % 4 == 0)
-//   1 w     [Z or 1, N, K]  read as vec4 (nn.Linear layout [out, in])
-//   2 bias  [N]             used when HAS_BIAS == 1
-//   3 gamma [N]             layer scale, used when HAS_GAMMA == 1
-//   4 res   [Z, M, N]       residual, used when HAS_RES == 1
+//   0 a     [Z, M, K]       read as vec4 (K % 4 == 0) except by matmul_scalar
+//   1 w     [Z or 1, N, K]  (nn.Linear layout [out, in])
+//   2 bias  [N]             used when has_bias == 1
+//   3 gamma [N]             layer scale, used when has_gamma == 1
+//   4 res   [Z, M, N]       residual, used when has_res == 1
 //   5 out   [Z, M, N]       Z = independent products (grid z; 1 for a linear layer)
+//   6 dims  uniform MatmulDims
+// Shapes and epilogue switches are uniform values, not constants: one
+// pipeline per kernel serves every matmul of a model (compiling a fully
+// unrolled kernel costs seconds on CPU adapters).
 
-const M: u32 = 1u;
-const N: u32 = 1u;
-const K4: u32 = 1u;
-const HAS_BIAS: u32 = 1u;
-const ACT: u32 = 0u;
-const HAS_GAMMA: u32 = 0u;
-const HAS_RES: u32 = 0u;
-// W_BATCHED == 1: w holds one [N, K] matrix per z; 0: shared by all z.
-const W_BATCHED: u32 = 0u;
+struct MatmulDims {
+    m: u32,
+    n: u32,
+    // K / 4 for the vec4 kernels, K for matmul_scalar.
+    k: u32,
+    has_bias: u32,
+    // 1: exact GELU.
+    act: u32,
+    has_gamma: u32,
+    has_res: u32,
+    // 1: w holds one [N, K] matrix per z; 0: shared by all z.
+    w_batched: u32,
+}
 
-@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read> a: array<VEC>;
+@group(0) @binding(1) var<storage, read> w: array<VEC>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read> gamma: array<f32>;
 @group(0) @binding(4) var<storage, read> res: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(6) var<uniform> dims: MatmulDims;

@@ -3,13 +3,18 @@
 // workgroup memory and no barriers, which suits CPU-like adapters (lavapipe,
 // llvmpipe, SwiftShader) where barriers are expensive. Fully unrolled on purpose.
 //
-// Constants and bindings: matmul_io.wgsl; epilogue (and store8): epilogue.wgsl.
+// Shapes, switches and bindings: matmul_io.wgsl; epilogue (store8, epilogue_tile): epilogue.wgsl.
 // Dispatch: ceil(M/8) * ceil(N/8) invocations, workgroups of 64, linear over (x, y); grid z = Z.
 
-const TILES_N: u32 = (N + 7u) / 8u;
+alias VEC = vec4<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let M = dims.m;
+    let N = dims.n;
+    let K4 = dims.k;
+    let W_BATCHED = dims.w_batched;
+    let TILES_N = (N + 7u) / 8u;
     let t = gid.x + gid.y * nwg.x * 64u;
     let z = gid.z;
     let tn = t % TILES_N;
@@ -93,4 +98,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     store8(z, r0 + 5u, c0, acc5l, acc5h);
     store8(z, r0 + 6u, c0, acc6l, acc6h);
     store8(z, r0 + 7u, c0, acc7l, acc7h);
+    epilogue_tile(z, r0, 8u, c0);
 }

@@ -1,35 +1,19 @@
 // matmul_scalar.wgsl: out = epilogue(A . W^T) for any K (scalar loads).
 // Used when K % 4 != 0 (e.g. a 7x7x3 patch embedding, K = 147).
 //
-// Bindings (f32, row-major):
-//   0 a     [Z, M, K]
-//   1 w     [Z or 1, N, K]  (nn.Linear layout [out, in])
-//   2 bias  [N]     used when HAS_BIAS == 1
-//   3 gamma [N]     used when HAS_GAMMA == 1
-//   4 res   [Z, M, N]  used when HAS_RES == 1
-//   5 out   [Z, M, N]   (Z = batch of independent products, grid z)
+// Shapes, switches and bindings: matmul_io.wgsl (dims.k = K here, scalar loads);
+// epilogue: epilogue.wgsl.
 // Dispatch: ceil(M/4) * ceil(N/4) invocations (4x4 outputs each), workgroups of 64, grid z = Z.
 
-const M: u32 = 1u;
-const N: u32 = 1u;
-const K: u32 = 1u;
-const HAS_BIAS: u32 = 1u;
-const ACT: u32 = 0u;
-const HAS_GAMMA: u32 = 0u;
-const HAS_RES: u32 = 0u;
-// W_BATCHED == 1: w holds one [N, K] matrix per z; 0: shared by all z.
-const W_BATCHED: u32 = 0u;
-const TILES_N: u32 = (N + 3u) / 4u;
-
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read> gamma: array<f32>;
-@group(0) @binding(4) var<storage, read> res: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+alias VEC = f32;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let M = dims.m;
+    let N = dims.n;
+    let K = dims.k;
+    let W_BATCHED = dims.w_batched;
+    let TILES_N = (N + 3u) / 4u;
     let t = gid.x + gid.y * nwg.x * 64u;
     let z = gid.z;
     let r0 = (t / TILES_N) * 4u;

@@ -5,12 +5,11 @@
 // A rows. Needs Features::SUBGROUP and a subgroup size of exactly 8 (lavapipe);
 // chosen per adapter, never required.
 //
-// Constants and bindings: matmul_io.wgsl; epilogue (and store8): epilogue.wgsl.
+// Shapes, switches and bindings: matmul_io.wgsl; epilogue (store8, epilogue_tile): epilogue.wgsl.
 // Dispatch: ceil(M/32) * ceil(N/64) workgroups of 8 invocations, linear over (x, y); grid z = Z.
 
+alias VEC = vec4<f32>;
 const ROWS: u32 = 32u;
-const BLOCKS_N: u32 = (N + 63u) / 64u;
-const BLOCKS_M: u32 = (M + ROWS - 1u) / ROWS;
 // Blocks run in groups of GROUP row blocks, column by column inside a group,
 // so a group's A rows stay in cache while W streams through once per group.
 const GROUP: u32 = 8u;
@@ -18,6 +17,12 @@ const GROUP: u32 = 8u;
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(subgroup_invocation_id) lane: u32) {
+    let M = dims.m;
+    let N = dims.n;
+    let K4 = dims.k;
+    let W_BATCHED = dims.w_batched;
+    let BLOCKS_N = (N + 63u) / 64u;
+    let BLOCKS_M = (M + ROWS - 1u) / ROWS;
     let blk = wid.x + wid.y * nwg.x;
     let z = wid.z;
     let group = blk / (GROUP * BLOCKS_N);
@@ -247,4 +252,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     store8(z, r0 + 29u, c0, l29, h29);
     store8(z, r0 + 30u, c0, l30, h30);
     store8(z, r0 + 31u, c0, l31, h31);
+    epilogue_tile(z, r0, 32u, c0);
 }

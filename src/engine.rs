@@ -1,27 +1,99 @@
 //! Engine: a GPU context plus its pipeline cache; compiles graphs into executables.
 
 use crate::error::Result;
+use crate::gpu::context::AdapterOptions;
 use crate::gpu::{Context, Executable, PipelineCache};
 use crate::graph::{plan::plan_with, DeviceCaps, Graph, MatmulKind};
 use std::collections::HashMap;
+use std::path::PathBuf;
 
-/// The entry point for running graphs on a GPU.
+/// How an [`Engine`] opens its GPU and where it keeps compiled pipelines.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    /// Which adapter to open.
+    pub adapter: AdapterOptions,
+    /// Folder of the persistent driver pipeline cache (Vulkan), `None` for
+    /// none. [`EngineOptions::from_env`] picks the user's cache folder.
+    pub pipeline_cache_dir: Option<PathBuf>,
+    /// Forces a matmul kernel (`None`: the best for the adapter).
+    pub matmul: Option<MatmulKind>,
+}
+
+impl EngineOptions {
+    /// The defaults, with the environment's say: wgpu's `WGPU_BACKEND`,
+    /// `WGPU_ADAPTER_NAME`, `WGPU_POWER_PREF`; `VITRINE_CACHE_DIR` (empty:
+    /// no disk cache; unset: `$XDG_CACHE_HOME/vitrine` or `~/.cache/vitrine`).
+    pub fn from_env() -> Self {
+        EngineOptions { adapter: AdapterOptions::from_env(), pipeline_cache_dir: default_cache_dir(), matmul: None }
+    }
+}
+
+/// The user's cache folder for vitrine (native only).
+fn default_cache_dir() -> Option<PathBuf> {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        if let Some(d) = std::env::var_os("VITRINE_CACHE_DIR") {
+            return (!d.is_empty()).then(|| PathBuf::from(d));
+        }
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").filter(|d| !d.is_empty()).map(|h| PathBuf::from(h).join(".cache")))?;
+        Some(base.join("vitrine"))
+    }
+    #[cfg(target_arch = "wasm32")]
+    None
+}
+
+/// A GPU device and the pipelines compiled on it: what compiles graphs into
+/// [`Executable`]s. Open one per process and reuse it for every model.
 pub struct Engine {
+    /// The GPU context (adapter facts, device, queue).
     pub ctx: Context,
     cache: PipelineCache,
     matmul: Option<MatmulKind>,
 }
 
 impl Engine {
-    /// Opens the GPU (see [`Context::new`] for the environment variables).
+    /// Opens the default adapter, honouring the environment ([`EngineOptions::from_env`]).
     pub async fn new() -> Result<Self> {
-        Ok(Engine { ctx: Context::new().await?, cache: PipelineCache::default(), matmul: None })
+        Self::with_options(EngineOptions::from_env()).await
+    }
+
+    /// Opens the adapter `opts` asks for.
+    pub async fn with_options(opts: EngineOptions) -> Result<Self> {
+        let ctx = Context::with_options(&opts.adapter).await?;
+        let mut engine = Self::from_context(ctx, &opts);
+        engine.force_matmul(opts.matmul)?;
+        Ok(engine)
+    }
+
+    /// An engine on a device the application already owns (its features and
+    /// limits decide which kernels run; see [`Context::from_device`]). The
+    /// pipeline cache folder comes from the environment as for [`Engine::new`].
+    pub fn from_wgpu(device: wgpu::Device, queue: wgpu::Queue) -> Self {
+        Self::from_context(Context::from_device(device, queue), &EngineOptions::from_env())
+    }
+
+    fn from_context(ctx: Context, opts: &EngineOptions) -> Self {
+        let cache = PipelineCache::with_disk(&ctx, opts.pipeline_cache_dir.as_deref());
+        Engine { ctx, cache, matmul: None }
     }
 
     /// Blocking [`Engine::new`] for native code.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn new_blocking() -> Result<Self> {
         pollster::block_on(Self::new())
+    }
+
+    /// The GPU context (adapter facts, device, queue).
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    /// Number of distinct compute pipelines compiled so far.
+    pub fn pipeline_count(&self) -> usize {
+        self.cache.len()
     }
 
     /// Forces a matmul variant (benchmarks, tests); `None` restores the per-adapter choice.

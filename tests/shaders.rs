@@ -78,9 +78,9 @@ fn every_wgsl_file_is_registered() {
 fn specialised_variants_validate() {
     let cases: &[(&str, &[(&str, Const)])] = &[
         ("attention", &[("HEAD_DIM", Const::U32(15)), ("T", Const::U32(197)), ("SCALE", Const::f32(15f32.powf(-0.5)))]),
-        ("matmul", &[("M", Const::U32(197)), ("N", Const::U32(2304)), ("K4", Const::U32(192)), ("ACT", Const::U32(1)), ("HAS_GAMMA", Const::U32(1)), ("HAS_RES", Const::U32(1))]),
-        ("matmul_reg", &[("M", Const::U32(1)), ("N", Const::U32(1000)), ("K4", Const::U32(96))]),
-        ("matmul_scalar", &[("M", Const::U32(49)), ("N", Const::U32(45)), ("K", Const::U32(147))]),
+        // (matmul kernels take their shapes from a uniform: nothing to specialise)
+        ("heads", &[("B", Const::U32(3)), ("T", Const::U32(197)), ("TP", Const::U32(200)), ("H", Const::U32(6)), ("D", Const::U32(64))]),
+        ("softmax", &[("R", Const::U32(591)), ("T", Const::U32(197)), ("TP", Const::U32(200)), ("SCALE", Const::f32(0.125))]),
         ("layernorm", &[("EPS", Const::f32(1e-5)), ("C", Const::U32(768))]),
     ];
     for (name, consts) in cases {

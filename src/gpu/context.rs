@@ -9,13 +9,21 @@ use crate::error::{Error, Result};
 /// Facts about the adapter the engine runs on, for logs, `inspect` and the demo page.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AdapterSummary {
+    /// Adapter name as the driver reports it.
     pub name: String,
+    /// wgpu backend: Vulkan, Metal, Dx12, Gl or BrowserWebGpu.
     pub backend: String,
+    /// Driver name.
     pub driver: String,
+    /// Driver version and details.
     pub driver_info: String,
+    /// DiscreteGpu, IntegratedGpu, Cpu (software), VirtualGpu or Other.
     pub device_type: String,
+    /// SHADER_F16 is enabled.
     pub shader_f16: bool,
+    /// SUBGROUP is enabled.
     pub subgroups: bool,
+    /// TIMESTAMP_QUERY is enabled (per-layer GPU times).
     pub timestamps: bool,
     /// Subgroup size range (min, max) the adapter reports.
     pub subgroup_size: (u32, u32),
@@ -28,21 +36,58 @@ pub struct Context {
     pub(crate) features: wgpu::Features,
     pub(crate) limits: wgpu::Limits,
     pub(crate) summary: AdapterSummary,
+    pub(crate) info: wgpu::AdapterInfo,
     /// wgpu errors not caught elsewhere, collected instead of panicking.
     errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// Features vitrine uses when the adapter offers them; none is required.
 fn wanted_features() -> wgpu::Features {
-    wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY
+    wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::PIPELINE_CACHE
+}
+
+/// How to pick the GPU: which backends, which adapter, what power preference.
+/// [`AdapterOptions::from_env`] reads wgpu's standard environment variables.
+#[derive(Debug, Clone, Default)]
+pub struct AdapterOptions {
+    /// Backends to consider (`None`: all the platform has).
+    pub backends: Option<wgpu::Backends>,
+    /// A case-insensitive substring of the adapter's name.
+    pub adapter_name: Option<String>,
+    /// Low-power or high-performance adapter (`None`: the platform's default).
+    pub power_preference: Option<wgpu::PowerPreference>,
+}
+
+impl AdapterOptions {
+    /// `WGPU_BACKEND`, `WGPU_ADAPTER_NAME` and `WGPU_POWER_PREF` where set.
+    pub fn from_env() -> Self {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            AdapterOptions {
+                backends: wgpu::Backends::from_env(),
+                adapter_name: std::env::var("WGPU_ADAPTER_NAME").ok(),
+                power_preference: wgpu::PowerPreference::from_env(),
+            }
+        }
+        #[cfg(target_arch = "wasm32")]
+        AdapterOptions::default()
+    }
 }
 
 impl Context {
     /// Opens the default adapter (or the one the environment names) and a device on it.
     pub async fn new() -> Result<Self> {
-        let desc = wgpu::InstanceDescriptor::new_without_display_handle().with_env();
+        Self::with_options(&AdapterOptions::from_env()).await
+    }
+
+    /// Opens the adapter `opts` selects and a device on it.
+    pub async fn with_options(opts: &AdapterOptions) -> Result<Self> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle().with_env();
+        if let Some(b) = opts.backends {
+            desc.backends = b;
+        }
         let instance = wgpu::Instance::new(desc);
-        let adapter = select_adapter(&instance).await?;
+        let adapter = select_adapter(&instance, opts).await?;
         Self::from_adapter(adapter).await
     }
 
@@ -61,18 +106,28 @@ impl Context {
         let mut limits = wgpu::Limits::default();
         limits.max_storage_buffer_binding_size = alimits.max_storage_buffer_binding_size;
         limits.max_buffer_size = alimits.max_buffer_size;
-        limits.max_storage_buffers_per_shader_stage =
-            alimits.max_storage_buffers_per_shader_stage.min(10);
+        limits.max_storage_buffers_per_shader_stage = alimits.max_storage_buffers_per_shader_stage.min(10);
         let desc = wgpu::DeviceDescriptor {
             label: Some("vitrine"),
             required_features: features,
-            required_limits: limits.clone(),
+            required_limits: limits,
             ..Default::default()
         };
         let (device, queue) = adapter
             .request_device(&desc)
             .await
             .map_err(|e| Error::Gpu(format!("cannot open a device on {:?}: {e}", info.name)))?;
+        Ok(Self::from_device(device, queue))
+    }
+
+    /// Wraps a device an application already has. vitrine uses the optional
+    /// features it finds enabled on it (SHADER_F16, SUBGROUP, TIMESTAMP_QUERY,
+    /// PIPELINE_CACHE) and its limits; it installs an uncaptured-error
+    /// handler on the device so that wgpu errors become [`Error::Gpu`] values.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Self {
+        let info = device.adapter_info();
+        let features = device.features();
+        let limits = device.limits();
         let summary = AdapterSummary {
             name: info.name.clone(),
             backend: format!("{:?}", info.backend),
@@ -105,7 +160,7 @@ impl Context {
                 v.push(one.join(" "));
             }
         }));
-        Ok(Context { device, queue, features, limits, summary, errors })
+        Context { device, queue, features, limits, summary, info, errors }
     }
 
     /// What the engine runs on.
@@ -167,9 +222,9 @@ impl Context {
     }
 }
 
-async fn select_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
+async fn select_adapter(instance: &wgpu::Instance, opts: &AdapterOptions) -> Result<wgpu::Adapter> {
     #[cfg(not(target_arch = "wasm32"))]
-    if let Ok(want) = std::env::var("WGPU_ADAPTER_NAME") {
+    if let Some(want) = &opts.adapter_name {
         let want = want.to_lowercase();
         let adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
         let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
@@ -184,7 +239,7 @@ async fn select_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
             });
     }
     let opts = wgpu::RequestAdapterOptions {
-        power_preference: wgpu::PowerPreference::from_env().unwrap_or_default(),
+        power_preference: opts.power_preference.unwrap_or_default(),
         ..Default::default()
     };
     instance.request_adapter(&opts).await.map_err(|e| {

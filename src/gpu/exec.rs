@@ -27,8 +27,54 @@ struct Timer {
 /// GPU time of one layer, from timestamp queries.
 #[derive(Debug, Clone)]
 pub struct LayerTime {
+    /// Layer (scope) name, or `scope/op` when timed per op.
     pub scope: String,
+    /// Milliseconds of GPU time.
     pub ms: f64,
+}
+
+/// Every step's uniform block in one buffer, each at an offset the device accepts.
+struct UniformBlocks {
+    buffer: Option<wgpu::Buffer>,
+    /// Per step: (offset, size) in bytes, or None for a kernel without uniforms.
+    ranges: Vec<Option<(u64, u64)>>,
+}
+
+impl UniformBlocks {
+    fn new(ctx: &Context, plan: &Plan) -> Self {
+        let align = (ctx.device.limits().min_uniform_buffer_offset_alignment as usize).max(16);
+        let mut bytes: Vec<u8> = Vec::new();
+        let mut ranges = Vec::with_capacity(plan.steps.len());
+        for step in &plan.steps {
+            let u = &step.dispatch.uniforms;
+            if u.is_empty() {
+                ranges.push(None);
+                continue;
+            }
+            bytes.resize(bytes.len().next_multiple_of(align), 0);
+            let offset = bytes.len() as u64;
+            bytes.extend_from_slice(bytemuck::cast_slice(u));
+            // Uniform structs are sized in multiples of 16 bytes.
+            bytes.resize(bytes.len().next_multiple_of(16), 0);
+            ranges.push(Some((offset, bytes.len() as u64 - offset)));
+        }
+        let buffer = (!bytes.is_empty()).then(|| {
+            use wgpu::util::DeviceExt;
+            ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("uniforms"),
+                contents: &bytes,
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
+        });
+        UniformBlocks { buffer, ranges }
+    }
+
+    /// The binding of step `i`'s uniform block, if it has one.
+    fn binding(&self, i: usize) -> Option<wgpu::BindingResource<'_>> {
+        let (offset, size) = (*self.ranges.get(i)?)?;
+        let buffer = self.buffer.as_ref()?;
+        Some(wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer, offset, size: std::num::NonZeroU64::new(size) }))
+    }
 }
 
 /// A planned graph on a device, ready to run many times.
@@ -70,16 +116,23 @@ impl Executable {
             }
             .ok_or_else(|| Error::Gpu(format!("plan refers to a missing buffer {b:?}")))
         };
+        let uniforms = UniformBlocks::new(ctx, &plan);
+        // Compile every distinct pipeline first (in parallel where the platform allows).
+        let keys: Vec<_> = plan.steps.iter().map(|s| &s.dispatch.key).collect();
+        cache.prepare(dev, &keys)?;
         let mut steps = Vec::with_capacity(plan.steps.len());
-        for step in &plan.steps {
+        for (i, step) in plan.steps.iter().enumerate() {
             let pipeline = cache.get(dev, &step.dispatch.key)?;
             let layout = pipeline.get_bind_group_layout(0);
-            let entries = step
+            let mut entries = step
                 .bindings
                 .iter()
                 .enumerate()
                 .map(|(i, b)| Ok(wgpu::BindGroupEntry { binding: i as u32, resource: buffer(b)?.as_entire_binding() }))
                 .collect::<Result<Vec<_>>>()?;
+            if let Some(resource) = uniforms.binding(i) {
+                entries.push(wgpu::BindGroupEntry { binding: entries.len() as u32, resource });
+            }
             let bind_group = dev.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(step.op), layout: &layout, entries: &entries });
             steps.push(Step { pipeline, bind_group, workgroups: step.dispatch.workgroups, scope: step.scope });
         }

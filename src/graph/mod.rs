@@ -23,7 +23,10 @@ pub enum TensorKind {
     /// Written by the caller before each run.
     Input,
     /// Model weights: the concatenation of `parts` from the checkpoint.
-    Param { parts: Vec<(String, Vec<usize>)> },
+    Param {
+        /// (checkpoint name, shape in the file) of each part, in order.
+        parts: Vec<(String, Vec<usize>)>,
+    },
     /// Produced by a node.
     Activation,
 }
@@ -31,11 +34,14 @@ pub enum TensorKind {
 /// A tensor's shape and role.
 #[derive(Debug, Clone)]
 pub struct Tensor {
+    /// Dimensions, outermost first (row-major f32 data).
     pub shape: Vec<usize>,
+    /// Input, parameter or activation.
     pub kind: TensorKind,
 }
 
 impl Tensor {
+    /// Number of f32 elements (product of the shape).
     pub fn numel(&self) -> usize {
         self.shape.iter().product()
     }
@@ -55,7 +61,10 @@ pub enum MatmulKind {
 /// Device facts that decide kernel choice and shape limits.
 #[derive(Debug, Clone, Copy)]
 pub struct DeviceCaps {
+    /// The matmul kernel family linear and batched-matmul ops dispatch.
     pub matmul: MatmulKind,
+    /// The device's largest storage buffer binding in bytes; planning fails
+    /// for a tensor larger than this. Default 128 MiB (WebGPU's default limit).
     pub max_binding_bytes: u64,
 }
 
@@ -65,11 +74,17 @@ impl Default for DeviceCaps {
     }
 }
 
-/// A kernel launch: which specialised shader and how many workgroups.
+/// A kernel launch: which specialised shader, how many workgroups, and the
+/// values of its uniform block (shapes that need not be compiled in: kernels
+/// reading them share one pipeline across shapes), bound after its storage buffers.
 #[derive(Debug, Clone)]
 pub struct Dispatch {
+    /// The shader, entry point and specialisation constants.
     pub key: KernelKey,
+    /// Workgroup counts (x, y, z), each at most [`MAX_GROUPS`].
     pub workgroups: [u32; 3],
+    /// The uniform block's values in WGSL field order; empty for kernels without one.
+    pub uniforms: Vec<u32>,
 }
 
 /// Largest workgroup count per dispatch dimension (WebGPU default limit).
@@ -91,7 +106,7 @@ impl Dispatch {
         if y > MAX_GROUPS as usize {
             return Err(Error::Gpu(format!("{}: {groups} workgroups exceed the dispatch limit", key.shader)));
         }
-        Ok(Dispatch { key, workgroups: [x as u32, y as u32, 1] })
+        Ok(Dispatch { key, workgroups: [x as u32, y as u32, 1], uniforms: Vec::new() })
     }
 
     /// A 2-D grid of workgroups, each dimension within the limit.
@@ -99,7 +114,13 @@ impl Dispatch {
         if x > MAX_GROUPS as usize || y > MAX_GROUPS as usize {
             return Err(Error::Gpu(format!("{}: a {x} x {y} grid exceeds the dispatch limit", key.shader)));
         }
-        Ok(Dispatch { key, workgroups: [x as u32, y as u32, 1] })
+        Ok(Dispatch { key, workgroups: [x as u32, y as u32, 1], uniforms: Vec::new() })
+    }
+
+    /// Sets the kernel's uniform block (u32 values in the WGSL struct's order).
+    pub fn with_uniforms(mut self, values: Vec<u32>) -> Self {
+        self.uniforms = values;
+        self
     }
 }
 
@@ -125,7 +146,9 @@ pub trait Op: Debug {
 /// One step of the graph: an op and the tensor it writes.
 #[derive(Debug)]
 pub struct Node {
+    /// The operation, with its input tensors.
     pub op: Box<dyn Op>,
+    /// The activation this node writes.
     pub out: TensorId,
     /// The layer this node belongs to (`patch_embed`, `blocks.3`, `head`):
     /// dispatches of a scope are recorded together and timed together.
@@ -135,9 +158,13 @@ pub struct Node {
 /// A static computation graph.
 #[derive(Debug, Default)]
 pub struct Graph {
+    /// Every tensor; a [`TensorId`] indexes this.
     pub tensors: Vec<Tensor>,
+    /// Nodes in execution order (each reads only earlier tensors).
     pub nodes: Vec<Node>,
+    /// Input tensors, in the order a run's input slices are given.
     pub inputs: Vec<TensorId>,
+    /// Output tensors, in the order a run returns them.
     pub outputs: Vec<TensorId>,
     /// Tensors kept on the GPU after a run without being read back (gradients for the optimizer).
     pub kept: Vec<TensorId>,
@@ -145,14 +172,17 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// An empty graph (root scope).
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// The shape of tensor `t`. Panics if `t` is not in this graph.
     pub fn shape(&self, t: TensorId) -> &[usize] {
         &self.tensors[t].shape
     }
 
+    /// The element count of tensor `t`. Panics if `t` is not in this graph.
     pub fn numel(&self, t: TensorId) -> usize {
         self.tensors[t].numel()
     }

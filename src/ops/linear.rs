@@ -15,21 +15,32 @@ const SUBGROUP_ROWS: usize = 32;
 /// Activation fused after the bias.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Act {
+    /// Identity.
     None,
+    /// Exact (erf) GELU, as torch's `nn.GELU()`.
     Gelu,
 }
 
 /// See the module docs.
 #[derive(Debug, Clone)]
 pub struct Linear {
+    /// Left operand `x [.., K]` (`[Z, M, K]` for bmm).
     pub x: TensorId,
+    /// Weight `[N, K]` (nn.Linear's `[out, in]`), or `[Z, N, K]` when `w_batched`.
     pub w: TensorId,
+    /// Bias `[N]`, added before the activation.
     pub bias: Option<TensorId>,
+    /// Layer scale `[N]` (timm's `ls1.gamma` / `ls2.gamma`), applied after the activation.
     pub gamma: Option<TensorId>,
+    /// Residual with the output's shape, added last.
     pub res: Option<TensorId>,
+    /// Activation after the bias.
     pub act: Act,
+    /// Rows M of the product (all dimensions of `x` but the last).
     pub m: usize,
+    /// Output columns N.
     pub n: usize,
+    /// Reduction length K.
     pub k: usize,
     /// Independent products (grid z); 1 for a linear layer.
     pub z: usize,
@@ -201,32 +212,33 @@ impl Op for Linear {
 impl Linear {
     fn dispatch_2d(&self, _g: &Graph, caps: &DeviceCaps) -> Result<Dispatch> {
         let (m, n) = (u32_of("linear", "M", self.m)?, u32_of("linear", "N", self.n)?);
-        let flags = |key: KernelKey| {
-            key.u("HAS_BIAS", self.bias.is_some() as u32)
-                .u("ACT", (self.act == Act::Gelu) as u32)
-                .u("HAS_GAMMA", self.gamma.is_some() as u32)
-                .u("HAS_RES", self.res.is_some() as u32)
-                .u("W_BATCHED", self.w_batched as u32)
+        // matmul_io.wgsl's MatmulDims: shapes and epilogue switches are uniforms,
+        // so every matmul of a model shares one pipeline per kernel.
+        let dims = |k: u32| {
+            vec![
+                m,
+                n,
+                k,
+                self.bias.is_some() as u32,
+                (self.act == Act::Gelu) as u32,
+                self.gamma.is_some() as u32,
+                self.res.is_some() as u32,
+                self.w_batched as u32,
+            ]
         };
         if self.k % 4 != 0 {
-            let key = flags(KernelKey::new("matmul_scalar", "main").u("M", m).u("N", n).u("K", u32_of("linear", "K", self.k)?));
-            return Dispatch::linear(key, self.m.div_ceil(4) * self.n.div_ceil(4));
+            let d = Dispatch::linear(KernelKey::new("matmul_scalar", "main"), self.m.div_ceil(4) * self.n.div_ceil(4))?;
+            return Ok(d.with_uniforms(dims(u32_of("linear", "K", self.k)?)));
         }
         let k4 = u32_of("linear", "K", self.k / 4)?;
-        match caps.matmul {
-            MatmulKind::Tiled => {
-                let key = flags(KernelKey::new("matmul", "main").u("M", m).u("N", n).u("K4", k4));
-                Dispatch::grid(key, self.n.div_ceil(64), self.m.div_ceil(64))
-            }
+        let d = match caps.matmul {
+            MatmulKind::Tiled => Dispatch::grid(KernelKey::new("matmul", "main"), self.n.div_ceil(64), self.m.div_ceil(64))?,
             MatmulKind::Subgroup => {
-                let key = flags(KernelKey::new("matmul_subgroup", "main").u("M", m).u("N", n).u("K4", k4));
-                Dispatch::groups(key, self.m.div_ceil(SUBGROUP_ROWS) * self.n.div_ceil(64))
+                Dispatch::groups(KernelKey::new("matmul_subgroup", "main"), self.m.div_ceil(SUBGROUP_ROWS) * self.n.div_ceil(64))?
             }
-            MatmulKind::Register => {
-                let key = flags(KernelKey::new("matmul_reg", "main").u("M", m).u("N", n).u("K4", k4));
-                Dispatch::linear(key, self.m.div_ceil(8) * self.n.div_ceil(8))
-            }
-        }
+            MatmulKind::Register => Dispatch::linear(KernelKey::new("matmul_reg", "main"), self.m.div_ceil(8) * self.n.div_ceil(8))?,
+        };
+        Ok(d.with_uniforms(dims(k4)))
     }
 }
 
