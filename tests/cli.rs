@@ -205,3 +205,88 @@ fn built_in_model_classifies_fashion_mnist() {
     let top1 = v["top1"].as_f64().unwrap();
     assert!(top1 >= 88.0 && (top1 - stated).abs() < 0.005, "built-in model: top1 {top1}%, model card says {stated}%");
 }
+
+/// Runs `vitrine args`, asserting exit 0 and nothing on stderr; returns stdout.
+fn stdout_of(args: &[&str]) -> String {
+    let out = vitrine(args, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?}: exit {:?}, stderr: {err}", out.status.code());
+    assert!(err.is_empty(), "{args:?}: stderr: {err}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn help_lists_every_command_and_its_flags_with_defaults() {
+    let top = stdout_of(&["--help"]);
+    for cmd in ["classify", "inspect", "bench", "train", "eval", "presets", "completions", "WGPU_BACKEND"] {
+        assert!(top.contains(cmd), "vitrine --help should mention {cmd}: {top}");
+    }
+    assert_eq!(stdout_of(&[]), top, "a bare vitrine prints the help");
+    let commands: [(&str, &[&str]); 7] = [
+        ("classify", &["--model <M>", "--arch", "--top-k <K>", "[default: 5]", "--batch <N>", "[default: 1]", "--json", "--labels"]),
+        ("inspect", &["--model <M>", "--arch <A>"]),
+        ("bench", &["--batch <B>", "--iters <N>", "[default: 10]", "--train", "--matmul", "--kernel <K>"]),
+        (
+            "train",
+            &[
+                "--data <D>",
+                "--resume <DIR>",
+                "--output",
+                "-b, --batch-size <B>",
+                "[default: 64]",
+                "-j, --workers <N>",
+                "--model-kwargs <K=V>...",
+                "--epochs <N>",
+                "[default: 10]",
+                "--lr <LR>",
+                "[default: 1e-3; 0.01 for sgd and momentum]",
+                "--opt-betas <BETA1> <BETA2>",
+                "--scale <MIN> <MAX>",
+                "[default: 0.08 1]",
+                "--ratio <MIN> <MAX>",
+                "--seed <N>",
+                "[default: 42]",
+                "--no-aug",
+                "--freeze-backbone",
+                "--sched-on-updates",
+                "--stop-after <STEPS>",
+                "--quiet",
+            ],
+        ),
+        ("eval", &["--data <D>", "--split <SPLIT>", "[default: val]", "-b, --batch-size <B>", "[default: 64]", "--json", "-j, --workers"]),
+        ("presets", &["Usage: vitrine presets"]),
+        ("completions", &["<SHELL>", "bash", "zsh", "fish"]),
+    ];
+    for (cmd, needles) in commands {
+        let help = stdout_of(&[cmd, "--help"]);
+        for n in needles {
+            assert!(help.contains(n), "vitrine {cmd} --help should mention {n:?}: {help}");
+        }
+        assert_eq!(stdout_of(&[cmd, "-h"]), help, "{cmd}: -h and --help differ");
+    }
+}
+
+#[test]
+fn version_and_shell_completions() {
+    assert_eq!(stdout_of(&["--version"]).trim(), format!("vitrine {}", env!("CARGO_PKG_VERSION")));
+    let bash = stdout_of(&["completions", "bash"]);
+    assert!(bash.contains("vitrine") && bash.contains("--batch-size") && bash.contains("complete"), "{bash}");
+    for shell in ["zsh", "fish"] {
+        assert!(stdout_of(&["completions", shell]).contains("vitrine"), "{shell}");
+    }
+}
+
+#[test]
+fn bad_flags_are_one_error_line() {
+    fails_with(&["classify", "--frobnicate", &image("photo.png")], &[], "unknown option --frobnicate");
+    fails_with(&["train", "--epochs=3", "--jsn"], &[], "unknown option --jsn");
+    fails_with(&["inspect", "stray"], &[], "stray");
+    fails_with(&["train", "--lr"], &[], "--lr needs a value");
+    fails_with(&["train", "-b", "x"], &[], "--batch-size must be a positive integer");
+    fails_with(&["eval", "--workers", "0"], &[], "--workers must be a positive integer");
+    fails_with(&["train", "--hflip", "often"], &[], "--hflip must be a number");
+    fails_with(&["train", "--scale", "0.5"], &[], "--scale takes 2 values");
+    fails_with(&["train", "--crop", "square"], &[], "--crop");
+    fails_with(&["completions", "tcsh"], &[], "tcsh");
+    fails_with(&["completions"], &[], "SHELL");
+}

@@ -1,4 +1,6 @@
-//! The `vitrine` command line: classify, inspect, bench.
+//! The `vitrine` binary: `cli` parses the command line (clap), this file runs
+//! classify, inspect and bench, and `train` runs train and eval. Bad input of
+//! any kind prints one `error:` line and exits with code 1.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -8,80 +10,52 @@ use vitrine::models::config::Net;
 use vitrine::models::{config, default_model, Model};
 use vitrine::{preprocess, Engine, Error, Result};
 
-mod args;
+mod cli;
 mod train;
-use args::Args;
+use cli::{BenchArgs, ClassifyArgs, Command, InspectArgs, Parsed};
 
-const USAGE: &str = "vitrine: Vision Transformers on any GPU through WebGPU
-
-usage:
-  vitrine classify [--model M] [--arch A] [--top-k 5] [--batch N] [--json] [--labels FILE] IMAGE...
-  vitrine inspect  [--model M] [--arch A]
-  vitrine bench    [--model M | --arch PRESET] [--batch B] [--iters N] [--train | --matmul [--kernel K]]
-  vitrine train    --data D (--model M | --arch PRESET [--model-kwargs k=v ...]) --out DIR [options]
-  vitrine train    --resume DIR [options to change]
-  vitrine eval     [--model M] --data D [--split val|test|train] [-b B] [--json]
-  vitrine presets
-
-  --model M   a folder in the Hugging Face hub layout (config.json + model.safetensors)
-              or a .safetensors file; without it, the built-in default model
-  --arch A    a timm preset name (vitrine presets) for a bare .safetensors file
-train options (timm's train.py names; defaults in brackets):
-  --epochs [10] -b/--batch-size [64] --grad-accum-steps [1] --lr [1e-3; 0.01 for sgd]
-  --opt adamw|sgd|momentum [adamw] --momentum [0.9] --weight-decay [0.05] --opt-eps --opt-betas
-  --sched cosine|step|constant [cosine] --warmup-epochs [1 if epochs >= 5, else 0] --warmup-lr [1e-5]
-  --min-lr [0] --decay-epochs --decay-rate --sched-on-updates --smoothing [0.1] --clip-grad NORM
-  --crop rrc|pad|center [rrc] --scale [0.08 1] --ratio [0.75 1.333] --pad N --hflip [0.5] --no-aug
-  --num-classes K [the data's] --img-size --in-chans --mean --std --interpolation --crop-pct
-  --freeze-backbone --seed [42] --val-split [0.1, when the data has no val/test split] -j/--workers [2]
-  --checkpoint-every STEPS --stop-after STEPS --quiet
-environment: WGPU_BACKEND (vulkan, metal, dx12, gl), WGPU_ADAPTER_NAME, WGPU_POWER_PREF,
-             VITRINE_MATMUL (tiled, register), RUST_LOG (info, debug)";
-
-fn load_model(args: &Args) -> Result<Model> {
-    match (args.get("--model"), args.get("--arch")) {
+fn load_model(model: Option<&str>, arch: Option<&str>) -> Result<Model> {
+    match (model, arch) {
         (Some(m), arch) => Model::load(Path::new(m), arch),
         (None, Some(_)) => Err(Error::Input("--arch names the architecture of a --model file; give --model too".into())),
         (None, None) => default_model(),
     }
 }
 
-fn classify(args: &Args) -> Result<()> {
-    if args.positional.is_empty() {
+/// `--labels FILE`: one class name per line, as many as the model has classes.
+fn read_labels(path: &str, num_classes: usize) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let labels: Vec<String> = text.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+    if labels.len() != num_classes {
+        return Err(Error::Input(format!("{path}: {} labels for a model with {num_classes} classes", labels.len())));
+    }
+    Ok(labels)
+}
+
+fn classify(a: &ClassifyArgs) -> Result<()> {
+    if a.images.is_empty() {
         return Err(Error::Input("classify needs at least one IMAGE".into()));
     }
-    let mut model = load_model(args)?;
-    if let Some(path) = args.get("--labels") {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let labels: Vec<String> = text.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
-        if labels.len() != model.config.num_classes() {
-            return Err(Error::Input(format!(
-                "{path}: {} labels for a model with {} classes",
-                labels.len(),
-                model.config.num_classes()
-            )));
-        }
-        model.config.labels = Some(labels);
+    let mut model = load_model(a.model.as_deref(), a.arch.as_deref())?;
+    if let Some(path) = &a.labels {
+        model.config.labels = Some(read_labels(path, model.config.num_classes())?);
     }
-    let k = args.usize("--top-k", 5)?.min(model.config.num_classes().max(1));
-    let batch = args.usize("--batch", 1)?;
-    let json = args.has("--json");
+    let k = a.top_k.min(model.config.num_classes().max(1));
     // Decode everything first: a bad file fails before any GPU work.
-    let mut tensors = Vec::with_capacity(args.positional.len());
-    for p in &args.positional {
+    let mut tensors = Vec::with_capacity(a.images.len());
+    for p in &a.images {
         let bytes = std::fs::read(p).map_err(|e| Error::io(p, e))?;
         tensors.push(preprocess::load_tensor(&bytes, p, &model.config.data)?);
     }
     let mut engine = Engine::new_blocking()?;
     let mut clf = Classifier::new(model);
-    for (chunk_i, chunk) in tensors.chunks(batch).enumerate() {
+    for (paths, chunk) in a.images.chunks(a.batch).zip(tensors.chunks(a.batch)) {
         let input: Vec<f32> = chunk.concat();
         let logits = pollster::block_on(clf.logits(&mut engine, &input))?;
         let width = logits.len() / chunk.len();
-        for (j, row) in logits.chunks(width).enumerate() {
-            let path = &args.positional[chunk_i * batch + j];
+        for (path, row) in paths.iter().zip(logits.chunks(width)) {
             let top = clf.top_k(row, k);
-            if json {
+            if a.json {
                 let obj = serde_json::json!({"image": path, "top_k": top, "logits": row});
                 println!("{obj}");
             } else {
@@ -95,8 +69,8 @@ fn classify(args: &Args) -> Result<()> {
     Ok(())
 }
 
-fn inspect(args: &Args) -> Result<()> {
-    let model = load_model(args)?;
+fn inspect(a: &InspectArgs) -> Result<()> {
+    let model = load_model(a.model.as_deref(), a.arch.as_deref())?;
     let c = &model.config;
     let g = model.graph(1)?;
     println!("model:        {}", model.source);
@@ -174,50 +148,59 @@ fn natural_key(s: &str) -> Vec<(String, u64)> {
     s.split('.').map(|p| p.parse::<u64>().map(|n| (String::new(), n)).unwrap_or((p.to_string(), 0))).collect()
 }
 
-fn bench(args: &Args) -> Result<()> {
-    let iters = args.usize("--iters", 10)?;
+/// `bench --matmul`: GFLOP/s of each matmul kernel variant (or `--kernel`'s).
+fn bench_matmul(engine: &mut Engine, args: &BenchArgs) -> Result<()> {
+    let b = args.batch;
+    let shapes = [(1024, 1024, 1024), (b * 197, 2304, 768), (b * 197, 3072, 768), (b * 197, 768, 3072)];
+    println!("{:<10} {:>6} {:>6} {:>6} {:>10} {:>9}", "variant", "M", "N", "K", "ms", "GFLOP/s");
+    let only = args.kernel.as_deref();
+    let kinds: Vec<_> = engine
+        .matmul_variants()
+        .into_iter()
+        .filter(|k| only.is_none_or(|o| format!("{k:?}").eq_ignore_ascii_case(o)))
+        .collect();
+    if kinds.is_empty() {
+        return Err(Error::Input(format!("--kernel {:?}: this adapter has {:?}", only.unwrap_or(""), engine.matmul_variants())));
+    }
+    for kind in kinds {
+        for &(m, n, k) in &shapes {
+            let r = vitrine::bench::matmul(engine, kind, m, n, k, args.iters)?;
+            println!("{:<10} {:>6} {:>6} {:>6} {:>10.2} {:>9.2}", r.variant, r.m, r.n, r.k, r.ms, r.gflops);
+        }
+    }
+    Ok(())
+}
+
+/// `bench --train`: training steps (forward, loss, backward, AdamW).
+fn bench_train(engine: &mut Engine, model: &Model, batch: usize, iters: usize) -> Result<()> {
+    println!("model: {} | training step, batch {batch} | {iters} iterations", model.source);
+    let r = vitrine::bench::train(engine, model, batch, iters)?;
+    println!("training step (forward + loss + backward + AdamW): median {:.2} ms", r.step_ms);
+    println!("training throughput: {:.2} images/s", r.images_per_s);
+    if let Some(kinds) = r.kinds {
+        let total: f64 = kinds.iter().map(|k| k.1).sum();
+        println!("GPU time per op kind, forward + backward (each op timed alone), total {total:.2} ms:");
+        for (k, ms, n) in kinds {
+            println!("  {k:<14} {ms:>9.3} ms  ({n} dispatches)");
+        }
+    }
+    Ok(())
+}
+
+fn bench(args: &BenchArgs) -> Result<()> {
+    let (batch, iters) = (args.batch, args.iters);
     let mut engine = Engine::new_blocking()?;
     let a = engine.ctx.adapter().clone();
     println!("adapter: {} ({}, {} {}), device type {}", a.name, a.backend, a.driver, a.driver_info, a.device_type);
-    if args.has("--matmul") {
-        let b = args.usize("--batch", 1)?;
-        let shapes = [(1024, 1024, 1024), (b * 197, 2304, 768), (b * 197, 3072, 768), (b * 197, 768, 3072)];
-        println!("{:<10} {:>6} {:>6} {:>6} {:>10} {:>9}", "variant", "M", "N", "K", "ms", "GFLOP/s");
-        let only = args.get("--kernel");
-        let kinds: Vec<_> = engine
-            .matmul_variants()
-            .into_iter()
-            .filter(|k| only.is_none_or(|o| format!("{k:?}").eq_ignore_ascii_case(o)))
-            .collect();
-        if kinds.is_empty() {
-            return Err(Error::Input(format!("--kernel {:?}: this adapter has {:?}", only.unwrap_or(""), engine.matmul_variants())));
-        }
-        for kind in kinds {
-            for &(m, n, k) in &shapes {
-                let r = vitrine::bench::matmul(&mut engine, kind, m, n, k, iters)?;
-                println!("{:<10} {:>6} {:>6} {:>6} {:>10.2} {:>9.2}", r.variant, r.m, r.n, r.k, r.ms, r.gflops);
-            }
-        }
-        return Ok(());
+    if args.matmul {
+        return bench_matmul(&mut engine, args);
     }
-    let model = match (args.get("--model"), args.get("--arch")) {
+    let model = match (args.model.as_deref(), args.arch.as_deref()) {
         (None, Some(arch)) => Model::fresh(config::preset(arch)?, 1)?,
-        _ => load_model(args)?,
+        (model, arch) => load_model(model, arch)?,
     };
-    let batch = args.usize("--batch", 1)?;
-    if args.has("--train") {
-        println!("model: {} | training step, batch {batch} | {iters} iterations", model.source);
-        let r = vitrine::bench::train(&mut engine, &model, batch, iters)?;
-        println!("training step (forward + loss + backward + AdamW): median {:.2} ms", r.step_ms);
-        println!("training throughput: {:.2} images/s", r.images_per_s);
-        if let Some(kinds) = r.kinds {
-            let total: f64 = kinds.iter().map(|k| k.1).sum();
-            println!("GPU time per op kind, forward + backward (each op timed alone), total {total:.2} ms:");
-            for (k, ms, n) in kinds {
-                println!("  {k:<14} {ms:>9.3} ms  ({n} dispatches)");
-            }
-        }
-        return Ok(());
+    if args.train {
+        return bench_train(&mut engine, &model, batch, iters);
     }
     println!("model: {} | batch {batch} | {iters} iterations", model.source);
     let mut clf = Classifier::new(model);
@@ -263,45 +246,56 @@ fn bench(args: &Args) -> Result<()> {
 }
 
 fn run(raw: &[String]) -> Result<()> {
-    let Some(cmd) = raw.first() else {
-        println!("{USAGE}");
-        return Ok(());
+    let command = match cli::parse(raw).map_err(Error::Input)? {
+        Parsed::Run(c) => c,
+        Parsed::Printed => return Ok(()),
     };
-    let rest = &raw[1..];
-    match cmd.as_str() {
-        "classify" => classify(&Args::parse(rest, &["--model", "--arch", "--top-k", "--batch", "--json", "--labels"])?),
-        "inspect" => inspect(&Args::parse(rest, &["--model", "--arch"])?),
-        "bench" => bench(&Args::parse(rest, &["--model", "--arch", "--batch", "--iters", "--matmul", "--kernel", "--train"])?),
-        "train" => train::train(&Args::parse(rest, train::TRAIN_FLAGS)?),
-        "eval" => train::eval(&Args::parse(rest, train::EVAL_FLAGS)?),
-        "presets" => {
+    match command {
+        Command::Classify(a) => classify(&a),
+        Command::Inspect(a) => inspect(&a),
+        Command::Bench(a) => bench(&a),
+        Command::Train(a) => train::train(&a),
+        Command::Eval(a) => train::eval(&a),
+        Command::Presets => {
             config::preset_names().iter().for_each(|n| println!("{n}"));
             Ok(())
         }
-        "--help" | "-h" | "help" => {
-            println!("{USAGE}");
+        Command::Completions { shell } => {
+            let mut cmd = <cli::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "vitrine", &mut std::io::stdout());
             Ok(())
         }
-        other => Err(Error::Input(format!("unknown command {other:?} (classify, train, eval, inspect, bench, presets)"))),
     }
 }
 
 /// The Vulkan loader complains on stderr when XDG_RUNTIME_DIR is unset or
-/// unusable; give it a private directory so errors stay one line.
+/// unusable; give it a private directory so errors stay one line. The
+/// directory is one per user, made once and reused: no run leaves a new one behind.
+#[cfg(unix)]
 fn ensure_runtime_dir() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let ok = std::env::var_os("XDG_RUNTIME_DIR").map(|d| Path::new(&d).is_dir()).unwrap_or(false);
-    if !ok {
-        let dir = std::env::temp_dir().join(format!("vitrine-runtime-{}", std::process::id()));
-        if std::fs::create_dir_all(&dir).is_ok() {
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
-            }
-            std::env::set_var("XDG_RUNTIME_DIR", &dir);
-        }
+    if ok {
+        return;
+    }
+    extern "C" {
+        fn getuid() -> u32;
+    }
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { getuid() };
+    let dir = std::env::temp_dir().join(format!("vitrine-runtime-{uid}"));
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    // Use it only if it is ours (another user may have made the name first).
+    let mine = std::fs::metadata(&dir).map(|m| m.uid() == uid).unwrap_or(false);
+    if mine && std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).is_ok() {
+        std::env::set_var("XDG_RUNTIME_DIR", &dir);
     }
 }
+
+#[cfg(not(unix))]
+fn ensure_runtime_dir() {}
 
 /// Restores the default SIGPIPE action (Rust ignores it, so `println!` into a
 /// closed pipe, as in `vitrine inspect | head`, would panic): the process ends

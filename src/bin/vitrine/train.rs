@@ -1,30 +1,222 @@
-//! `vitrine train` and `vitrine eval`: flags named as in timm's train.py.
+//! `vitrine train` and `vitrine eval`: their flags (named as in timm's
+//! train.py, declared for clap) and what they do.
 
-use crate::args::Args;
+use crate::cli::{natural, number, pixels, positive, steps};
+use clap::builder::{PossibleValue, PossibleValuesParser};
+use clap::{ArgAction, Args};
 use std::path::{Path, PathBuf};
 use vitrine::models::config::{finish, preset};
 use vitrine::models::{default_model, Model};
 use vitrine::train::augment::{Augment, Crop};
 use vitrine::train::data::{Dataset, Split};
 use vitrine::train::schedule::SchedKind;
-use vitrine::train::trainer::{self, adapt_head, evaluate, load_resume, Hooks, OptName, TrainOptions};
+use vitrine::train::trainer::{self, adapt_head, evaluate, load_resume, Hooks, OptName, Resume, TrainOptions};
 use vitrine::{Engine, Error, Result};
 
-pub const TRAIN_FLAGS: &[&str] = &[
-    "--data", "--model", "--arch", "--model-kwargs", "--num-classes", "--img-size", "--in-chans", "--mean", "--std",
-    "--interpolation", "--crop-pct", "--epochs", "-b", "--batch-size", "--grad-accum-steps", "--lr", "--min-lr",
-    "--warmup-lr", "--warmup-epochs", "--sched", "--sched-on-updates", "--decay-epochs", "--decay-rate", "--opt",
-    "--opt-eps", "--opt-betas", "--momentum", "--weight-decay", "--smoothing", "--clip-grad", "--no-aug", "--hflip",
-    "--scale", "--ratio", "--crop", "--pad", "--seed", "--freeze-backbone", "--val-split", "-j", "--workers",
-    "--checkpoint-every", "--stop-after", "--resume", "--out", "--output", "--quiet",
-];
+/// Allowed words for a flag; `(name, alias)` pairs with the alias hidden from help.
+fn choices(values: &[(&'static str, Option<&'static str>)]) -> PossibleValuesParser {
+    PossibleValuesParser::new(values.iter().map(|&(name, alias)| {
+        let v = PossibleValue::new(name);
+        match alias {
+            Some(a) => v.alias(a),
+            None => v,
+        }
+    }))
+}
 
-pub const EVAL_FLAGS: &[&str] = &["--model", "--arch", "--data", "--split", "-b", "--batch-size", "--json", "-j", "--workers", "--quiet"];
+fn opt_names() -> PossibleValuesParser {
+    choices(&[("adamw", None), ("sgd", Some("nesterov")), ("momentum", None)])
+}
+fn sched_names() -> PossibleValuesParser {
+    choices(&[("cosine", None), ("step", None), ("constant", Some("none"))])
+}
+fn crop_names() -> PossibleValuesParser {
+    choices(&[("rrc", None), ("pad", None), ("center", Some("none"))])
+}
+fn interpolations() -> PossibleValuesParser {
+    choices(&[("bicubic", None), ("bilinear", None), ("nearest", None)])
+}
+fn splits() -> PossibleValuesParser {
+    choices(&[("val", Some("validation")), ("test", None), ("train", None)])
+}
+
+/// `vitrine train`'s flags. `None` (or `false`) means not given: a new run
+/// takes the default written in the help, `--resume` keeps the run's value.
+/// A flag given twice keeps its last value (multi-valued ones too, as timm's).
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Image folder: ImageFolder, IDX (MNIST) or CIFAR batches [required without --resume]
+    #[arg(long, value_name = "D", help_heading = "Data and output", value_hint = clap::ValueHint::DirPath)]
+    pub data: Option<String>,
+    /// Output folder: model and training state [required without --resume]
+    #[arg(long, visible_alias = "output", value_name = "DIR", help_heading = "Data and output", value_hint = clap::ValueHint::DirPath)]
+    pub out: Option<String>,
+    /// Continue the run checkpointed in DIR; the flags given change its options
+    #[arg(long, value_name = "DIR", help_heading = "Data and output", value_hint = clap::ValueHint::DirPath)]
+    pub resume: Option<String>,
+    /// Classes of the new head [default: the data's]
+    #[arg(long, value_name = "K", value_parser = positive, help_heading = "Data and output")]
+    pub num_classes: Option<usize>,
+    /// Share of the training set held out when the data has no val/test split [default: 0.1]
+    #[arg(long, value_name = "F", value_parser = number, help_heading = "Data and output")]
+    pub val_split: Option<f64>,
+    /// Images per optimizer step [default: 64]
+    #[arg(short = 'b', long, value_name = "B", value_parser = positive, help_heading = "Data and output")]
+    pub batch_size: Option<usize>,
+    /// Image decoding threads [default: 2]
+    #[arg(short = 'j', long, value_name = "N", value_parser = positive, help_heading = "Data and output")]
+    pub workers: Option<usize>,
+
+    /// A checkpoint to fine-tune: a hub folder or a .safetensors file
+    #[arg(long, value_name = "M", help_heading = "Model", value_hint = clap::ValueHint::AnyPath)]
+    pub model: Option<String>,
+    /// A timm preset (vitrine presets) to train from scratch, or a bare --model's
+    #[arg(long, value_name = "PRESET", help_heading = "Model")]
+    pub arch: Option<String>,
+    /// timm model kwargs for --arch (values as JSON or Python: True, None, (2,2))
+    #[arg(long, value_name = "K=V", num_args = 1.., action = ArgAction::Set, help_heading = "Model")]
+    pub model_kwargs: Option<Vec<String>>,
+    /// Input size for --arch [default: the preset's]
+    #[arg(long, value_name = "N", value_parser = positive, help_heading = "Model")]
+    pub img_size: Option<usize>,
+    /// Input channels for --arch [default: the preset's]
+    #[arg(long, value_name = "N", value_parser = positive, help_heading = "Model")]
+    pub in_chans: Option<usize>,
+    /// Normalisation mean, 1 or 3 numbers [default: the model's]
+    #[arg(long, value_name = "MEAN", num_args = 1..=3, action = ArgAction::Set, value_parser = number, help_heading = "Model")]
+    pub mean: Option<Vec<f64>>,
+    /// Normalisation std, 1 or 3 numbers [default: the model's]
+    #[arg(long, value_name = "STD", num_args = 1..=3, action = ArgAction::Set, value_parser = number, help_heading = "Model")]
+    pub std: Option<Vec<f64>>,
+    /// Resize filter [default: the model's]
+    #[arg(long, value_name = "NAME", value_parser = interpolations(), help_heading = "Model")]
+    pub interpolation: Option<String>,
+    /// Eval center-crop fraction, in (0, 1] [default: the model's]
+    #[arg(long, value_name = "F", value_parser = number, help_heading = "Model")]
+    pub crop_pct: Option<f64>,
+    /// Train the head only
+    #[arg(long, help_heading = "Model")]
+    pub freeze_backbone: bool,
+
+    /// Optimizer (sgd: Nesterov SGD) [default: adamw]
+    #[arg(long, value_name = "NAME", value_parser = opt_names(), help_heading = "Optimizer")]
+    pub opt: Option<String>,
+    /// Peak learning rate [default: 1e-3; 0.01 for sgd and momentum]
+    #[arg(long, value_name = "LR", value_parser = number, help_heading = "Optimizer")]
+    pub lr: Option<f64>,
+    /// SGD momentum [default: 0.9]
+    #[arg(long, value_name = "M", value_parser = number, help_heading = "Optimizer")]
+    pub momentum: Option<f64>,
+    /// Weight decay (not on biases, norms, pos_embed, tokens) [default: 0.05]
+    #[arg(long, value_name = "WD", value_parser = number, help_heading = "Optimizer")]
+    pub weight_decay: Option<f64>,
+    /// AdamW epsilon [default: 1e-8]
+    #[arg(long, value_name = "EPS", value_parser = number, help_heading = "Optimizer")]
+    pub opt_eps: Option<f64>,
+    /// AdamW betas [default: 0.9 0.999]
+    #[arg(long, value_names = ["BETA1", "BETA2"], num_args = 2, action = ArgAction::Set, value_parser = number, help_heading = "Optimizer")]
+    pub opt_betas: Option<Vec<f64>>,
+    /// Clip gradients to this global L2 norm [default: off]
+    #[arg(long, value_name = "NORM", value_parser = number, help_heading = "Optimizer")]
+    pub clip_grad: Option<f64>,
+    /// Label smoothing [default: 0.1]
+    #[arg(long, value_name = "S", value_parser = number, help_heading = "Optimizer")]
+    pub smoothing: Option<f64>,
+    /// Micro-batches per optimizer step [default: 1]
+    #[arg(long, value_name = "N", value_parser = positive, help_heading = "Optimizer")]
+    pub grad_accum_steps: Option<usize>,
+
+    /// Epochs to train [default: 10]
+    #[arg(long, value_name = "N", value_parser = positive, help_heading = "Schedule")]
+    pub epochs: Option<usize>,
+    /// Learning-rate decay [default: cosine]
+    #[arg(long, value_name = "NAME", value_parser = sched_names(), help_heading = "Schedule")]
+    pub sched: Option<String>,
+    /// Linear warmup epochs [default: 1 if --epochs >= 5, else 0]
+    #[arg(long, value_name = "E", value_parser = number, help_heading = "Schedule")]
+    pub warmup_epochs: Option<f64>,
+    /// Learning rate at the start of warmup [default: 1e-5]
+    #[arg(long, value_name = "LR", value_parser = number, help_heading = "Schedule")]
+    pub warmup_lr: Option<f64>,
+    /// Floor of the cosine schedule [default: 0]
+    #[arg(long, value_name = "LR", value_parser = number, help_heading = "Schedule")]
+    pub min_lr: Option<f64>,
+    /// Step schedule: decay every this many epochs [default: 90]
+    #[arg(long, value_name = "E", value_parser = number, help_heading = "Schedule")]
+    pub decay_epochs: Option<f64>,
+    /// Step schedule: multiply the rate by this [default: 0.1]
+    #[arg(long, value_name = "R", value_parser = number, help_heading = "Schedule")]
+    pub decay_rate: Option<f64>,
+    /// Change the rate every optimizer step, not every epoch
+    #[arg(long, help_heading = "Schedule")]
+    pub sched_on_updates: bool,
+
+    /// Training crop (rrc: random-resized) [default: rrc]
+    #[arg(long, value_name = "NAME", value_parser = crop_names(), help_heading = "Augmentation")]
+    pub crop: Option<String>,
+    /// --crop rrc: area fraction range [default: 0.08 1]
+    #[arg(long, value_names = ["MIN", "MAX"], num_args = 2, action = ArgAction::Set, value_parser = number, help_heading = "Augmentation")]
+    pub scale: Option<Vec<f64>>,
+    /// --crop rrc: aspect ratio range [default: 0.75 1.333]
+    #[arg(long, value_names = ["MIN", "MAX"], num_args = 2, action = ArgAction::Set, value_parser = number, help_heading = "Augmentation")]
+    pub ratio: Option<Vec<f64>>,
+    /// Pad-and-crop by N pixels per side (sets --crop pad) [default with --crop pad: 4]
+    #[arg(long, value_name = "N", value_parser = pixels, help_heading = "Augmentation")]
+    pub pad: Option<usize>,
+    /// Horizontal flip probability [default: 0.5]
+    #[arg(long, value_name = "P", value_parser = number, help_heading = "Augmentation")]
+    pub hflip: Option<f64>,
+    /// No augmentation: the eval transform, no flips
+    #[arg(long, help_heading = "Augmentation")]
+    pub no_aug: bool,
+
+    /// Seed of the init, data order, split and augmentation [default: 42]
+    #[arg(long, value_name = "N", value_parser = natural, help_heading = "Run")]
+    pub seed: Option<u64>,
+    /// Also checkpoint every this many optimizer steps [default: at epoch ends only]
+    #[arg(long, value_name = "STEPS", value_parser = steps, help_heading = "Run")]
+    pub checkpoint_every: Option<u64>,
+    /// Stop (with a checkpoint) after this many optimizer steps [default: run to the end]
+    #[arg(long, value_name = "STEPS", value_parser = steps, help_heading = "Run")]
+    pub stop_after: Option<u64>,
+    /// No progress bar
+    #[arg(long, help_heading = "Run")]
+    pub quiet: bool,
+}
+
+/// `vitrine eval`'s flags.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Hub folder (config.json + model.safetensors) or .safetensors file [default: built-in model]
+    #[arg(long, value_name = "M", value_hint = clap::ValueHint::AnyPath)]
+    pub model: Option<String>,
+    /// The timm preset (vitrine presets) of a bare .safetensors --model
+    #[arg(long, value_name = "A")]
+    pub arch: Option<String>,
+    /// Image folder (as for train) [required]
+    #[arg(long, value_name = "D", value_hint = clap::ValueHint::DirPath)]
+    pub data: Option<String>,
+    /// Which split (test is the same as val)
+    #[arg(long, value_name = "SPLIT", default_value = "val", value_parser = splits())]
+    pub split: String,
+    /// Images per GPU batch
+    #[arg(short = 'b', long, value_name = "B", default_value = "64", value_parser = positive)]
+    pub batch_size: usize,
+    /// Print {"top1": %, "top5": %, "n": images} only
+    #[arg(long)]
+    pub json: bool,
+    /// Image decoding threads
+    #[arg(short = 'j', long, value_name = "N", default_value = "2", value_parser = positive)]
+    pub workers: usize,
+    /// No progress bar
+    #[arg(long)]
+    pub quiet: bool,
+}
 
 /// `key=value` pairs (values as JSON, or Python's True / False / None, or bare strings).
-fn model_kwargs(args: &Args) -> Result<serde_json::Map<String, serde_json::Value>> {
+fn model_kwargs(a: &TrainArgs) -> Result<serde_json::Map<String, serde_json::Value>> {
     let mut map = serde_json::Map::new();
-    for kv in args.list("--model-kwargs").unwrap_or_default() {
+    for kv in a.model_kwargs.iter().flatten() {
         let (k, v) = kv.split_once('=').ok_or_else(|| Error::Input(format!("--model-kwargs: {kv:?} is not key=value")))?;
         let v = match v {
             "True" => serde_json::Value::Bool(true),
@@ -37,38 +229,32 @@ fn model_kwargs(args: &Args) -> Result<serde_json::Map<String, serde_json::Value
     Ok(map)
 }
 
-fn opt_usize(args: &Args, name: &str) -> Result<Option<usize>> {
-    if args.get(name).is_none() {
-        return Ok(None);
+/// `--mean` / `--std`: one number for all channels, or three.
+fn per_channel(name: &str, v: &[f64]) -> Result<[f32; 3]> {
+    match v {
+        [x] => Ok([*x as f32; 3]),
+        [r, g, b] => Ok([*r as f32, *g as f32, *b as f32]),
+        _ => Err(Error::Input(format!("{name} takes 1 or 3 numbers, got {v:?}"))),
     }
-    args.usize(name, 1).map(Some)
-}
-
-fn batch_flag(args: &Args) -> Result<Option<usize>> {
-    Ok(opt_usize(args, "-b")?.or(opt_usize(args, "--batch-size")?))
-}
-
-fn workers_flag(args: &Args) -> Result<Option<usize>> {
-    Ok(opt_usize(args, "-j")?.or(opt_usize(args, "--workers")?))
 }
 
 /// The model to train: `--model` (fine-tune), `--arch` alone (from scratch,
 /// with `--model-kwargs`, `--img-size`, `--in-chans`), with data-config flags applied.
-fn model_for_training(args: &Args, num_classes: usize, seed: u64) -> Result<Model> {
-    let mut model = match (args.get("--model"), args.get("--arch")) {
+fn model_for_training(a: &TrainArgs, num_classes: usize, seed: u64) -> Result<Model> {
+    let mut model = match (&a.model, &a.arch) {
         (Some(m), arch) => {
-            if args.has("--model-kwargs") || args.has("--img-size") || args.has("--in-chans") {
+            if a.model_kwargs.is_some() || a.img_size.is_some() || a.in_chans.is_some() {
                 return Err(Error::Input("--model-kwargs, --img-size and --in-chans shape a new model; they cannot change --model's".into()));
             }
-            Model::load(Path::new(m), arch)?
+            Model::load(Path::new(m), arch.as_deref())?
         }
         (None, Some(arch)) => {
             let mut cfg = preset(arch)?;
-            let mut kw = model_kwargs(args)?;
-            if let Some(s) = opt_usize(args, "--img-size")? {
+            let mut kw = model_kwargs(a)?;
+            if let Some(s) = a.img_size {
                 kw.insert("img_size".into(), s.into());
             }
-            if let Some(c) = opt_usize(args, "--in-chans")? {
+            if let Some(c) = a.in_chans {
                 kw.insert("in_chans".into(), c.into());
             }
             kw.insert("num_classes".into(), num_classes.into());
@@ -79,19 +265,16 @@ fn model_for_training(args: &Args, num_classes: usize, seed: u64) -> Result<Mode
         (None, None) => return Err(Error::Input("train needs --model (a checkpoint to fine-tune) or --arch (a preset to train from scratch)".into())),
     };
     let d = &mut model.config.data;
-    if let Some(m) = args.floats("--mean", &[1, 3])? {
-        d.mean = if m.len() == 1 { [m[0] as f32; 3] } else { [m[0] as f32, m[1] as f32, m[2] as f32] };
+    if let Some(m) = &a.mean {
+        d.mean = per_channel("--mean", m)?;
     }
-    if let Some(s) = args.floats("--std", &[1, 3])? {
-        d.std = if s.len() == 1 { [s[0] as f32; 3] } else { [s[0] as f32, s[1] as f32, s[2] as f32] };
+    if let Some(s) = &a.std {
+        d.std = per_channel("--std", s)?;
     }
-    if let Some(i) = args.get("--interpolation") {
-        if !["bicubic", "bilinear", "nearest"].contains(&i) {
-            return Err(Error::Input(format!("--interpolation {i:?} is not supported (bicubic, bilinear, nearest)")));
-        }
-        d.interpolation = i.to_string();
+    if let Some(i) = &a.interpolation {
+        d.interpolation = i.clone();
     }
-    if let Some(c) = args.f64("--crop-pct")? {
+    if let Some(c) = a.crop_pct {
         if !(c > 0.0 && c <= 1.0) {
             return Err(Error::Input(format!("--crop-pct must be in (0, 1], got {c}")));
         }
@@ -100,139 +283,148 @@ fn model_for_training(args: &Args, num_classes: usize, seed: u64) -> Result<Mode
     Ok(model)
 }
 
+/// Overwrites `field` with a flag's value when the flag was given.
+fn set<T: Copy>(flag: Option<T>, field: &mut T) {
+    if let Some(v) = flag {
+        *field = v;
+    }
+}
+
 /// Applies the flags given on the command line to `o` (defaults or a resumed run's options).
-fn apply_flags(args: &Args, o: &mut TrainOptions, resuming: bool) -> Result<()> {
-    if let Some(d) = args.get("--data") {
+fn apply_flags(a: &TrainArgs, o: &mut TrainOptions, resuming: bool) -> Result<()> {
+    if let Some(d) = &a.data {
         o.data = PathBuf::from(d);
     }
-    if let Some(d) = args.get("--out").or(args.get("--output")) {
+    if let Some(d) = &a.out {
         o.out = PathBuf::from(d);
     }
-    if let Some(e) = opt_usize(args, "--epochs")? {
+    if let Some(e) = a.epochs {
         o.epochs = e;
         o.sched.epochs = e;
     }
-    if !resuming && args.get("--warmup-epochs").is_none() {
-        o.sched.warmup_epochs = if o.epochs >= 5 { 1.0 } else { 0.0 };
+    set(a.batch_size, &mut o.batch_size);
+    set(a.grad_accum_steps, &mut o.grad_accum);
+    set(a.workers, &mut o.workers);
+    set(a.val_split, &mut o.val_split);
+    set(a.seed, &mut o.seed);
+    if a.freeze_backbone {
+        o.freeze_backbone = true;
     }
-    if let Some(b) = batch_flag(args)? {
-        o.batch_size = b;
+    if a.checkpoint_every.is_some() {
+        o.checkpoint_every = a.checkpoint_every;
     }
-    if let Some(a) = opt_usize(args, "--grad-accum-steps")? {
-        o.grad_accum = a;
-    }
-    if let Some(w) = workers_flag(args)? {
-        o.workers = w;
-    }
-    if let Some(s) = args.get("--opt") {
+    apply_optimizer(a, o, resuming)?;
+    apply_schedule(a, o, resuming)?;
+    apply_augment(a, o)
+}
+
+/// `--opt` and its numbers, `--smoothing`, `--clip-grad`.
+fn apply_optimizer(a: &TrainArgs, o: &mut TrainOptions, resuming: bool) -> Result<()> {
+    if let Some(s) = &a.opt {
         o.opt = OptName::parse(s)?;
-        if !resuming && args.get("--lr").is_none() && o.opt != OptName::AdamW {
+        if !resuming && a.lr.is_none() && o.opt != OptName::AdamW {
             o.sched.lr = 0.01;
         }
     }
-    let set = |name: &str, field: &mut f64| -> Result<()> {
-        if let Some(v) = args.f64(name)? {
-            *field = v;
-        }
-        Ok(())
-    };
-    set("--lr", &mut o.sched.lr)?;
-    set("--min-lr", &mut o.sched.min_lr)?;
-    set("--warmup-lr", &mut o.sched.warmup_lr)?;
-    set("--warmup-epochs", &mut o.sched.warmup_epochs)?;
-    set("--decay-epochs", &mut o.sched.decay_epochs)?;
-    set("--decay-rate", &mut o.sched.decay_rate)?;
-    set("--momentum", &mut o.momentum)?;
-    set("--weight-decay", &mut o.weight_decay)?;
-    set("--opt-eps", &mut o.opt_eps)?;
-    set("--smoothing", &mut o.smoothing)?;
-    set("--val-split", &mut o.val_split)?;
-    if let Some(b) = args.floats("--opt-betas", &[2])? {
-        o.opt_betas = [b[0], b[1]];
+    set(a.lr, &mut o.sched.lr);
+    set(a.momentum, &mut o.momentum);
+    set(a.weight_decay, &mut o.weight_decay);
+    set(a.opt_eps, &mut o.opt_eps);
+    set(a.smoothing, &mut o.smoothing);
+    if let Some(b) = &a.opt_betas {
+        o.opt_betas = pair("--opt-betas", b)?;
     }
-    if let Some(s) = args.get("--sched") {
+    if a.clip_grad.is_some() {
+        o.clip_grad = a.clip_grad;
+    }
+    Ok(())
+}
+
+/// `--sched` and the learning-rate schedule's numbers.
+fn apply_schedule(a: &TrainArgs, o: &mut TrainOptions, resuming: bool) -> Result<()> {
+    if !resuming && a.warmup_epochs.is_none() {
+        o.sched.warmup_epochs = if o.epochs >= 5 { 1.0 } else { 0.0 };
+    }
+    if let Some(s) = &a.sched {
         o.sched.kind = SchedKind::parse(s)?;
     }
-    if args.has("--sched-on-updates") {
+    set(a.min_lr, &mut o.sched.min_lr);
+    set(a.warmup_lr, &mut o.sched.warmup_lr);
+    set(a.warmup_epochs, &mut o.sched.warmup_epochs);
+    set(a.decay_epochs, &mut o.sched.decay_epochs);
+    set(a.decay_rate, &mut o.sched.decay_rate);
+    if a.sched_on_updates {
         o.sched.on_updates = true;
     }
-    if let Some(c) = args.f64("--clip-grad")? {
-        o.clip_grad = Some(c);
+    Ok(())
+}
+
+/// Two numbers (clap checks the count; this keeps the code free of indexing).
+fn pair(name: &str, v: &[f64]) -> Result<[f64; 2]> {
+    match v {
+        [x, y] => Ok([*x, *y]),
+        _ => Err(Error::Input(format!("{name} takes 2 numbers, got {v:?}"))),
     }
-    if let Some(s) = args.get("--seed") {
-        o.seed = s.parse().map_err(|_| Error::Input(format!("--seed must be a non-negative integer, got {s:?}")))?;
-    }
-    if args.has("--freeze-backbone") {
-        o.freeze_backbone = true;
-    }
-    if let Some(n) = args.get("--checkpoint-every") {
-        o.checkpoint_every = Some(n.parse().map_err(|_| Error::Input(format!("--checkpoint-every must be a step count, got {n:?}")))?);
-    }
-    // Augmentation.
-    if let Some(c) = args.get("--crop") {
-        o.augment.crop = match c {
+}
+
+/// `--crop`, `--pad`, `--scale`, `--ratio`, `--hflip`, `--no-aug`.
+fn apply_augment(a: &TrainArgs, o: &mut TrainOptions) -> Result<()> {
+    if let Some(c) = &a.crop {
+        o.augment.crop = match c.as_str() {
             "rrc" => Crop::RandomResized { scale: [0.08, 1.0], ratio: [0.75, 4.0 / 3.0] },
             "pad" => Crop::Pad { pad: 4 },
             "center" | "none" => Crop::Center,
             _ => return Err(Error::Input(format!("--crop {c:?} is not supported (rrc, pad, center)"))),
         };
     }
-    if let Some(p) = args.get("--pad") {
-        let pad = p.parse().map_err(|_| Error::Input(format!("--pad must be a pixel count, got {p:?}")))?;
+    if let Some(pad) = a.pad {
         o.augment.crop = Crop::Pad { pad };
     }
     if let Crop::RandomResized { scale, ratio } = &mut o.augment.crop {
-        if let Some(s) = args.floats("--scale", &[2])? {
-            *scale = [s[0], s[1]];
+        if let Some(s) = &a.scale {
+            *scale = pair("--scale", s)?;
         }
-        if let Some(r) = args.floats("--ratio", &[2])? {
-            *ratio = [r[0], r[1]];
+        if let Some(r) = &a.ratio {
+            *ratio = pair("--ratio", r)?;
         }
-    } else if args.has("--scale") || args.has("--ratio") {
+    } else if a.scale.is_some() || a.ratio.is_some() {
         return Err(Error::Input("--scale and --ratio apply to --crop rrc".into()));
     }
-    set("--hflip", &mut o.augment.hflip)?;
-    if args.has("--no-aug") {
+    set(a.hflip, &mut o.augment.hflip);
+    if a.no_aug {
         o.augment = Augment::none();
     }
     Ok(())
 }
 
-pub fn train(args: &Args) -> Result<()> {
-    let quiet = args.has("--quiet");
-    let mut log = |s: &str| println!("{s}");
-    let resume = match args.get("--resume") {
-        Some(dir) => Some(load_resume(Path::new(dir))?),
-        None => None,
-    };
-    let (model, opts) = match &resume {
-        Some(r) => {
-            if args.has("--model") || args.has("--arch") {
-                return Err(Error::Input("--resume continues its checkpoint's model; leave out --model / --arch".into()));
-            }
-            let mut o = r.state.options.clone();
-            if args.get("--out").or(args.get("--output")).is_none() {
-                o.out = PathBuf::from(args.get("--resume").unwrap_or_default());
-            }
-            apply_flags(args, &mut o, true)?;
-            (r.model.clone(), o)
-        }
-        None => {
-            let data = args.get("--data").ok_or_else(|| Error::Input("train needs --data DIR".into()))?;
-            let out = args.get("--out").or(args.get("--output")).ok_or_else(|| Error::Input("train needs --out DIR".into()))?;
-            let mut o = TrainOptions::new(PathBuf::from(data), PathBuf::from(out));
-            apply_flags(args, &mut o, false)?;
-            let classes = Dataset::open(&o.data, Split::Train)?.classes;
-            let k = match opt_usize(args, "--num-classes")? {
-                Some(k) => k,
-                None => classes.len(),
-            };
-            let mut model = model_for_training(args, k, o.seed)?;
-            adapt_head(&mut model, &classes, k, o.seed, &mut log)?;
-            (model, o)
-        }
-    };
-    let mut engine = Engine::new_blocking()?;
+/// The model and options of a resumed run, changed by the flags given.
+fn resumed(a: &TrainArgs, r: &Resume, dir: &str) -> Result<(Model, TrainOptions)> {
+    if a.model.is_some() || a.arch.is_some() {
+        return Err(Error::Input("--resume continues its checkpoint's model; leave out --model / --arch".into()));
+    }
+    let mut o = r.state.options.clone();
+    if a.out.is_none() {
+        o.out = PathBuf::from(dir);
+    }
+    apply_flags(a, &mut o, true)?;
+    Ok((r.model.clone(), o))
+}
+
+/// The model and options of a new run.
+fn fresh(a: &TrainArgs, log: &mut dyn FnMut(&str)) -> Result<(Model, TrainOptions)> {
+    let data = a.data.as_deref().ok_or_else(|| Error::Input("train needs --data DIR".into()))?;
+    let out = a.out.as_deref().ok_or_else(|| Error::Input("train needs --out DIR".into()))?;
+    let mut o = TrainOptions::new(PathBuf::from(data), PathBuf::from(out));
+    apply_flags(a, &mut o, false)?;
+    let classes = Dataset::open(&o.data, Split::Train)?.classes;
+    let k = a.num_classes.unwrap_or(classes.len());
+    let mut model = model_for_training(a, k, o.seed)?;
+    adapt_head(&mut model, &classes, k, o.seed, log)?;
+    Ok((model, o))
+}
+
+/// The run's first two lines: what trains where, and the recipe.
+fn announce(model: &Model, opts: &TrainOptions, engine: &Engine, log: &mut dyn FnMut(&str)) -> Result<()> {
     let a = engine.ctx.adapter();
     let g = model.graph(1)?;
     log(&format!(
@@ -259,11 +451,23 @@ pub fn train(args: &Args) -> Result<()> {
         opts.clip_grad.map(|c| c.to_string()).unwrap_or_else(|| "off".into()),
         serde_json::to_string(&opts.augment).unwrap_or_default()
     ));
-    let stop_after = match args.get("--stop-after") {
-        Some(n) => Some(n.parse::<u64>().map_err(|_| Error::Input(format!("--stop-after must be a step count, got {n:?}")))?),
+    Ok(())
+}
+
+pub fn train(a: &TrainArgs) -> Result<()> {
+    let mut log = |s: &str| println!("{s}");
+    let resume = match &a.resume {
+        Some(dir) => Some((load_resume(Path::new(dir))?, dir)),
         None => None,
     };
-    let report = trainer::train(&mut engine, model, opts, resume, Hooks { stop_after, progress: !quiet, log: &mut log })?;
+    let (model, opts) = match &resume {
+        Some((r, dir)) => resumed(a, r, dir)?,
+        None => fresh(a, &mut log)?,
+    };
+    let mut engine = Engine::new_blocking()?;
+    announce(&model, &opts, &engine, &mut log)?;
+    let hooks = Hooks { stop_after: a.stop_after, progress: !a.quiet, log: &mut log };
+    let report = trainer::train(&mut engine, model, opts, resume.map(|(r, _)| r), hooks)?;
     let best = report.state.history.iter().filter_map(|r| r.val_top1.map(|t| (t, r.epoch))).max_by(|a, b| a.0.total_cmp(&b.0));
     if !report.stopped {
         let mut line = format!("done in {:.1} s; model in {}", report.secs, report.state.options.out.display());
@@ -275,14 +479,14 @@ pub fn train(args: &Args) -> Result<()> {
     Ok(())
 }
 
-pub fn eval(args: &Args) -> Result<()> {
-    let model = match (args.get("--model"), args.get("--arch")) {
-        (Some(m), arch) => Model::load(Path::new(m), arch)?,
+pub fn eval(a: &EvalArgs) -> Result<()> {
+    let model = match (&a.model, &a.arch) {
+        (Some(m), arch) => Model::load(Path::new(m), arch.as_deref())?,
         (None, Some(_)) => return Err(Error::Input("--arch names the architecture of a --model file; give --model too".into())),
         (None, None) => default_model()?,
     };
-    let data = args.get("--data").ok_or_else(|| Error::Input("eval needs --data DIR".into()))?;
-    let split = match args.get("--split").unwrap_or("val") {
+    let data = a.data.as_deref().ok_or_else(|| Error::Input("eval needs --data DIR".into()))?;
+    let split = match a.split.as_str() {
         "val" | "test" | "validation" => Split::Val,
         "train" => Split::Train,
         s => return Err(Error::Input(format!("--split {s:?} is not supported (val, test, train)"))),
@@ -295,15 +499,13 @@ pub fn eval(args: &Args) -> Result<()> {
     if let Some(bad) = ds.samples.iter().find(|s| s.label >= k) {
         return Err(Error::Input(format!("{data}: label {} ({}) but the model has {k} classes", bad.label, ds.classes[bad.label])));
     }
-    let batch = batch_flag(args)?.unwrap_or(64);
-    let workers = workers_flag(args)?.unwrap_or(2);
     let mut engine = Engine::new_blocking()?;
-    let g = model.graph(batch)?;
+    let g = model.graph(a.batch_size)?;
     let exe = engine.compile(&g, &model.weights.data())?;
     let classes = ds.classes.clone();
-    let title = (!args.has("--quiet") && !args.has("--json")).then_some("eval");
-    let r = evaluate(&engine, &exe, std::sync::Arc::new(ds), &model.config.data, batch, workers, title)?;
-    if args.has("--json") {
+    let title = (!a.quiet && !a.json).then_some("eval");
+    let r = evaluate(&engine, &exe, std::sync::Arc::new(ds), &model.config.data, a.batch_size, a.workers, title)?;
+    if a.json {
         println!("{}", serde_json::json!({"top1": r.top1, "top5": r.top5, "n": r.n}));
         return Ok(());
     }
