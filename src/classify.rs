@@ -3,28 +3,36 @@
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::gpu::{Executable, LayerTime};
+use crate::graph::Graph;
 use crate::models::Model;
 use std::collections::HashMap;
 
 /// One class in a top-k list.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Prediction {
+    /// Class index (row of the head).
     pub index: usize,
+    /// Class name (`label_names`, ImageNet-1k names, or `class N`).
     pub label: String,
+    /// Softmax probability, 0 to 1.
     pub prob: f32,
 }
 
-/// A model compiled for an engine.
+/// A model compiled for an engine, one executable per batch size. The
+/// weights are uploaded once, with the first executable; every other batch
+/// size runs on the same parameter buffers.
 pub struct Classifier {
+    /// The model (config, labels, weights as loaded).
     pub model: Model,
-    weights: HashMap<String, Vec<f32>>,
     exes: HashMap<usize, Executable>,
+    /// The graph and batch size of the executable that owns the weights.
+    first: Option<(Graph, usize)>,
 }
 
 impl Classifier {
+    /// A classifier for `model`; nothing is compiled until the first batch.
     pub fn new(model: Model) -> Self {
-        let weights = model.weights.data();
-        Classifier { model, weights, exes: HashMap::new() }
+        Classifier { model, exes: HashMap::new(), first: None }
     }
 
     /// Values in one preprocessed image tensor.
@@ -39,7 +47,14 @@ impl Classifier {
         }
         if !self.exes.contains_key(&batch) {
             let g = self.model.graph(batch)?;
-            let exe = engine.compile(&g, &self.weights)?;
+            let shared = self.first.as_ref().and_then(|(src_g, b)| Some((src_g, self.exes.get(b)?)));
+            let exe = match shared {
+                Some((src_g, src)) => engine.compile_sharing(&g, src_g, src)?,
+                None => engine.compile(&g, &self.model.weights.data())?,
+            };
+            if self.first.is_none() {
+                self.first = Some((g, batch));
+            }
             self.exes.insert(batch, exe);
         }
         self.exes.get(&batch).ok_or_else(|| Error::Input("executable missing".into()))
@@ -75,6 +90,32 @@ impl Classifier {
         let exe = self.executable_for(engine, input)?;
         let (mut outs, gpu, read) = exe.run_staged(&engine.ctx, &[input], clock).await?;
         Ok((outs.pop().unwrap_or_default(), gpu, read))
+    }
+
+    /// The `k` most probable classes of one encoded image (PNG, JPEG, ...),
+    /// preprocessed with the model's data config (timm's eval transform).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn classify(&mut self, engine: &mut Engine, image: &[u8], k: usize) -> Result<Vec<Prediction>> {
+        let rows = self.run_images(engine, &[image])?;
+        let row = rows.first().map(Vec::as_slice).unwrap_or(&[]);
+        Ok(self.top_k(row, k))
+    }
+
+    /// The model's output row for each encoded image, run as one batch:
+    /// logits `[classes]`, or the pooled embedding `[C]` for a model made with
+    /// [`Model::into_feature_extractor`].
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn run_images(&mut self, engine: &mut Engine, images: &[&[u8]]) -> Result<Vec<Vec<f32>>> {
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut input = Vec::with_capacity(images.len() * self.image_len());
+        for (i, bytes) in images.iter().enumerate() {
+            input.extend(crate::preprocess::load_tensor(bytes, &format!("image {i}"), &self.model.config.data)?);
+        }
+        let out = pollster::block_on(self.logits(engine, &input))?;
+        let width = out.len() / images.len();
+        Ok(out.chunks(width.max(1)).map(<[f32]>::to_vec).collect())
     }
 
     /// Top-k classes of one row of logits, with softmax probabilities.

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # vitrine
 //!
 //! Vision Transformers on any GPU through WebGPU: WGSL compute shaders on
@@ -12,6 +13,36 @@
 //!             -> run: write input, record each layer's dispatches, one submit -> read back logits
 //! ```
 //!
+//! ## Classify an image
+//!
+//! ```no_run
+//! # fn main() -> vitrine::Result<()> {
+//! use vitrine::{Classifier, Engine, Model};
+//! let mut engine = Engine::new_blocking()?;            // the default GPU (Engine::from_wgpu for your own)
+//! let model = Model::builtin()?;                       // or Model::load("vit_b".as_ref(), None): a timm hub folder
+//! let mut clf = Classifier::new(model);
+//! let image = std::fs::read("models/samples/ankle-boot-0.png")?;
+//! for p in clf.classify(&mut engine, &image, 5)? {
+//!     println!("{:<20} {:5.1}%", p.label, p.prob * 100.0);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## The surface
+//!
+//! The types at the crate root are the library's curated API: [`Engine`]
+//! (a GPU device and its compiled pipelines), [`Model`] (a config and its
+//! weights), [`Classifier`] (a model compiled for an engine), [`Trainer`] with
+//! [`TrainOptions`] and [`Dataset`] (fine-tuning), [`Error`].
+//! `examples/` holds complete programs: `classify`, `features`, `fine_tune`
+//! and `custom_graph`.
+//!
+//! The modules are the layers underneath, public for tools, tests and custom
+//! graphs; they change more freely than the root API: [`graph`] (tensors, ops,
+//! planner, autodiff), [`ops`] (one file per op with its CPU reference),
+//! [`gpu`] (the only module that touches wgpu), [`models`] (families, configs,
+//! presets), [`preprocess`], [`weights`], [`train`].
+//!
 //! Shapes use fixed letters: B batch, T tokens, C channels, H heads, D head dim.
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -21,13 +52,26 @@ pub mod engine;
 pub mod error;
 pub mod gpu;
 pub mod graph;
-pub mod ops;
-
-pub use engine::Engine;
-pub use error::{Error, Result};
 pub mod models;
+pub mod ops;
 pub mod preprocess;
 pub mod train;
-pub mod weights;
 #[cfg(all(feature = "web", target_arch = "wasm32"))]
 pub mod web;
+pub mod weights;
+
+pub use classify::{Classifier, Prediction};
+pub use engine::{Engine, EngineOptions};
+pub use error::{Error, Result};
+pub use gpu::context::{AdapterOptions, AdapterSummary};
+pub use graph::MatmulKind;
+pub use models::config::{DataConfig, ModelConfig};
+pub use models::Model;
+pub use train::data::{Dataset, Split};
+#[cfg(not(target_arch = "wasm32"))]
+pub use train::trainer::{TrainOptions, TrainReport};
+#[cfg(not(target_arch = "wasm32"))]
+pub use train::Trainer;
+/// wgpu, re-exported so that applications use the same version as vitrine
+/// (for [`Engine::from_wgpu`] and [`AdapterOptions`]).
+pub use wgpu;

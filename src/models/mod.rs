@@ -15,7 +15,9 @@ use std::path::Path;
 /// A model ready to build graphs: its resolved config and its weights.
 #[derive(Debug, Clone)]
 pub struct Model {
+    /// The resolved architecture, preprocessing and labels.
     pub config: ModelConfig,
+    /// Its tensors, by timm name.
     pub weights: Weights,
     /// Where it came from, for messages.
     pub source: String,
@@ -73,6 +75,24 @@ impl Model {
             .collect();
         let source = format!("{} (fresh weights, seed {seed})", config.architecture);
         Ok(Model { config, weights: Weights { tensors, dtype: "F32".into() }, source })
+    }
+
+    /// The built-in model: a 139k-parameter ViT vitrine trained on
+    /// Fashion-MNIST (10 clothing classes, 28x28 grayscale; see models/default/).
+    pub fn builtin() -> Result<Self> {
+        default_model()
+    }
+
+    /// The model without its classifier: its graph outputs the pooled
+    /// embedding `[B, C]` (timm's `forward_head(x, pre_logits=True)`, or a
+    /// model created with `num_classes=0`); the head's weights are dropped.
+    pub fn into_feature_extractor(mut self) -> Result<Self> {
+        self.config.set_num_classes(0);
+        self.config.labels = None;
+        let keep: std::collections::HashSet<String> = self.graph(1)?.param_table().into_iter().map(|(n, _)| n).collect();
+        self.weights.tensors.retain(|n, _| keep.contains(n));
+        self.source = format!("{} (features)", self.source);
+        Ok(self)
     }
 
     /// The forward graph for a batch size.
