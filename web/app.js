@@ -1,10 +1,15 @@
 // The demo page: UI on the main thread, the engine in worker.js.
 const $ = (id) => document.getElementById(id);
 const MAX_IMAGE_BYTES = 64 << 20;
-let worker = null;
+let worker = null; // null before the first request and after the worker failed: the next request starts a new one
+let started = null; // the current worker's "init" reply (a promise)
+let gpuInfo = null;
 let nextId = 0;
 const pending = new Map();
+let inFlight = 0;
 let lastImage = null; // { bytes } or { rgba, width, height }
+let camera = null; // the webcam's MediaStream while the webcam is on
+let cameraToken = 0; // bumped whenever the webcam is stopped, so a late getUserMedia is dropped
 window.vitrineCount = 0;
 
 function status(text, state) {
@@ -14,10 +19,84 @@ function status(text, state) {
 
 function request(type, body = {}, transfer = []) {
   const id = ++nextId;
+  if (!worker) return Promise.reject(engineDown("The engine's worker stopped"));
   return new Promise((resolve, reject) => {
     pending.set(id, { resolve, reject });
     worker.postMessage({ id, type, ...body }, transfer);
   });
+}
+
+// An error the engine cannot recover from by itself: the page shows it in the
+// status line and the next request starts a fresh worker.
+function engineDown(msg) {
+  const e = new Error(msg);
+  e.engineDown = true;
+  return e;
+}
+
+function stopWorker(w, msg) {
+  if (worker !== w) return;
+  worker = null;
+  started = null;
+  w.terminate();
+  const err = engineDown(msg);
+  for (const p of pending.values()) p.reject(err);
+  pending.clear();
+  // Shown even when no request was waiting (a worker that died while idle).
+  showError(msg);
+  status(`${msg}. Try again: the engine restarts on the next request.`, "error");
+}
+
+function startWorker() {
+  const w = new Worker("worker.js", { type: "module" });
+  w.onmessage = (e) => {
+    if (e.data.fatal) { stopWorker(w, e.data.fatal); return; }
+    const p = pending.get(e.data.id);
+    if (!p) return;
+    pending.delete(e.data.id);
+    e.data.ok ? p.resolve(e.data.result) : p.reject(new Error(e.data.error));
+  };
+  // A module that fails to load gives a plain Event (no message); a throw outside a request an ErrorEvent.
+  w.onerror = (e) => stopWorker(w, `The engine's worker failed: ${e.message || "it could not start (see the browser console)"}`);
+  w.onmessageerror = () => stopWorker(w, "The engine's worker failed: one of its replies could not be read");
+  worker = w;
+  started = request("init").then((r) => {
+    showAdapter(gpuInfo, r.adapter);
+    showModel(r.model, true);
+    return r;
+  }, (e) => {
+    if (e.engineDown) throw e;
+    const msg = `Engine failed: ${e.message ?? e}`;
+    stopWorker(w, msg);
+    throw engineDown(msg);
+  });
+  return started;
+}
+
+// Sends a request, starting the worker (and loading the built-in model) first when there is none.
+async function call(text, type, body = {}, transfer = []) {
+  if (!worker) {
+    status("Loading the engine and the built-in model…", "busy");
+    await startWorker();
+  } else {
+    await started;
+  }
+  status(text, "busy");
+  return request(type, body, transfer);
+}
+
+// Buttons that start a request are off while one runs; a failure turns them back on.
+function busy(delta) {
+  inFlight = Math.max(0, inFlight + delta);
+  for (const id of ["load", "default", "snap"]) $(id).disabled = inFlight > 0;
+  $("result-card").setAttribute("aria-busy", String(inFlight > 0));
+}
+
+function failed(e, readyText) {
+  const msg = String(e.message ?? e);
+  showError(msg);
+  if (e.engineDown) status(`${msg}. Try again: the engine restarts on the next request.`, "error");
+  else status(readyText, "ready");
 }
 
 function showError(msg) {
@@ -44,9 +123,10 @@ function showAdapter(gpuInfo, engineInfo) {
   }));
 }
 
-function showModel(m) {
+function showModel(m, builtin) {
   $("model-line").textContent =
     `model: ${m.architecture}, ${m.num_classes} classes, input ${m.input_size.join("x")}, ${(m.parameters / 1e6).toFixed(2)} M parameters`;
+  $("builtin-about").hidden = !builtin; // what the built-in model recognises; wrong for a user's model
 }
 
 function render(r) {
@@ -82,25 +162,26 @@ async function preview(source) {
 
 async function classify(image) {
   showError("");
-  status("Classifying…", "busy");
+  busy(+1);
   try {
     const r = image.bytes
-      ? await request("classify", { bytes: image.bytes.slice(), name: image.name })
-      : await request("classifyRgba", { data: image.rgba.slice(), width: image.width, height: image.height });
+      ? await call("Classifying…", "classify", { bytes: image.bytes.slice(), name: image.name })
+      : await call("Classifying…", "classifyRgba", { data: image.rgba.slice(), width: image.width, height: image.height });
     lastImage = image;
     render(r);
     window.vitrineLast = r;
-    window.vitrineCount += 1;
     status("Ready", "ready");
   } catch (e) {
-    showError(String(e.message ?? e));
-    status("Ready (last request failed)", "ready");
+    failed(e, "Ready (last request failed)");
+  } finally {
+    busy(-1);
     window.vitrineCount += 1;
   }
 }
 
 async function classifyFile(file) {
   if (!file) return;
+  stopWebcam(); // a file, a drop, a paste or a sample leaves the webcam mode
   if (file.size > MAX_IMAGE_BYTES) {
     showError(`${file.name} is ${(file.size / 2 ** 20).toFixed(0)} MiB; images up to ${MAX_IMAGE_BYTES >> 20} MiB are accepted`);
     return;
@@ -108,6 +189,35 @@ async function classifyFile(file) {
   const bytes = new Uint8Array(await file.arrayBuffer());
   try { await preview(await createImageBitmap(file)); } catch { /* the engine reports undecodable files */ }
   await classify({ bytes, name: file.name });
+}
+
+function stopWebcam() {
+  cameraToken += 1;
+  if (camera) for (const t of camera.getTracks()) t.stop();
+  camera = null;
+  const v = $("video");
+  v.pause();
+  v.srcObject = null;
+  v.hidden = true;
+  $("snap").hidden = true;
+  $("webcam").textContent = "Use webcam";
+  $("webcam").setAttribute("aria-pressed", "false");
+}
+
+async function startWebcam() {
+  const token = ++cameraToken;
+  const stream = await navigator.mediaDevices.getUserMedia({ video: true });
+  if (token !== cameraToken) { // the user left the webcam mode while the browser asked
+    for (const t of stream.getTracks()) t.stop();
+    return;
+  }
+  camera = stream;
+  for (const t of stream.getTracks()) t.addEventListener("ended", () => { if (camera === stream) stopWebcam(); });
+  const v = $("video");
+  v.srcObject = stream; v.hidden = false; $("snap").hidden = false;
+  $("webcam").textContent = "Stop webcam";
+  $("webcam").setAttribute("aria-pressed", "true");
+  await v.play();
 }
 
 function wireInputs() {
@@ -120,21 +230,30 @@ function wireInputs() {
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); classifyFile(e.dataTransfer.files[0]); });
-  drop.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") $("file").click(); });
+  drop.addEventListener("keydown", (e) => {
+    if (e.key !== "Enter" && e.key !== " ") return;
+    e.preventDefault(); // no page scroll on Space
+    $("file").click();
+  });
   window.addEventListener("paste", (e) => {
     const item = [...e.clipboardData.items].find((i) => i.type.startsWith("image/"));
     if (item) classifyFile(item.getAsFile());
   });
   $("webcam").addEventListener("click", async () => {
+    if (camera) { stopWebcam(); return; }
     try {
-      const stream = await navigator.mediaDevices.getUserMedia({ video: true });
-      const v = $("video");
-      v.srcObject = stream; v.hidden = false; $("snap").hidden = false;
-      await v.play();
-    } catch (e) { showError(`webcam: ${e.message ?? e}`); }
+      await startWebcam();
+    } catch (e) {
+      stopWebcam();
+      showError(`webcam: ${e.message ?? e}`);
+    }
   });
+  // The camera goes off with the page: hidden (another tab, minimised) or left.
+  document.addEventListener("visibilitychange", () => { if (document.hidden) stopWebcam(); });
+  window.addEventListener("pagehide", stopWebcam);
   $("snap").addEventListener("click", async () => {
     const v = $("video");
+    if (!camera || !v.videoWidth) { showError("webcam: no picture yet"); return; }
     const c = new OffscreenCanvas(v.videoWidth, v.videoHeight);
     const ctx = c.getContext("2d");
     ctx.drawImage(v, 0, 0);
@@ -145,38 +264,60 @@ function wireInputs() {
   $("load").addEventListener("click", async () => {
     const cfg = $("cfg").files[0], w = $("weights").files[0];
     if (!w) { showError("pick model.safetensors (and its config.json)"); return; }
-    status("Loading model…", "busy");
+    showError("");
+    busy(+1);
+    let loaded = false;
     try {
       const config = cfg ? await cfg.text() : null;
       const weights = new Uint8Array(await w.arrayBuffer());
-      const m = await request("load", { config, weights });
-      showModel(m);
-      window.vitrineModels = (window.vitrineModels ?? 0) + 1;
+      const m = await call("Loading model…", "load", { config, weights });
+      showModel(m, false);
+      loaded = true;
       status("Ready", "ready");
-      if (lastImage) await classify(lastImage);
     } catch (e) {
-      showError(String(e.message ?? e));
-      status("Ready (model not loaded)", "ready");
+      failed(e, "Ready (model not loaded)");
+    } finally {
+      busy(-1);
       window.vitrineModels = (window.vitrineModels ?? 0) + 1;
     }
+    if (loaded && lastImage) await classify(lastImage); // the page re-classifies the last image with the new model
   });
   $("default").addEventListener("click", async () => {
-    showModel(await request("default"));
-    if (lastImage) await classify(lastImage);
+    showError("");
+    busy(+1);
+    let loaded = false;
+    try {
+      showModel(await call("Loading the built-in model…", "default"), true);
+      loaded = true;
+      status("Ready", "ready");
+    } catch (e) {
+      failed(e, "Ready (model not changed)");
+    } finally {
+      busy(-1);
+    }
+    if (loaded && lastImage) await classify(lastImage);
   });
 }
+
+// "ankle-boot-0.png" -> "ankle boot", "t-shirt-19.png" -> "t-shirt"
+const sampleName = (file) => file.replace(/\.[^.]*$/, "").replace(/-\d+$/, "").replace(/(?<=\w\w)-/g, " ");
 
 async function samples() {
   try {
     const names = (await (await fetch("samples/index.txt")).text()).split("\n").filter(Boolean);
     $("samples").replaceChildren(...names.map((n) => {
+      // A real button: focusable, Enter and Space click it.
+      const b = document.createElement("button");
+      b.type = "button";
+      b.title = n;
       const img = document.createElement("img");
-      img.src = `samples/${n}`; img.alt = n; img.title = n;
-      img.addEventListener("click", async () => {
+      img.src = `samples/${n}`; img.alt = `sample: ${sampleName(n)}`;
+      b.append(img);
+      b.addEventListener("click", async () => {
         const blob = await (await fetch(img.src)).blob();
         await classifyFile(new File([blob], n, { type: blob.type }));
       });
-      return img;
+      return b;
     }));
   } catch { /* samples are optional */ }
 }
@@ -196,26 +337,16 @@ async function main() {
     return;
   }
   const info = adapter.info ?? {};
-  const gpuInfo = { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description, features: [...adapter.features].sort().join(", ") };
+  gpuInfo = { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description, features: [...adapter.features].sort().join(", ") };
   showAdapter(gpuInfo, null);
-  worker = new Worker("worker.js", { type: "module" });
-  worker.onmessage = (e) => {
-    const p = pending.get(e.data.id);
-    if (!p) return;
-    pending.delete(e.data.id);
-    e.data.ok ? p.resolve(e.data.result) : p.reject(new Error(e.data.error));
-  };
-  worker.onerror = (e) => { status(`worker failed: ${e.message}`, "error"); };
   wireInputs();
   samples();
   status("Loading the engine and the built-in model…", "busy");
   try {
-    const r = await request("init");
-    showAdapter(gpuInfo, r.adapter);
-    showModel(r.model);
+    await startWorker();
     status("Ready", "ready");
   } catch (e) {
-    status(`Engine failed: ${e.message ?? e}`, "error");
+    failed(e, "Ready"); // an engine failure goes to the status line; the next request tries again
   }
 }
 

@@ -1,5 +1,7 @@
 // The engine runs here, off the main thread. Requests are handled one at a
-// time; a lost GPU device is detected and the engine re-created once.
+// time; a lost GPU device is detected and the engine re-created once. A failed
+// start is not cached: the next request tries again (the page also replaces a
+// worker whose start failed).
 import init, { WebEngine } from "./pkg/vitrine.js";
 
 let ready = null;
@@ -7,7 +9,7 @@ let engine = null;
 let custom = null; // { config, weights } of a user model, to reload after a device loss
 
 async function ensure() {
-  if (!ready) ready = init();
+  if (!ready) ready = init().catch((err) => { ready = null; throw err; });
   await ready;
   if (!engine) {
     engine = await WebEngine.create();
@@ -39,6 +41,15 @@ async function handle(msg) {
   }
 }
 
+// A reply that cannot be cloned must still answer its request, or the page would wait forever.
+function reply(msg) {
+  try {
+    self.postMessage(msg);
+  } catch (err) {
+    self.postMessage({ id: msg.id, ok: false, error: String(err?.message ?? err) });
+  }
+}
+
 const lost = (m) => /device (is )?lost|lost device|destroyed/i.test(m);
 let chain = Promise.resolve();
 self.onmessage = (ev) => {
@@ -53,9 +64,11 @@ self.onmessage = (ev) => {
         engine = null; // the GPU device was lost: make a new one and retry once
         result = await handle(msg);
       }
-      self.postMessage({ id: msg.id, ok: true, result });
+      reply({ id: msg.id, ok: true, result });
     } catch (err) {
-      self.postMessage({ id: msg.id, ok: false, error: String(err?.message ?? err) });
+      reply({ id: msg.id, ok: false, error: String(err?.message ?? err) });
     }
   });
 };
+// A request that cannot be read has no id to answer: the page treats this as a failed worker.
+self.onmessageerror = () => self.postMessage({ fatal: "The engine's worker failed: a request could not be read" });
