@@ -26,8 +26,9 @@ def main():
         lines.append(f"        acc{i}l = acc{i}l + vec4<f32>(dot(a{i}, w0), dot(a{i}, w1), dot(a{i}, w2), dot(a{i}, w3));\n")
         lines.append(f"        acc{i}h = acc{i}h + vec4<f32>(dot(a{i}, w4), dot(a{i}, w5), dot(a{i}, w6), dot(a{i}, w7));\n")
     lines.append("    }\n")
+    lines.append("    let bl = bias4(c0);\n    let bh = bias4(c0 + 4u);\n")
     for i in range(8):
-        lines.append(f"    store8(z, r0 + {i}u, c0, acc{i}l, acc{i}h);\n")
+        lines.append(f"    store8(z, r0 + {i}u, c0, acc{i}l + bl, acc{i}h + bh);\n")
     lines.append("    epilogue_tile(z, r0, 8u, c0);\n")
     lines.append("}\n")
     out = pathlib.Path(__file__).resolve().parent.parent / "shaders" / "matmul_reg.wgsl"

@@ -70,8 +70,9 @@ def main():
         L.append(f"        l{r} = l{r} + vec4<f32>(dot(a{r}, w0), dot(a{r}, w1), dot(a{r}, w2), dot(a{r}, w3));\n")
         L.append(f"        h{r} = h{r} + vec4<f32>(dot(a{r}, w4), dot(a{r}, w5), dot(a{r}, w6), dot(a{r}, w7));\n")
     L.append("    }\n")
+    L.append("    let bl = bias4(c0);\n    let bh = bias4(c0 + 4u);\n")
     for r in range(ROWS):
-        L.append(f"    store8(z, r0 + {r}u, c0, l{r}, h{r});\n")
+        L.append(f"    store8(z, r0 + {r}u, c0, l{r} + bl, h{r} + bh);\n")
     L.append(f"    epilogue_tile(z, r0, {ROWS}u, c0);\n")
     L.append("}\n")
     out = pathlib.Path(__file__).resolve().parent.parent / "shaders" / "matmul_subgroup.wgsl"

@@ -2,12 +2,18 @@
 // y = residual + gamma * act(acc + bias), each stage switched by a uniform
 // (dims in matmul_io.wgsl); bindings bias [N], gamma [N], res [Z, M, N], out [Z, M, N].
 
-// The epilogue of one value already computed (pre-activation sum without bias).
+// The epilogue of one product `acc` (without bias) at out index o, column c.
 fn epilogue_value(o: u32, c: u32, acc: f32) -> f32 {
     var y = acc;
     if (dims.has_bias == 1u) {
         y = y + bias[c];
     }
+    return epilogue_after_bias(o, c, y);
+}
+
+// GELU, layer scale and residual of a value that has its bias.
+fn epilogue_after_bias(o: u32, c: u32, x: f32) -> f32 {
+    var y = x;
     if (dims.act == 1u) {
         y = gelu(y);
     }
@@ -28,12 +34,22 @@ fn epilogue_store(z: u32, r: u32, c: u32, acc: f32) {
     out[o] = epilogue_value(o, c, acc);
 }
 
-// The unrolled kernels (register, subgroup) store their many accumulators raw
-// with store8, then finish their tile with epilogue_tile: one loop, so GELU's
-// code is compiled once instead of once per accumulator (seconds of JIT on
-// CPU adapters). Each invocation re-reads only what it wrote itself.
+// The unrolled kernels (register, subgroup) add the bias of their 8 columns
+// to every accumulator (bias8: two vec4 loads per invocation), store the sums
+// with store8, then run the rest of the epilogue with epilogue_tile: one loop
+// over the invocation's tile, so GELU's code (erf, exp) is compiled once
+// instead of once per accumulator (seconds of JIT on CPU adapters; branches
+// per value inline cost even more). Each invocation re-reads only what it wrote.
 
-// Stores one row's 8 consecutive raw sums.
+// The bias of columns c0..c0+3, or zeros without one (the unused binding is a
+// zeroed dummy buffer; indices are clamped into it).
+fn bias4(c0: u32) -> vec4<f32> {
+    let last = arrayLength(&bias) - 1u;
+    let b = vec4<f32>(bias[min(c0, last)], bias[min(c0 + 1u, last)], bias[min(c0 + 2u, last)], bias[min(c0 + 3u, last)]);
+    return b * f32(dims.has_bias);
+}
+
+// Stores one row's 8 consecutive values (columns past N are skipped).
 fn store8(z: u32, r: u32, c0: u32, lo: vec4<f32>, hi: vec4<f32>) {
     if (r >= dims.m) {
         return;
@@ -50,11 +66,11 @@ fn store8(z: u32, r: u32, c0: u32, lo: vec4<f32>, hi: vec4<f32>) {
     if (c0 + 7u < n) { out[o + 7u] = hi.w; }
 }
 
-// Applies the epilogue in place to rows [r0, r0 + rows) x columns [c0, c0 + 8)
-// of out[z], which this invocation stored with store8. The bounds come from the
-// uniform, so the compiler keeps the loop rolled.
+// GELU, layer scale and residual, in place, on rows [r0, r0 + rows) x columns
+// [c0, c0 + 8) of out[z] that this invocation stored with store8 (bias added).
+// The bounds come from the uniform, so the loop stays rolled.
 fn epilogue_tile(z: u32, r0: u32, rows: u32, c0: u32) {
-    if (dims.has_bias + dims.act + dims.has_gamma + dims.has_res == 0u) {
+    if (dims.act + dims.has_gamma + dims.has_res == 0u) {
         return;
     }
     let r1 = min(r0 + rows, dims.m);
@@ -62,7 +78,7 @@ fn epilogue_tile(z: u32, r0: u32, rows: u32, c0: u32) {
     for (var r = r0; r < r1; r = r + 1u) {
         for (var c = c0; c < c1; c = c + 1u) {
             let o = (z * dims.m + r) * dims.n + c;
-            out[o] = epilogue_value(o, c, out[o]);
+            out[o] = epilogue_after_bias(o, c, out[o]);
         }
     }
 }

@@ -90,13 +90,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         acc7l = acc7l + vec4<f32>(dot(a7, w0), dot(a7, w1), dot(a7, w2), dot(a7, w3));
         acc7h = acc7h + vec4<f32>(dot(a7, w4), dot(a7, w5), dot(a7, w6), dot(a7, w7));
     }
-    store8(z, r0 + 0u, c0, acc0l, acc0h);
-    store8(z, r0 + 1u, c0, acc1l, acc1h);
-    store8(z, r0 + 2u, c0, acc2l, acc2h);
-    store8(z, r0 + 3u, c0, acc3l, acc3h);
-    store8(z, r0 + 4u, c0, acc4l, acc4h);
-    store8(z, r0 + 5u, c0, acc5l, acc5h);
-    store8(z, r0 + 6u, c0, acc6l, acc6h);
-    store8(z, r0 + 7u, c0, acc7l, acc7h);
+    let bl = bias4(c0);
+    let bh = bias4(c0 + 4u);
+    store8(z, r0 + 0u, c0, acc0l + bl, acc0h + bh);
+    store8(z, r0 + 1u, c0, acc1l + bl, acc1h + bh);
+    store8(z, r0 + 2u, c0, acc2l + bl, acc2h + bh);
+    store8(z, r0 + 3u, c0, acc3l + bl, acc3h + bh);
+    store8(z, r0 + 4u, c0, acc4l + bl, acc4h + bh);
+    store8(z, r0 + 5u, c0, acc5l + bl, acc5h + bh);
+    store8(z, r0 + 6u, c0, acc6l + bl, acc6h + bh);
+    store8(z, r0 + 7u, c0, acc7l + bl, acc7h + bh);
     epilogue_tile(z, r0, 8u, c0);
 }
