@@ -206,9 +206,15 @@ fn bench(args: &BenchArgs) -> Result<()> {
     let mut clf = Classifier::new(model);
     let input = vec![0.1f32; clf.image_len() * batch];
     let t = Instant::now();
-    clf.prepare(&mut engine, batch)?;
+    let plan = clf.prepare(&mut engine, batch)?.plan();
+    // Before shapes moved into uniforms, each (kernel, shape) pair was its own pipeline.
+    let mut pairs: Vec<_> = plan.steps.iter().map(|s| (&s.dispatch.key, &s.dispatch.uniforms)).collect();
+    pairs.sort_by_key(|p| format!("{p:?}"));
+    pairs.dedup();
+    let (dispatches, pairs) = (plan.steps.len(), pairs.len());
     pollster::block_on(clf.logits(&mut engine, &input))?;
     println!("first run (compile + upload + run): {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+    println!("pipelines: {} for {dispatches} dispatches ({pairs} distinct kernel + shape pairs)", engine.pipeline_count());
     let mut times = Vec::new();
     for _ in 0..iters {
         let t = Instant::now();

@@ -60,7 +60,7 @@ pub struct TrainArgs {
     /// Share of the training set held out when the data has no val/test split [default: 0.1]
     #[arg(long, value_name = "F", value_parser = number, help_heading = "Data and output")]
     pub val_split: Option<f64>,
-    /// Images per optimizer step [default: 64]
+    /// Images per micro-batch (a step is --grad-accum-steps of them) [default: 64]
     #[arg(short = 'b', long, value_name = "B", value_parser = positive, help_heading = "Data and output")]
     pub batch_size: Option<usize>,
     /// Image decoding threads [default: 2]
