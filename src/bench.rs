@@ -9,11 +9,18 @@ use std::time::Instant;
 /// One matmul measurement.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MatmulResult {
+    /// Kernel variant measured, the lowercased [`MatmulKind`] name (e.g. `tiled`).
     pub variant: String,
+    /// Rows of `x` and of the output (M).
     pub m: usize,
+    /// Rows of `w`, columns of the output (N).
     pub n: usize,
+    /// Reduction length (K).
     pub k: usize,
+    /// Median time of one matmul in milliseconds: GPU time from timestamp
+    /// queries where the adapter has them, else wall time of a whole run.
     pub ms: f64,
+    /// Throughput in GFLOP/s, counting `2 * M * N * K` flops per matmul.
     pub gflops: f64,
 }
 
@@ -67,7 +74,10 @@ pub fn by_op_kind(layers: &[crate::gpu::LayerTime]) -> Vec<(String, f64, usize)>
 /// Training-step throughput (forward, loss, backward, AdamW, one submit each).
 #[derive(Debug, Clone)]
 pub struct TrainBench {
+    /// Median wall time of one training step in milliseconds (upload,
+    /// forward, loss, backward, optimizer update, loss readback).
     pub step_ms: f64,
+    /// Training images per second: `batch * 1000 / step_ms`.
     pub images_per_s: f64,
     /// Forward + backward GPU time by op kind (each op timed alone), when the
     /// adapter has timestamp queries.

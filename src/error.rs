@@ -8,13 +8,28 @@ use std::path::PathBuf;
 pub enum Error {
     /// A file could not be read or written.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// The underlying io error.
+        source: std::io::Error,
+    },
     /// An image file could not be decoded.
     #[error("{path}: cannot decode image: {msg}")]
-    Image { path: String, msg: String },
+    Image {
+        /// The image's file name or other origin.
+        path: String,
+        /// The decoder's message.
+        msg: String,
+    },
     /// A weights file is corrupt, truncated or inconsistent.
     #[error("{path}: invalid safetensors file: {msg}")]
-    Safetensors { path: String, msg: String },
+    Safetensors {
+        /// The weights file's name or other origin.
+        path: String,
+        /// What is wrong with it.
+        msg: String,
+    },
     /// Weights do not match the model: missing, unexpected or mis-shaped tensors.
     #[error("weights do not match the model: {0}")]
     Weights(String),
@@ -23,13 +38,23 @@ pub enum Error {
     Config(String),
     /// A shape rule was violated while building the graph.
     #[error("shape error in {op}: {msg}")]
-    Shape { op: String, msg: String },
+    Shape {
+        /// The graph op whose shape rule failed (e.g. `linear`).
+        op: String,
+        /// The offending shapes and why.
+        msg: String,
+    },
     /// No usable GPU adapter, or the device cannot run the plan.
     #[error("gpu: {0}")]
     Gpu(String),
     /// A shader failed to build (template constant missing, validation).
     #[error("shader {name}: {msg}")]
-    Shader { name: String, msg: String },
+    Shader {
+        /// The shader's registry name (e.g. `matmul`, the file without `.wgsl`).
+        name: String,
+        /// What failed: unknown shader, missing or duplicate constant, validation.
+        msg: String,
+    },
     /// Bad user input that fits no other category.
     #[error("{0}")]
     Input(String),

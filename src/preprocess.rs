@@ -15,9 +15,13 @@ use std::io::Cursor;
 /// An 8-bit image with 1 (L) or 3 (RGB) interleaved channels.
 #[derive(Debug, Clone)]
 pub struct Image8 {
+    /// Width in pixels.
     pub width: usize,
+    /// Height in pixels.
     pub height: usize,
+    /// Channels per pixel: 1 (L) or 3 (RGB).
     pub channels: usize,
+    /// Row-major pixels, channels interleaved: `height * width * channels` bytes.
     pub data: Vec<u8>,
 }
 

@@ -9,6 +9,7 @@ use std::path::Path;
 /// A loaded checkpoint: tensor name -> (shape, f32 data).
 #[derive(Debug, Default, Clone)]
 pub struct Weights {
+    /// Tensors by timm name: shape and row-major f32 data.
     pub tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
     /// Storage dtype seen in the file (the first tensor's), for `inspect`.
     pub dtype: String,

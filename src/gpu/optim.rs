@@ -19,16 +19,31 @@ use crate::graph::{Dispatch, TensorId};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum OptKind {
     /// torch.optim.AdamW: decoupled weight decay.
-    AdamW { beta1: f32, beta2: f32, eps: f32 },
+    AdamW {
+        /// Decay rate of the first moment (torch's `betas[0]`, default 0.9).
+        beta1: f32,
+        /// Decay rate of the second moment (torch's `betas[1]`, default 0.999).
+        beta2: f32,
+        /// Added to the denominator's square root (torch's `eps`, default 1e-8).
+        eps: f32,
+    },
     /// torch.optim.SGD with momentum (weight decay added to the gradient);
     /// `nesterov` as torch's flag (timm's `sgd` is Nesterov, `momentum` is not).
-    Sgd { momentum: f32, nesterov: bool },
+    Sgd {
+        /// Momentum factor (torch's `momentum`; timm's `--momentum`, default 0.9).
+        momentum: f32,
+        /// Nesterov momentum (torch's `nesterov`).
+        nesterov: bool,
+    },
 }
 
 /// Optimizer settings beyond the update rule.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OptSettings {
+    /// The update rule and its coefficients.
     pub kind: OptKind,
+    /// Weight decay (timm's `--weight-decay`): decoupled for AdamW, added to
+    /// the gradient for SGD; applied only to parameters with [`OptParam::decay`].
     pub weight_decay: f32,
     /// Clip gradients to this global L2 norm (torch's `clip_grad_norm_`).
     pub clip_grad: Option<f32>,
@@ -52,8 +67,11 @@ impl OptSettings {
 /// among the graph's kept tensors, and whether weight decay applies.
 #[derive(Debug, Clone, Copy)]
 pub struct OptParam {
+    /// The parameter tensor, updated in place in the executable's buffer.
     pub param: TensorId,
+    /// Index of its gradient among the graph's kept tensors (`Graph::keep` order).
     pub grad: usize,
+    /// Whether weight decay applies (timm's rule, see `train::trainer::decays`).
     pub decay: bool,
 }
 
@@ -124,6 +142,12 @@ fn uniform(ctx: &Context, label: &str, bytes: &[u8]) -> wgpu::Buffer {
 }
 
 impl Optimizer {
+    /// Builds the update (and, per `settings`, accumulation and clipping)
+    /// pipelines and bind groups for `params` of `exe`, with zeroed moment
+    /// buffers. Errors: a non-positive or non-finite clipping norm
+    /// ([`Error::Config`]), a tensor that is not a parameter or a gradient
+    /// index that is not kept ([`Error::Input`]), a kernel that fails to build
+    /// ([`Error::Shader`]) or a wgpu error ([`Error::Gpu`]).
     pub fn new(ctx: &Context, cache: &mut PipelineCache, exe: &Executable, params: &[OptParam], settings: OptSettings) -> Result<Self> {
         let dev = &ctx.device;
         let mode = match settings.kind {
@@ -255,6 +279,7 @@ impl Optimizer {
         self.state.len()
     }
 
+    /// Whether no parameter is updated.
     pub fn is_empty(&self) -> bool {
         self.state.is_empty()
     }

@@ -24,7 +24,9 @@ pub enum Binding {
 /// One kernel launch.
 #[derive(Debug, Clone)]
 pub struct Step {
+    /// The op's name ([`Op::name`](super::Op::name)), for errors and profiles.
     pub op: &'static str,
+    /// The kernel, workgroup counts and uniform values.
     pub dispatch: Dispatch,
     /// Bindings in order; the last one is the output.
     pub bindings: Vec<Binding>,
@@ -35,6 +37,7 @@ pub struct Step {
 /// A graph ready to execute.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// Kernel launches in execution order.
     pub steps: Vec<Step>,
     /// Size in bytes of each pooled activation buffer.
     pub slots: Vec<u64>,

@@ -19,49 +19,80 @@ pub struct DataConfig {
     pub input_size: [usize; 3],
     /// `bicubic`, `bilinear` or `nearest`.
     pub interpolation: String,
+    /// Fraction of the resized image the center crop keeps: the shorter side
+    /// is resized to `floor(size / crop_pct)` before cropping to `size`.
     pub crop_pct: f64,
     /// `center` (resize shorter side, center crop) or `squash` (resize both sides).
     pub crop_mode: String,
+    /// Per-channel mean subtracted from pixels scaled to [0, 1] (one-channel
+    /// models use the first value).
     pub mean: [f32; 3],
+    /// Per-channel standard deviation the centred pixels are divided by.
     pub std: [f32; 3],
 }
 
 /// Head pooling (timm `global_pool`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum GlobalPool {
+    /// `token`: the class token's features (needs `class_token`).
     Token,
+    /// `avg`: mean over tokens (patch tokens only unless `pool_include_prefix`).
     Avg,
+    /// `max`: maximum over tokens, per channel.
     Max,
+    /// `avgmax`: `0.5 * (max + avg)`.
     AvgMax,
 }
 
 /// timm's VisionTransformer (and VisionTransformerDistilled) options.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct VitConfig {
+    /// Input image (height, width) in pixels.
     pub img_size: [usize; 2],
+    /// Side of the square patches, in pixels (the patch conv's kernel and stride).
     pub patch_size: usize,
+    /// Input image channels (3 for RGB, 1 for grayscale).
     pub in_chans: usize,
+    /// Classes of the head; 0: no head, the graph outputs pooled features.
     pub num_classes: usize,
+    /// Token width C.
     pub embed_dim: usize,
+    /// Number of transformer blocks.
     pub depth: usize,
+    /// Attention heads H per block (head dim D = embed_dim / num_heads).
     pub num_heads: usize,
+    /// MLP hidden width as a multiple of `embed_dim`.
     pub mlp_ratio: f64,
+    /// Bias on the attention's qkv projection.
     pub qkv_bias: bool,
+    /// Bias on the attention output projection and the MLP's two linears.
     pub proj_bias: bool,
     /// Layer scale init value; `Some` means ls1.gamma / ls2.gamma exist.
     pub init_values: Option<f64>,
+    /// A learned class token (`cls_token`) is prepended to the patches.
     pub class_token: bool,
+    /// Number of register tokens (`reg_token [1, R, C]`) after cls / dist.
     pub reg_tokens: usize,
+    /// A learned position embedding is added (timm's `pos_embed='learn'`;
+    /// false for `'none'`).
     pub pos_embed: bool,
+    /// `pos_embed` covers the patches only; prefix tokens get none.
     pub no_embed_class: bool,
+    /// How the head pools the tokens.
     pub global_pool: GlobalPool,
     /// `None`: timm's default (on for avg/max pooling).
     pub fc_norm: Option<bool>,
+    /// A final LayerNorm: `norm` before pooling, or `fc_norm` after it when
+    /// fc_norm is in use.
     pub final_norm: bool,
+    /// A LayerNorm (`norm_pre`) after the position embedding, and no bias on
+    /// the patch projection (CLIP-style).
     pub pre_norm: bool,
+    /// Avg / max pooling also covers the prefix tokens.
     pub pool_include_prefix: bool,
     /// DeiT distilled: dist_token and head_dist.
     pub distilled: bool,
+    /// LayerNorm epsilon (1e-6, timm's ViT default; not a `model_args` key).
     pub norm_eps: f32,
 }
 
@@ -70,18 +101,24 @@ impl VitConfig {
     pub fn num_prefix_tokens(&self) -> usize {
         self.class_token as usize + self.distilled as usize + self.reg_tokens
     }
+    /// Patch grid (rows, columns): `img_size / patch_size`, rounded down.
     pub fn grid(&self) -> [usize; 2] {
         [self.img_size[0] / self.patch_size, self.img_size[1] / self.patch_size]
     }
+    /// Number of patch tokens: rows * columns of the grid.
     pub fn num_patches(&self) -> usize {
         self.grid()[0] * self.grid()[1]
     }
+    /// Head dim D: `embed_dim / num_heads`.
     pub fn head_dim(&self) -> usize {
         self.embed_dim / self.num_heads.max(1)
     }
+    /// MLP hidden width: `embed_dim * mlp_ratio`, truncated as timm does.
     pub fn mlp_hidden(&self) -> usize {
         (self.embed_dim as f64 * self.mlp_ratio) as usize
     }
+    /// Whether the final norm is `fc_norm` after pooling (instead of `norm`
+    /// before it): `fc_norm` if set, else on for avg / max / avgmax pooling.
     pub fn use_fc_norm(&self) -> bool {
         self.fc_norm.unwrap_or(matches!(self.global_pool, GlobalPool::Avg | GlobalPool::Max | GlobalPool::AvgMax))
     }
@@ -122,7 +159,9 @@ pub enum Net {
 pub struct ModelConfig {
     /// timm architecture name (`vit_base_patch16_224`, ...).
     pub architecture: String,
+    /// The family and its options.
     pub net: Net,
+    /// Eval preprocessing (timm's `pretrained_cfg`).
     pub data: DataConfig,
     /// Class names, from config.json `label_names` or built in for ImageNet-1k.
     #[serde(skip)]
@@ -130,12 +169,14 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
+    /// Classes of the head (0: a feature extractor without head).
     pub fn num_classes(&self) -> usize {
         match &self.net {
             Net::Vit(v) => v.num_classes,
             Net::Swin(s) => s.num_classes,
         }
     }
+    /// Sets the head's class count; labels are left as they are.
     pub fn set_num_classes(&mut self, n: usize) {
         match &mut self.net {
             Net::Vit(v) => v.num_classes = n,
@@ -163,6 +204,7 @@ impl ModelConfig {
             Net::Swin(_) => None,
         }
     }
+    /// The head's pooling.
     pub fn global_pool(&self) -> GlobalPool {
         match &self.net {
             Net::Vit(v) => v.global_pool,

@@ -20,7 +20,9 @@ use crate::ops::{Act, AttnBias, PosMode, WindowGeom};
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(untagged)]
 pub enum PerStage<T> {
+    /// One value for every stage.
     All(T),
+    /// One value per stage, in stage order.
     Each(Vec<T>),
 }
 
@@ -42,39 +44,58 @@ impl<T: Clone> PerStage<T> {
 /// timm's `SwinTransformer` keyword arguments.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SwinConfig {
+    /// Input image (height, width) in pixels.
     pub img_size: [usize; 2],
+    /// Side of the square patches, in pixels (4 in every stock Swin).
     pub patch_size: usize,
+    /// Input image channels (3 for RGB, 1 for grayscale).
     pub in_chans: usize,
+    /// Classes of the head (`head.fc`); 0: no head, the graph outputs pooled features.
     pub num_classes: usize,
     /// An int is the first stage's width, doubled per stage; a list gives each stage's.
     pub embed_dim: PerStage<usize>,
+    /// Blocks per stage; its length is the number of stages.
     pub depths: Vec<usize>,
+    /// Attention heads H per stage (same length as `depths`).
     pub num_heads: Vec<usize>,
     /// `None`: dim / heads.
     pub head_dim: PerStage<Option<usize>>,
     /// (h, w) per stage (an int or one pair in timm's args means every stage).
     pub window_size: PerStage<[usize; 2]>,
+    /// MLP hidden width as a multiple of the stage's width.
     pub mlp_ratio: PerStage<f64>,
+    /// Bias on the attention's qkv projection.
     pub qkv_bias: bool,
+    /// Always use the configured window and shift, even where the feature map
+    /// is no larger than the window (timm's `always_partition`; by default
+    /// such a window shrinks to the map and does not shift).
     pub always_partition: bool,
     /// Original Swin's absolute position embedding (`absolute_pos_embed [1, H*W, C0]`); not in timm.
     pub ape: bool,
     /// LayerNorm after the patch embedding (timm always has it).
     pub patch_norm: bool,
+    /// How the head pools the tokens (avg, max or avgmax; Swin has no class token).
     pub global_pool: GlobalPool,
+    /// LayerNorm epsilon (1e-5, timm's Swin default; not a `model_args` key).
     pub norm_eps: f32,
 }
 
 /// One stage, resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stage {
+    /// Token width C of the stage.
     pub dim: usize,
+    /// Number of blocks.
     pub depth: usize,
+    /// Attention heads H.
     pub heads: usize,
+    /// Head dim D (attention width is `heads * head_dim`, which may differ from `dim`).
     pub head_dim: usize,
-    /// Feature map the blocks see.
+    /// Feature map (height, width) in tokens that the blocks see.
     pub res: [usize; 2],
+    /// Configured window (height, width) in tokens, before [`Stage::block_window`] shrinks it.
     pub window: [usize; 2],
+    /// MLP hidden width as a multiple of `dim`.
     pub mlp_ratio: f64,
 }
 
@@ -94,12 +115,14 @@ impl Stage {
         }
         (win, shift)
     }
+    /// MLP hidden width: `dim * mlp_ratio`, truncated as timm does.
     pub fn mlp_hidden(&self) -> usize {
         (self.dim as f64 * self.mlp_ratio) as usize
     }
 }
 
 impl SwinConfig {
+    /// Patch grid (rows, columns) of the first stage: `img_size / patch_size`, rounded down.
     pub fn grid(&self) -> [usize; 2] {
         [self.img_size[0] / self.patch_size.max(1), self.img_size[1] / self.patch_size.max(1)]
     }
@@ -158,6 +181,8 @@ impl SwinConfig {
         self.stages().ok().and_then(|s| s.last().map(|s| s.dim)).unwrap_or(0)
     }
 
+    /// Rejects configs timm would reject or vitrine cannot run (stage lists of
+    /// different lengths, non-positive sizes, token pooling) with [`Error::Config`].
     pub fn validate(&self) -> Result<()> {
         self.stages()?;
         if self.global_pool == GlobalPool::Token {

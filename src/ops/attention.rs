@@ -16,11 +16,17 @@ use crate::graph::{DeviceCaps, Dispatch, Graph, Op, TensorId};
 /// See the module docs.
 #[derive(Debug, Clone)]
 pub struct Attention {
+    /// Input `qkv [B, T, 3C]`: q, k, v each `[H, D]` per token, in timm's layout.
     pub qkv: TensorId,
+    /// Batch B.
     pub b: usize,
+    /// Tokens T.
     pub t: usize,
+    /// Heads H.
     pub heads: usize,
+    /// Head dim D.
     pub head_dim: usize,
+    /// Score scale, `D^-0.5`.
     pub scale: f32,
 }
 
@@ -126,11 +132,15 @@ impl Op for Attention {
 /// Sizes shared by the head layout ops.
 #[derive(Debug, Clone, Copy)]
 pub struct HeadDims {
+    /// Batch B.
     pub b: usize,
+    /// Tokens T.
     pub t: usize,
     /// T rounded up to a multiple of 4 (the K of the p . v product).
     pub tp: usize,
+    /// Heads H.
     pub h: usize,
+    /// Head dim D.
     pub d: usize,
 }
 
@@ -154,8 +164,11 @@ pub enum HeadsMode {
 /// Head layout changes around the attention matmuls.
 #[derive(Debug, Clone)]
 pub struct Heads {
+    /// The input, shaped as [`HeadsMode`] says for the mode.
     pub x: TensorId,
+    /// Which layout change.
     pub mode: HeadsMode,
+    /// B, T, TP, H, D.
     pub dims: HeadDims,
 }
 
@@ -269,13 +282,21 @@ impl Op for Heads {
 /// `wh x ww` over the rolled map padded to `hp x wp`, `nww` per row, `nw` in all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowMask {
+    /// Windows per image.
     pub nw: usize,
+    /// Windows per row of the padded map.
     pub nww: usize,
+    /// Window height in tokens.
     pub wh: usize,
+    /// Window width in tokens.
     pub ww: usize,
+    /// Padded map height in tokens (a whole number of windows).
     pub hp: usize,
+    /// Padded map width in tokens.
     pub wp: usize,
+    /// Shift along the height, in tokens.
     pub sh: usize,
+    /// Shift along the width, in tokens.
     pub sw: usize,
 }
 
@@ -298,8 +319,11 @@ impl WindowMask {
 /// (-100 between regions). Score rows are ordered `(batch, window, head, i)`.
 #[derive(Debug, Clone, Copy)]
 pub struct AttnBias {
+    /// The bias `[heads, T, T]` (Swin's relative position bias).
     pub bias: TensorId,
+    /// Heads H (the bias's first dimension).
     pub heads: usize,
+    /// The shifted-window mask, for shifted blocks only.
     pub mask: Option<WindowMask>,
 }
 
@@ -322,10 +346,15 @@ impl AttnBias {
 /// Row softmax of scaled scores `[R, T] -> [R, TP]` (zero padding after T).
 #[derive(Debug, Clone)]
 pub struct Softmax {
+    /// Forward: the raw scores `[R, T]` (q k^T, unscaled).
     pub s: TensorId,
+    /// Rows R (Z * T, where Z = B * H, or windows x batch x heads for Swin).
     pub rows: usize,
+    /// Tokens T: the length of a score row.
     pub t: usize,
+    /// T rounded up to a multiple of 4: the row stride of the output.
     pub tp: usize,
+    /// Scale applied to the scores before the bias and softmax (`D^-0.5`).
     pub scale: f32,
     /// Backward mode: `s` is the forward output p, `dp` its gradient; the output is ds [R, T].
     pub dp: Option<TensorId>,

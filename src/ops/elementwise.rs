@@ -11,10 +11,15 @@ use crate::graph::{DeviceCaps, Dispatch, Graph, Op, TensorId};
 /// Which elementwise function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EwMode {
+    /// `(a + b) * alpha`.
     AddScale,
+    /// `a * alpha`.
     Scale,
+    /// `a * b`.
     Mul,
+    /// `b * gelu'(a)`: `a` is the GELU's input x, `b` the output gradient dy.
     GeluGrad,
+    /// Every element set to `alpha`; no inputs.
     Fill,
     /// `a [.., N] * b [N]`.
     MulCol,
@@ -23,10 +28,15 @@ pub enum EwMode {
 /// See the module docs.
 #[derive(Debug, Clone)]
 pub struct Elementwise {
+    /// First operand (`None` for `Fill`).
     pub a: Option<TensorId>,
+    /// Second operand (`None` for `Scale` and `Fill`; the vector `[N]` for `MulCol`).
     pub b: Option<TensorId>,
+    /// Which function.
     pub mode: EwMode,
+    /// The scale factor, or the fill value for `Fill`.
     pub alpha: f32,
+    /// Output element count.
     pub len: usize,
 }
 

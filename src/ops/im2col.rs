@@ -11,7 +11,9 @@ use crate::graph::{DeviceCaps, Dispatch, Graph, Op, TensorId};
 /// See the module docs.
 #[derive(Debug, Clone)]
 pub struct Im2Col {
+    /// Forward: the image `[B, CIN, IH, IW]`.
     pub img: TensorId,
+    /// (B, CIN, IH, IW, P): batch, image channels, height, width, patch side.
     pub dims: [usize; 5],
     /// Backward mode (col2im): `img` holds d cols; the output is d img.
     pub grad: bool,

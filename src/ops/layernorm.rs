@@ -9,11 +9,17 @@ use crate::graph::{DeviceCaps, Dispatch, Graph, Op, TensorId};
 /// See the module docs.
 #[derive(Debug, Clone)]
 pub struct LayerNorm {
+    /// The input `[R, C]` (any shape whose last dimension is C).
     pub x: TensorId,
+    /// Scale (timm's `{name}.weight`) `[C]`.
     pub weight: TensorId,
+    /// Shift (timm's `{name}.bias`) `[C]`.
     pub bias: TensorId,
+    /// Added to the variance before the square root.
     pub eps: f32,
+    /// Rows R: the product of all but the last dimension.
     pub rows: usize,
+    /// Channels C normalised over.
     pub c: usize,
     /// Backward mode: the bias binding holds dy and the output is dx.
     pub dy: Option<TensorId>,

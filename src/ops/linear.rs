@@ -36,7 +36,7 @@ pub struct Linear {
     pub res: Option<TensorId>,
     /// Activation after the bias.
     pub act: Act,
-    /// Rows M of the product (all dimensions of `x` but the last).
+    /// Rows M: the product of all dimensions of `x` but the last (per product for bmm).
     pub m: usize,
     /// Output columns N.
     pub n: usize,
@@ -49,7 +49,7 @@ pub struct Linear {
 }
 
 impl Graph {
-    /// `x [.., K]` times `w [N, K]`^T (+ bias [N]) -> `[.., N]`.
+    /// `x [.., K]` times `w [N, K]`^T (+ `bias [N]`) -> `[.., N]`.
     pub fn linear(&mut self, x: TensorId, w: TensorId, bias: Option<TensorId>) -> Result<TensorId> {
         self.linear_fused(x, w, bias, Act::None, None, None)
     }

@@ -19,8 +19,11 @@ pub enum PoolMode {
 /// See the module docs.
 #[derive(Debug, Clone)]
 pub struct Pool {
+    /// The tokens `[B, T, C]` (forward input; read for max in backward mode too).
     pub x: TensorId,
+    /// Which reduction, and from which token.
     pub mode: PoolMode,
+    /// (B, T, C) of `x`.
     pub dims: [usize; 3],
     /// Backward mode: dy [B, C]; the output is dx [B, T, C].
     pub dy: Option<TensorId>,

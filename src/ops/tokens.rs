@@ -21,10 +21,15 @@ pub enum PosMode {
 /// See the module docs.
 #[derive(Debug, Clone)]
 pub struct Tokens {
+    /// Forward: the patch tokens `[B, NP, C]`.
     pub patches: TensorId,
+    /// Prefix tokens `[NPRE, C]` (cls, dist, reg concatenated), shared by the batch.
     pub prefix: Option<TensorId>,
+    /// The position embedding, `[NPRE + NP, C]` or `[NP, C]` as `mode` says.
     pub pos: Option<TensorId>,
+    /// Which tokens `pos` covers.
     pub mode: PosMode,
+    /// (B, NP, NPRE, C).
     pub dims: [usize; 4],
     /// Backward mode: `patches` holds dy [B, T, C]; the output is the gradient of one input.
     pub grad: Option<TokensGrad>,
@@ -33,8 +38,11 @@ pub struct Tokens {
 /// Which input a backward [`Tokens`] op produces the gradient of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokensGrad {
+    /// d patches `[B, NP, C]`: the patch rows of dy.
     Patches,
+    /// d prefix `[NPRE, C]`: the prefix rows of dy summed over the batch.
     Prefix,
+    /// d pos_embed (its forward shape): the rows it covers, summed over the batch.
     Pos,
 }
 

@@ -10,6 +10,7 @@ use crate::graph::{DeviceCaps, Dispatch, Graph, Op, TensorId};
 /// See the module docs.
 #[derive(Debug, Clone)]
 pub struct Transpose {
+    /// The input, read as `[Z, R, C]` whatever its shape.
     pub x: TensorId,
     /// (Z, R, C)
     pub dims: [usize; 3],

@@ -14,13 +14,21 @@ use crate::graph::{DeviceCaps, Dispatch, Graph, Op, TensorId};
 /// `wh x ww`, cyclic shift `(sh, sw)` (timm's `SwinTransformerBlock`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowGeom {
+    /// Batch B.
     pub b: usize,
+    /// Map height in tokens.
     pub h: usize,
+    /// Map width in tokens.
     pub w: usize,
+    /// Channels C.
     pub c: usize,
+    /// Window height in tokens.
     pub wh: usize,
+    /// Window width in tokens.
     pub ww: usize,
+    /// Cyclic shift along the height (`shift_size[0]`), less than `wh`.
     pub sh: usize,
+    /// Cyclic shift along the width (`shift_size[1]`), less than `ww`.
     pub sw: usize,
 }
 
@@ -29,10 +37,12 @@ impl WindowGeom {
     pub fn grid(&self) -> (usize, usize) {
         (self.h.div_ceil(self.wh), self.w.div_ceil(self.ww))
     }
+    /// Windows per image (NW), padding included.
     pub fn windows(&self) -> usize {
         let (a, b) = self.grid();
         a * b
     }
+    /// Tokens per window: `wh * ww`.
     pub fn tokens(&self) -> usize {
         self.wh * self.ww
     }
@@ -68,9 +78,13 @@ pub enum WindowMode {
 /// See the module docs.
 #[derive(Debug, Clone)]
 pub struct Window {
+    /// The input, shaped as [`WindowMode`] says for the mode.
     pub x: TensorId,
+    /// Residual `[B, H*W, C]` added to the output (`Reverse` only).
     pub res: Option<TensorId>,
+    /// Which rearrangement.
     pub mode: WindowMode,
+    /// Map, window and shift sizes.
     pub geom: WindowGeom,
 }
 
@@ -245,7 +259,12 @@ pub enum RelPosMode {
     /// table `[(2WH-1)(2WW-1), NH]` -> bias `[NH, N, N]`.
     Bias,
     /// ds `[ZB*NH*N, N]` -> d bias `[NH, N, N]`, times `inv_scale`, summed over ZB.
-    BiasGrad { zb: usize, inv_scale: f32 },
+    BiasGrad {
+        /// Groups summed over: windows x batch.
+        zb: usize,
+        /// Factor applied to ds (1 / the softmax's scale).
+        inv_scale: f32,
+    },
     /// d bias `[NH, N, N]` -> d table.
     TableGrad,
 }
@@ -253,10 +272,15 @@ pub enum RelPosMode {
 /// Relative position bias of a `wh x ww` window with `heads` heads.
 #[derive(Debug, Clone)]
 pub struct RelPos {
+    /// The input: table, ds or d bias, as [`RelPosMode`] says for the mode.
     pub x: TensorId,
+    /// Window height in tokens.
     pub wh: usize,
+    /// Window width in tokens (N = wh * ww).
     pub ww: usize,
+    /// Heads NH.
     pub heads: usize,
+    /// Which output.
     pub mode: RelPosMode,
 }
 

@@ -12,10 +12,18 @@ use crate::preprocess::{crop, eval_image, hflip, normalize, resize, Image8};
 #[serde(rename_all = "snake_case")]
 pub enum Crop {
     /// torchvision's RandomResizedCrop: area fraction in `scale`, aspect in `ratio`.
-    RandomResized { scale: [f64; 2], ratio: [f64; 2] },
+    RandomResized {
+        /// (min, max) fraction of the image area (timm's `--scale`, default 0.08-1).
+        scale: [f64; 2],
+        /// (min, max) aspect ratio, width / height (timm's `--ratio`, default 3/4-4/3).
+        ratio: [f64; 2],
+    },
     /// Eval resize, zero-pad by `pad` pixels on each side, random crop back
     /// (torchvision's `RandomCrop(size, padding)`; the CIFAR / MNIST recipe).
-    Pad { pad: usize },
+    Pad {
+        /// Zero padding on each side, in pixels.
+        pad: usize,
+    },
     /// The eval transform (resize + center crop).
     Center,
 }
@@ -23,6 +31,7 @@ pub enum Crop {
 /// A training augmentation recipe.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Augment {
+    /// How the image is cropped to the model's input size.
     pub crop: Crop,
     /// Probability of a horizontal flip.
     pub hflip: f64,

@@ -19,20 +19,26 @@ pub enum Source {
 /// One labelled sample.
 #[derive(Debug, Clone)]
 pub struct Sample {
+    /// Its pixels or image file.
     pub source: Source,
+    /// Class index into [`Dataset::classes`].
     pub label: usize,
 }
 
 /// A labelled set of images with its class names.
 #[derive(Debug, Clone, Default)]
 pub struct Dataset {
+    /// The samples, in file order until shuffled.
     pub samples: Vec<Sample>,
+    /// Class names by label: sorted folder names (ImageFolder); Fashion-MNIST's
+    /// names or the digits (IDX); the names file's lines or the indices (CIFAR).
     pub classes: Vec<String>,
 }
 
 /// Which part of a dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Split {
+    /// ImageFolder `train/` (or the folder itself without one); IDX and CIFAR training files.
     Train,
     /// ImageFolder `val/`; IDX and CIFAR test files.
     Val,
@@ -57,10 +63,12 @@ impl Dataset {
         load_image_folder(dir, split)
     }
 
+    /// Number of samples.
     pub fn len(&self) -> usize {
         self.samples.len()
     }
 
+    /// Whether there are no samples.
     pub fn is_empty(&self) -> bool {
         self.samples.is_empty()
     }
@@ -99,9 +107,11 @@ impl Dataset {
 pub struct Rng(u64);
 
 impl Rng {
+    /// A generator whose sequence depends only on `seed`.
     pub fn new(seed: u64) -> Self {
         Rng(seed)
     }
+    /// The next 64 uniformly distributed bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E3779B97F4A7C15);
         let mut z = self.0;

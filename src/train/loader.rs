@@ -17,25 +17,34 @@ use std::sync::Arc;
 /// padded), `labels` the class indices as f32.
 #[derive(Debug, Clone)]
 pub struct Batch {
+    /// Normalised images `[batch, C, H, W]`, row-major.
     pub images: Vec<f32>,
+    /// Class index of each row `[batch]`, as f32 (0 in padding rows).
     pub labels: Vec<f32>,
+    /// Real samples in the batch; rows past it are padding.
     pub count: usize,
 }
 
 /// What a loader produces and how.
 #[derive(Clone)]
 pub struct LoaderSpec {
+    /// The samples to draw from.
     pub data: Arc<Dataset>,
     /// Sample indices in the order of this epoch.
     pub order: Arc<Vec<usize>>,
+    /// Samples per batch.
     pub batch: usize,
     /// Keep a short last batch (padded to `batch`), as evaluation needs.
     pub pad_last: bool,
+    /// The model's preprocessing: input size, interpolation, crop, mean / std.
     pub cfg: DataConfig,
+    /// Training augmentation ([`Augment::none`] for evaluation).
     pub augment: Augment,
     /// Mixed with the epoch and position into each sample's generator.
     pub seed: u64,
+    /// The epoch these batches belong to (0-based), mixed into each sample's generator.
     pub epoch: usize,
+    /// Worker threads (clamped to 1..=16).
     pub workers: usize,
 }
 

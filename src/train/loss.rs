@@ -11,10 +11,15 @@ use crate::ops::u32_of;
 /// See the module docs.
 #[derive(Debug, Clone)]
 pub struct CrossEntropy {
+    /// Logits `[B, K]`.
     pub logits: TensorId,
+    /// Class indices `[B]`, stored as f32.
     pub target: TensorId,
+    /// Label smoothing in [0, 1) (timm's `--smoothing`).
     pub smoothing: f32,
+    /// Batch B.
     pub b: usize,
+    /// Classes K.
     pub k: usize,
     /// Backward mode: gradient of each row's loss; the output is dlogits.
     pub dy: Option<TensorId>,

@@ -4,6 +4,8 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
+/// A progress bar for one run of work (an epoch, an evaluation): title, bar,
+/// `done/total`, a caller's stats text, images per second and time left.
 pub struct Progress {
     title: String,
     total: usize,

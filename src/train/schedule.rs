@@ -10,12 +10,17 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SchedKind {
+    /// `cosine`: half a cosine from `lr` down to `min_lr` at `epochs`.
     Cosine,
+    /// `step`: `lr` times `decay_rate` every `decay_epochs`.
     Step,
+    /// `constant` (or `none`): `lr` after warmup.
     Constant,
 }
 
 impl SchedKind {
+    /// Parses timm's `--sched` value: `cosine`, `step`, `constant` or `none`.
+    /// Anything else is an [`Error::Config`].
     pub fn parse(s: &str) -> Result<Self> {
         match s {
             "cosine" => Ok(SchedKind::Cosine),
@@ -29,15 +34,23 @@ impl SchedKind {
 /// A schedule over a whole run.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Schedule {
+    /// The decay (`--sched`).
     pub kind: SchedKind,
+    /// Base learning rate after warmup (`--lr`).
     pub lr: f64,
+    /// Floor the cosine decays to (`--min-lr`).
     pub min_lr: f64,
+    /// Rate at the start of warmup (`--warmup-lr`).
     pub warmup_lr: f64,
+    /// Length of the linear warmup in epochs (`--warmup-epochs`; may be fractional).
     pub warmup_epochs: f64,
+    /// Length of the run in epochs (`--epochs`): the cosine's period.
     pub epochs: usize,
     /// Step schedule: multiply by `decay_rate` every `decay_epochs`.
     pub decay_epochs: f64,
+    /// Step schedule's factor (`--decay-rate`).
     pub decay_rate: f64,
+    /// Change the rate every optimizer step instead of every epoch (`--sched-on-updates`).
     pub on_updates: bool,
 }
 

@@ -32,6 +32,7 @@ use std::time::Instant;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OptName {
+    /// AdamW with decoupled weight decay (timm's `adamw`).
     AdamW,
     /// SGD with Nesterov momentum (timm's `sgd`).
     Sgd,
@@ -40,6 +41,8 @@ pub enum OptName {
 }
 
 impl OptName {
+    /// Parses `--opt`: `adamw`, `sgd` (or `nesterov`) or `momentum`; anything
+    /// else is an [`Error::Config`].
     pub fn parse(s: &str) -> Result<Self> {
         match s {
             "adamw" => Ok(OptName::AdamW),
@@ -53,25 +56,42 @@ impl OptName {
 /// Everything that defines a run (stored in `train_state.json` for `--resume`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainOptions {
+    /// The data folder (`--data`): ImageFolder, IDX or CIFAR binary batches.
     pub data: PathBuf,
+    /// The output folder (`--out`) for checkpoints and `summary.csv`.
     pub out: PathBuf,
+    /// Epochs to train (`--epochs`).
     pub epochs: usize,
+    /// Images per micro-batch (`--batch-size`, `-b`): the graph's batch B; an
+    /// optimizer step sees `batch_size * grad_accum` images.
     pub batch_size: usize,
     /// Micro-batches per optimizer step (timm's `--grad-accum-steps`).
     pub grad_accum: usize,
+    /// The update rule (`--opt`).
     pub opt: OptName,
+    /// SGD momentum factor (`--momentum`); unused by AdamW.
     pub momentum: f64,
+    /// Weight decay (`--weight-decay`), not applied to the tensors [`decays`] excludes.
     pub weight_decay: f64,
+    /// AdamW epsilon (`--opt-eps`).
     pub opt_eps: f64,
+    /// AdamW (beta1, beta2) (`--opt-betas`).
     pub opt_betas: [f64; 2],
+    /// The learning-rate schedule (`--lr`, `--sched`, `--warmup-*`, ...).
     pub sched: Schedule,
+    /// Label smoothing of the loss, in [0, 1) (`--smoothing`).
     pub smoothing: f64,
+    /// Clip gradients to this global L2 norm (`--clip-grad`); `None`: no clipping.
     pub clip_grad: Option<f64>,
+    /// Training augmentation (`--crop`, `--scale`, `--ratio`, `--pad`, `--hflip`, `--no-aug`).
     pub augment: Augment,
+    /// Seed of the initialisation, data order, validation split and augmentation (`--seed`).
     pub seed: u64,
+    /// Train only the classifier (`head.*`, `head_dist.*`) (`--freeze-backbone`).
     pub freeze_backbone: bool,
     /// Fraction of the training set held out when the data has no val split.
     pub val_split: f64,
+    /// Image decoding threads (`--workers`, `-j`).
     pub workers: usize,
     /// Also checkpoint every this many optimizer steps.
     pub checkpoint_every: Option<u64>,
@@ -152,47 +172,70 @@ impl TrainOptions {
 /// Running totals of the epoch in progress.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Running {
+    /// Sum of the per-image training losses (label-smoothed).
     pub loss_sum: f64,
+    /// Training images whose top-1 prediction was right.
     pub correct: u64,
+    /// Training images seen.
     pub seen: u64,
+    /// Seconds spent training in this epoch, across resumes.
     pub secs: f64,
 }
 
 /// One finished epoch.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochRecord {
+    /// Epoch number, 1-based.
     pub epoch: usize,
+    /// Learning rate of the epoch's last step.
     pub lr: f64,
+    /// Mean label-smoothed training loss.
     pub train_loss: f64,
+    /// Top-1 accuracy on the training batches, in percent.
     pub train_acc: f64,
+    /// Mean cross-entropy (no smoothing) on the evaluation set; `None` without one.
     pub val_loss: Option<f64>,
+    /// Top-1 accuracy on the evaluation set, in percent.
     pub val_top1: Option<f64>,
+    /// Top-5 accuracy on the evaluation set, in percent.
     pub val_top5: Option<f64>,
+    /// Training seconds (evaluation excluded).
     pub secs: f64,
+    /// Training throughput in images per second.
     pub images_per_s: f64,
 }
 
 /// `train_state.json`: where a run is and how it was configured.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainState {
+    /// Version of this file's layout (1).
     pub format: u32,
     /// Epoch in progress (0-based) and optimizer steps done in it.
     pub epoch: usize,
+    /// Optimizer steps done in the epoch in progress.
     pub step: usize,
+    /// Optimizer steps done in the whole run; every checkpoint file carries it.
     pub global_step: u64,
+    /// The optimizer's step count (AdamW's bias corrections).
     pub opt_t: u32,
+    /// The run's options.
     pub options: TrainOptions,
+    /// The training set's class names, by label.
     pub classes: Vec<String>,
+    /// Totals of the epoch in progress.
     pub running: Running,
+    /// Every finished epoch, in order.
     pub history: Vec<EpochRecord>,
 }
 
 /// What a finished (or stopped) run reports.
 #[derive(Debug, Clone)]
 pub struct TrainReport {
+    /// The state at the end (as written to `train_state.json`).
     pub state: TrainState,
     /// Stopped by `stop_after` before the last epoch.
     pub stopped: bool,
+    /// Wall-clock seconds of this call, setup and evaluation included.
     pub secs: f64,
 }
 
@@ -245,9 +288,13 @@ pub fn adapt_head(model: &mut Model, classes: &[String], num_classes: usize, see
 /// Top-1 / top-5 accuracy (percent), mean cross-entropy and per-class counts.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct EvalResult {
+    /// Top-1 accuracy in percent.
     pub top1: f64,
+    /// Top-5 accuracy in percent.
     pub top5: f64,
+    /// Mean cross-entropy (no label smoothing).
     pub loss: f64,
+    /// Images evaluated.
     pub n: usize,
     /// (correct, total) per class.
     pub per_class: Vec<(usize, usize)>,
@@ -335,8 +382,11 @@ fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
 
 /// A resumable checkpoint read back from disk.
 pub struct Resume {
+    /// The checkpointed model (config and weights).
     pub model: Model,
+    /// `train_state.json`.
     pub state: TrainState,
+    /// `optimizer.safetensors`: moments by name (`m.<tensor>`, `v.<tensor>`), with shapes.
     pub optimizer: HashMap<String, (Vec<usize>, Vec<f32>)>,
 }
 
@@ -369,8 +419,12 @@ pub fn load_resume(dir: &Path) -> Result<Resume> {
 /// A model's training graph: inputs (images, labels); outputs (per-row loss,
 /// logits); the parameters' gradients kept for the optimizer.
 pub struct TrainingGraph {
+    /// The graph: inputs images `[B, C, H, W]` and labels `[B]`; outputs
+    /// per-row loss `[B]` and logits `[B, K]`.
     pub g: Graph,
+    /// The parameter tensors that get gradients, in kept-gradient order.
     pub trainable: Vec<TensorId>,
+    /// One optimizer entry per trainable parameter (same order).
     pub specs: Vec<OptParam>,
 }
 
