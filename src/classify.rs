@@ -133,3 +133,33 @@ pub fn top_k(logits: &[f32], k: usize) -> Vec<(usize, f32)> {
     idx.sort_by(|&a, &b| e[b].total_cmp(&e[a]).then(a.cmp(&b)));
     idx.into_iter().take(k).map(|i| (i, (e[i] / sum) as f32)).collect()
 }
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    /// A second batch size runs on the first one's parameter buffers (no
+    /// second upload) and gives the same logits per image.
+    #[test]
+    fn batch_sizes_share_the_uploaded_weights() -> Result<()> {
+        let mut engine = Engine::new_blocking()?;
+        let mut clf = Classifier::new(Model::builtin()?);
+        let n = clf.image_len();
+        let one: Vec<f32> = (0..n).map(|i| (i % 7) as f32 / 7.0 - 0.5).collect();
+        let three: Vec<f32> = one.iter().chain(&one).chain(&one).copied().collect();
+        let a = pollster::block_on(clf.logits(&mut engine, &one))?;
+        let b = pollster::block_on(clf.logits(&mut engine, &three))?;
+        for row in b.chunks(a.len()) {
+            let d = row.iter().zip(&a).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+            assert!(d <= 1e-5, "batch 3 row differs from batch 1 by {d}");
+        }
+        let (e1, e3) = (&clf.exes[&1], &clf.exes[&3]);
+        let owned: Vec<&wgpu::Buffer> = e1.plan().params.iter().filter_map(|&t| e1.param_buffer(t)).collect();
+        assert!(!owned.is_empty());
+        for &t in &e3.plan().params {
+            let buf = e3.param_buffer(t).expect("a parameter buffer");
+            assert!(owned.contains(&buf), "batch 3 uploaded its own copy of parameter {t}");
+        }
+        Ok(())
+    }
+}

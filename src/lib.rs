@@ -21,7 +21,8 @@
 //! let mut engine = Engine::new_blocking()?;            // the default GPU (Engine::from_wgpu for your own)
 //! let model = Model::builtin()?;                       // or Model::load("vit_b".as_ref(), None): a timm hub folder
 //! let mut clf = Classifier::new(model);
-//! let image = std::fs::read("models/samples/ankle-boot-0.png")?;
+//! let path = "models/samples/ankle-boot-0.png";
+//! let image = std::fs::read(path).map_err(|e| vitrine::Error::io(path, e))?;
 //! for p in clf.classify(&mut engine, &image, 5)? {
 //!     println!("{:<20} {:5.1}%", p.label, p.prob * 100.0);
 //! }
