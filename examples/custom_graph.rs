@@ -38,7 +38,8 @@ fn run() -> Result<()> {
             })
             .collect()
     };
-    let weights: HashMap<String, Vec<f32>> = g.param_table().into_iter().map(|(name, shape)| (name, rand(shape.iter().product()))).collect();
+    let weights: HashMap<String, Vec<f32>> =
+        g.param_table().into_iter().map(|(name, shape)| (name, rand(shape.iter().product()))).collect();
     let input = rand(b * t * c);
 
     let mut engine = Engine::new_blocking()?;

@@ -34,10 +34,7 @@ fn run() -> Result<()> {
     opts.sched.warmup_epochs = 0.0;
     opts.workers = 1;
     let mut engine = Engine::new_blocking()?;
-    let report = Trainer::new(model, opts)
-        .progress(true)
-        .log(|line| println!("{line}"))
-        .run(&mut engine)?;
+    let report = Trainer::new(model, opts).progress(true).log(|line| println!("{line}")).run(&mut engine)?;
     let last = report.state.history.last().ok_or_else(|| Error::Input("no epoch ran".into()))?;
     println!("trained {} epoch(s) in {:.1} s; train loss {:.4}", report.state.history.len(), report.secs, last.train_loss);
     println!("saved {out}/config.json and {out}/model.safetensors");

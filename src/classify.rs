@@ -77,11 +77,8 @@ impl Classifier {
     /// Like [`Classifier::logits`], with per-layer GPU times when `timed` and supported.
     pub async fn logits_timed(&mut self, engine: &mut Engine, input: &[f32], timed: bool) -> Result<(Vec<f32>, Option<Vec<LayerTime>>)> {
         let exe = self.executable_for(engine, input)?;
-        let (mut outs, times) = if timed {
-            exe.run_timed(&engine.ctx, &[input]).await?
-        } else {
-            (exe.run(&engine.ctx, &[input]).await?, None)
-        };
+        let (mut outs, times) =
+            if timed { exe.run_timed(&engine.ctx, &[input]).await? } else { (exe.run(&engine.ctx, &[input]).await?, None) };
         Ok((outs.pop().unwrap_or_default(), times))
     }
 

@@ -30,10 +30,9 @@ pub struct Image8 {
 /// `convert('RGB')`; 1: PIL's `convert('L')`). 16-bit images are scaled to 8 bits.
 pub fn decode(bytes: &[u8], origin: &str, channels: usize) -> Result<Image8> {
     let bad = |e: image::ImageError| Error::Image { path: origin.to_string(), msg: e.to_string() };
-    let reader = image::ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| Error::Image {
-        path: origin.to_string(),
-        msg: e.to_string(),
-    })?;
+    let reader = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::Image { path: origin.to_string(), msg: e.to_string() })?;
     if reader.format().is_none() {
         return Err(Error::Image { path: origin.to_string(), msg: "unknown image format".into() });
     }

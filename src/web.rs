@@ -14,7 +14,7 @@
 use crate::classify::Classifier;
 use crate::engine::Engine;
 use crate::models::{default_model, Model};
-use crate::preprocess::{decode, normalize, eval_image, to_channels, Image8};
+use crate::preprocess::{decode, eval_image, normalize, to_channels, Image8};
 use crate::weights::Weights;
 use std::cell::RefCell;
 use std::rc::Rc;

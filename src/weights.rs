@@ -61,8 +61,7 @@ impl Weights {
                 Some(_) => {}
             }
         }
-        let mut unexpected: Vec<String> =
-            self.tensors.keys().filter(|k| !expected.iter().any(|(n, _)| n == *k)).cloned().collect();
+        let mut unexpected: Vec<String> = self.tensors.keys().filter(|k| !expected.iter().any(|(n, _)| n == *k)).cloned().collect();
         unexpected.sort();
         let mut parts = Vec::new();
         let list = |v: &[String]| {

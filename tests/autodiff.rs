@@ -213,7 +213,10 @@ fn whole_vit_fixtures() {
     // Every op of the forward pass composed: distilled heads and pos over all
     // tokens (DeiT), registers, no_embed_class, layer scale, avg pool, fc_norm.
     for name in ["deit_distilled", "vit_avg_reg_ls"] {
-        fixture_grads(name, &["patch_embed.proj.weight", "pos_embed", "blocks.0.attn.qkv.weight", "blocks.1.norm2.weight", "blocks.1.mlp.fc1.bias"]);
+        fixture_grads(
+            name,
+            &["patch_embed.proj.weight", "pos_embed", "blocks.0.attn.qkv.weight", "blocks.1.norm2.weight", "blocks.1.mlp.fc1.bias"],
+        );
     }
 }
 

@@ -49,13 +49,13 @@ fn linear_case(m: usize, n: usize, k: usize, act: Act, gamma: bool, res: bool, k
     check_with(&g, &w, &inputs, &what, kind);
 }
 
-
-
 #[test]
 fn linear_all_variants_awkward_shapes() {
     let kinds = engine().matmul_variants();
-    assert!(kinds.contains(&MatmulKind::Subgroup) || std::env::var("CI").is_err() || !cfg!(target_os = "linux"),
-        "lavapipe in CI must offer the subgroup matmul");
+    assert!(
+        kinds.contains(&MatmulKind::Subgroup) || std::env::var("CI").is_err() || !cfg!(target_os = "linux"),
+        "lavapipe in CI must offer the subgroup matmul"
+    );
     for kind in kinds {
         for &(m, n, k) in &[(1, 1, 4), (7, 9, 12), (65, 130, 68), (197, 72, 64), (3, 200, 100)] {
             linear_case(m, n, k, Act::None, false, false, Some(kind));

@@ -36,9 +36,7 @@ fn translate(name: &str, src: &str) {
     let mut hlsl = String::new();
     let hopts = naga::back::hlsl::Options::default();
     let hpipe = naga::back::hlsl::PipelineOptions { entry_point: Some((stage, entry.clone())) };
-    naga::back::hlsl::Writer::new(&mut hlsl, &hopts, &hpipe)
-        .write(&module, &info, None)
-        .unwrap_or_else(|e| panic!("{name}: HLSL: {e}"));
+    naga::back::hlsl::Writer::new(&mut hlsl, &hopts, &hpipe).write(&module, &info, None).unwrap_or_else(|e| panic!("{name}: HLSL: {e}"));
     assert!(hlsl.contains("numthreads"), "{name}: HLSL has no numthreads");
 
     let mut glsl = String::new();

@@ -47,8 +47,20 @@ fn dataset() -> &'static Path {
 }
 
 const TINY: &[&str] = &[
-    "--arch", "vit_tiny_patch16_224", "--model-kwargs", "img_size=16", "patch_size=4", "embed_dim=32", "depth=2",
-    "num_heads=2", "mlp_ratio=2", "--crop-pct", "1", "-b", "16", "--quiet",
+    "--arch",
+    "vit_tiny_patch16_224",
+    "--model-kwargs",
+    "img_size=16",
+    "patch_size=4",
+    "embed_dim=32",
+    "depth=2",
+    "num_heads=2",
+    "mlp_ratio=2",
+    "--crop-pct",
+    "1",
+    "-b",
+    "16",
+    "--quiet",
 ];
 
 fn train(extra: &[&str], out: &Path) -> std::process::Output {
@@ -243,7 +255,21 @@ fn fine_tune_frozen(name: &str, head: &str) -> PathBuf {
     let out = tmp("train", &format!("{name}-finetuned"));
     let _ = std::fs::remove_dir_all(&out);
     let data = dataset().to_str().unwrap();
-    let args = ["train", "--data", data, "--model", src.to_str().unwrap(), "--out", out.to_str().unwrap(), "--epochs", "1", "-b", "16", "--freeze-backbone", "--quiet"];
+    let args = [
+        "train",
+        "--data",
+        data,
+        "--model",
+        src.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "-b",
+        "16",
+        "--freeze-backbone",
+        "--quiet",
+    ];
     let log = ok(&vitrine(&args, &[]));
     assert!(log.contains("new 3-class head"), "{log}");
     let (before, after) = (tensors(&src.join("model.safetensors")), tensors(&out.join("model.safetensors")));
@@ -279,10 +305,33 @@ fn swin_trains_from_scratch_and_fine_tunes() {
     let _ = std::fs::remove_dir_all(&out);
     let data = dataset().to_str().unwrap();
     let args = [
-        "train", "--data", data, "--out", out.to_str().unwrap(), "--arch", "swin_tiny_patch4_window7_224",
-        "--model-kwargs", "img_size=16", "patch_size=2", "embed_dim=16", "depths=(2,2)", "num_heads=(2,2)",
-        "window_size=4", "mlp_ratio=2", "--crop-pct", "1", "-b", "16", "--epochs", "4", "--lr", "3e-3",
-        "--scale", "0.5", "1", "--quiet",
+        "train",
+        "--data",
+        data,
+        "--out",
+        out.to_str().unwrap(),
+        "--arch",
+        "swin_tiny_patch4_window7_224",
+        "--model-kwargs",
+        "img_size=16",
+        "patch_size=2",
+        "embed_dim=16",
+        "depths=(2,2)",
+        "num_heads=(2,2)",
+        "window_size=4",
+        "mlp_ratio=2",
+        "--crop-pct",
+        "1",
+        "-b",
+        "16",
+        "--epochs",
+        "4",
+        "--lr",
+        "3e-3",
+        "--scale",
+        "0.5",
+        "1",
+        "--quiet",
     ];
     let log = ok(&vitrine(&args, &[]));
     assert!(log.contains("epoch 4/4"), "{log}");

@@ -9,9 +9,8 @@ use std::task::{Context as TaskCx, Poll, Waker};
 use wgpu::util::DeviceExt;
 
 /// Storage buffer usage shared by every tensor buffer.
-pub(crate) const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
-    .union(wgpu::BufferUsages::COPY_SRC)
-    .union(wgpu::BufferUsages::COPY_DST);
+pub(crate) const STORAGE: wgpu::BufferUsages =
+    wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
 /// Creates a storage buffer holding exactly `data` (an empty tensor gets 16
 /// zero bytes, so it still binds). Exact sizes matter: kernels and the
@@ -83,9 +82,7 @@ pub(crate) async fn work_done(device: &wgpu::Device, queue: &wgpu::Queue) -> Res
             w.wake();
         }
     });
-    device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| Error::Gpu(format!("device lost while waiting for the GPU: {e}")))?;
+    device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("device lost while waiting for the GPU: {e}")))?;
     MapFuture(slot).await.map_err(|e| Error::Gpu(format!("GPU work failed: {e}")))
 }
 
@@ -106,15 +103,10 @@ pub(crate) async fn read_f32(device: &wgpu::Device, buf: &wgpu::Buffer, len: usi
     });
     // Natively, drive the device until the map completes; in the browser the
     // callback fires from the event loop and this poll is a no-op.
-    device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| Error::Gpu(format!("device lost while waiting for results: {e}")))?;
+    device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("device lost while waiting for results: {e}")))?;
     MapFuture(slot).await.map_err(|e| Error::Gpu(format!("cannot map readback buffer: {e}")))?;
     let out = {
-        let view = buf
-            .slice(..bytes.max(4))
-            .get_mapped_range()
-            .map_err(|e| Error::Gpu(format!("cannot read mapped buffer: {e}")))?;
+        let view = buf.slice(..bytes.max(4)).get_mapped_range().map_err(|e| Error::Gpu(format!("cannot read mapped buffer: {e}")))?;
         let all: &[f32] = bytemuck::cast_slice(&view);
         all[..len].to_vec()
     };

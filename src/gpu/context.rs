@@ -107,16 +107,10 @@ impl Context {
         limits.max_storage_buffer_binding_size = alimits.max_storage_buffer_binding_size;
         limits.max_buffer_size = alimits.max_buffer_size;
         limits.max_storage_buffers_per_shader_stage = alimits.max_storage_buffers_per_shader_stage.min(10);
-        let desc = wgpu::DeviceDescriptor {
-            label: Some("vitrine"),
-            required_features: features,
-            required_limits: limits,
-            ..Default::default()
-        };
-        let (device, queue) = adapter
-            .request_device(&desc)
-            .await
-            .map_err(|e| Error::Gpu(format!("cannot open a device on {:?}: {e}", info.name)))?;
+        let desc =
+            wgpu::DeviceDescriptor { label: Some("vitrine"), required_features: features, required_limits: limits, ..Default::default() };
+        let (device, queue) =
+            adapter.request_device(&desc).await.map_err(|e| Error::Gpu(format!("cannot open a device on {:?}: {e}", info.name)))?;
         Ok(Self::from_device(device, queue))
     }
 
@@ -228,20 +222,14 @@ async fn select_adapter(instance: &wgpu::Instance, opts: &AdapterOptions) -> Res
         let want = want.to_lowercase();
         let adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
         let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
-        return adapters
-            .into_iter()
-            .find(|a| a.get_info().name.to_lowercase().contains(&want))
-            .ok_or_else(|| {
-                Error::Gpu(format!(
-                    "WGPU_ADAPTER_NAME={want:?} matches no adapter (found: {})",
-                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
-                ))
-            });
+        return adapters.into_iter().find(|a| a.get_info().name.to_lowercase().contains(&want)).ok_or_else(|| {
+            Error::Gpu(format!(
+                "WGPU_ADAPTER_NAME={want:?} matches no adapter (found: {})",
+                if names.is_empty() { "none".to_string() } else { names.join(", ") }
+            ))
+        });
     }
-    let opts = wgpu::RequestAdapterOptions {
-        power_preference: opts.power_preference.unwrap_or_default(),
-        ..Default::default()
-    };
+    let opts = wgpu::RequestAdapterOptions { power_preference: opts.power_preference.unwrap_or_default(), ..Default::default() };
     instance.request_adapter(&opts).await.map_err(|e| {
         Error::Gpu(format!(
             "no GPU adapter found ({e}); install a Vulkan driver (Debian: apt-get install \

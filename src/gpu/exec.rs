@@ -246,10 +246,8 @@ impl Executable {
                 beginning_of_pass_write_index: Some(scope as u32 * 2),
                 end_of_pass_write_index: Some(scope as u32 * 2 + 1),
             });
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(&self.plan.scopes[scope]),
-                timestamp_writes: tw,
-            });
+            let mut pass =
+                enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(&self.plan.scopes[scope]), timestamp_writes: tw });
             while i < self.steps.len() && self.steps[i].scope == scope {
                 let s = &self.steps[i];
                 pass.set_pipeline(&s.pipeline);

@@ -107,10 +107,7 @@ pub fn specialize(name: &str, src: &str, consts: &[(&str, Const)]) -> Result<Str
     for (cname, value) in consts {
         let pat = format!("const {cname}:");
         let mut hits = out.match_indices(&pat).map(|(i, _)| i);
-        let start = hits.next().ok_or_else(|| Error::Shader {
-            name: name.into(),
-            msg: format!("constant {cname} is not declared"),
-        })?;
+        let start = hits.next().ok_or_else(|| Error::Shader { name: name.into(), msg: format!("constant {cname} is not declared") })?;
         if hits.next().is_some() {
             return Err(Error::Shader { name: name.into(), msg: format!("constant {cname} declared twice") });
         }
@@ -140,10 +137,8 @@ fn compile(device: &wgpu::Device, key: &KernelKey, cache: Option<&wgpu::Pipeline
     #[cfg(not(target_arch = "wasm32"))]
     let t = std::time::Instant::now();
     let src = specialize(key.shader, &source(key.shader)?, &key.consts)?;
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some(key.shader),
-        source: wgpu::ShaderSource::Wgsl(src.into()),
-    });
+    let module =
+        device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(key.shader), source: wgpu::ShaderSource::Wgsl(src.into()) });
     let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some(key.shader),
         layout: None,

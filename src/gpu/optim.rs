@@ -54,12 +54,7 @@ pub struct OptSettings {
 impl OptSettings {
     /// AdamW with torch's default betas / eps, no clipping or accumulation.
     pub fn adamw(weight_decay: f32) -> Self {
-        OptSettings {
-            kind: OptKind::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
-            weight_decay,
-            clip_grad: None,
-            accumulate: false,
-        }
+        OptSettings { kind: OptKind::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8 }, weight_decay, clip_grad: None, accumulate: false }
     }
 }
 
@@ -123,10 +118,7 @@ pub struct Optimizer {
 }
 
 fn bind(dev: &wgpu::Device, layout: &wgpu::BindGroupLayout, label: &str, entries: &[(u32, &wgpu::Buffer)]) -> wgpu::BindGroup {
-    let entries = entries
-        .iter()
-        .map(|(i, b)| wgpu::BindGroupEntry { binding: *i, resource: b.as_entire_binding() })
-        .collect::<Vec<_>>();
+    let entries = entries.iter().map(|(i, b)| wgpu::BindGroupEntry { binding: *i, resource: b.as_entire_binding() }).collect::<Vec<_>>();
     dev.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(label), layout, entries: &entries })
 }
 
@@ -333,7 +325,15 @@ pub async fn train_step(ctx: &Context, exe: &Executable, opt: &mut Optimizer, in
 
 /// Runs micro-batch `i` of `n` of one optimizer step: forward + backward,
 /// accumulation (n > 1), and on the last micro-batch the update with `lr`.
-pub async fn micro_step(ctx: &Context, exe: &Executable, opt: &mut Optimizer, inputs: &[&[f32]], i: usize, n: usize, lr: f32) -> Result<Vec<Vec<f32>>> {
+pub async fn micro_step(
+    ctx: &Context,
+    exe: &Executable,
+    opt: &mut Optimizer,
+    inputs: &[&[f32]],
+    i: usize,
+    n: usize,
+    lr: f32,
+) -> Result<Vec<Vec<f32>>> {
     let last = i + 1 == n;
     if n > 1 && opt.accumulate.is_none() {
         return Err(Error::Input("micro-batches need an optimizer built with accumulate = true".into()));

@@ -6,7 +6,7 @@
 //! forward then backward, planned and executed like any other: gradients
 //! share the parameters' layout.
 
-use super::{Dispatch, DeviceCaps, Graph, Op, TensorId};
+use super::{DeviceCaps, Dispatch, Graph, Op, TensorId};
 use crate::error::{Error, Result};
 
 /// Stands in for an op while its own backward rule edits the graph.

@@ -146,18 +146,9 @@ pub fn plan_with(g: &Graph, caps: &DeviceCaps, per_op: bool) -> Result<Plan> {
         } else if scopes.last() != Some(&node.scope) {
             scopes.push(node.scope.clone());
         }
-        steps.push(Step {
-            op: node.op.name(),
-            dispatch: node.op.dispatch(g, caps)?,
-            bindings,
-            scope: scopes.len() - 1,
-        });
+        steps.push(Step { op: node.op.name(), dispatch: node.op.dispatch(g, caps)?, bindings, scope: scopes.len() - 1 });
     }
-    let outputs = g
-        .outputs
-        .iter()
-        .map(|&t| Ok((binding_of(g, t, &slot_of, input_index(t))?, g.numel(t))))
-        .collect::<Result<Vec<_>>>()?;
+    let outputs = g.outputs.iter().map(|&t| Ok((binding_of(g, t, &slot_of, input_index(t))?, g.numel(t)))).collect::<Result<Vec<_>>>()?;
     let kept = g.kept.iter().map(|&t| binding_of(g, t, &slot_of, input_index(t))).collect::<Result<Vec<_>>>()?;
     Ok(Plan {
         kept,
@@ -174,8 +165,8 @@ fn binding_of(g: &Graph, t: TensorId, slot_of: &[Option<usize>], input: Option<u
     match &g.tensors[t].kind {
         TensorKind::Param { .. } => Ok(Binding::Param(t)),
         TensorKind::Input => input.map(Binding::Input).ok_or_else(|| Error::Input(format!("tensor {t} is not an input"))),
-        TensorKind::Activation => slot_of[t]
-            .map(Binding::Slot)
-            .ok_or_else(|| Error::Input(format!("tensor {t} is read before it is written"))),
+        TensorKind::Activation => {
+            slot_of[t].map(Binding::Slot).ok_or_else(|| Error::Input(format!("tensor {t} is read before it is written")))
+        }
     }
 }

@@ -262,14 +262,7 @@ fn vit_base(patch: usize, dim: usize, depth: usize, heads: usize) -> VitConfig {
 }
 
 fn data(size: usize, crop_pct: f64, mean: [f32; 3], std: [f32; 3]) -> DataConfig {
-    DataConfig {
-        input_size: [3, size, size],
-        interpolation: "bicubic".into(),
-        crop_pct,
-        crop_mode: "center".into(),
-        mean,
-        std,
-    }
+    DataConfig { input_size: [3, size, size], interpolation: "bicubic".into(), crop_pct, crop_mode: "center".into(), mean, std }
 }
 
 /// Every preset name vitrine knows (timm's names).
@@ -354,14 +347,17 @@ fn swin_preset(name: &str) -> Option<ModelConfig> {
         norm_eps: 1e-5,
     };
     let crop = if res == 384 { 1.0 } else { 0.9 };
-    Some(ModelConfig { architecture: name.to_string(), net: Net::Swin(swin), data: data(res, crop, IMAGENET_MEAN, IMAGENET_STD), labels: None })
+    Some(ModelConfig {
+        architecture: name.to_string(),
+        net: Net::Swin(swin),
+        data: data(res, crop, IMAGENET_MEAN, IMAGENET_STD),
+        labels: None,
+    })
 }
 
 /// The config of a stock timm model name.
 pub fn preset(name: &str) -> Result<ModelConfig> {
-    let unknown = || {
-        Error::Config(format!("unknown architecture {name:?}; known: {}", preset_names().join(", ")))
-    };
+    let unknown = || Error::Config(format!("unknown architecture {name:?}; known: {}", preset_names().join(", ")));
     if !preset_names().iter().any(|n| n == name) {
         return Err(unknown());
     }
@@ -477,8 +473,8 @@ pub fn apply_model_args(vit: &mut VitConfig, args: &Map<String, Value>) -> Resul
             "pool_include_prefix" => vit.pool_include_prefix = as_bool(k, v)?,
             "distilled" => vit.distilled = as_bool(k, v)?,
             // Options that change nothing at inference with a fixed input size.
-            "dynamic_img_size" | "dynamic_img_pad" | "drop_rate" | "pos_drop_rate" | "patch_drop_rate"
-            | "proj_drop_rate" | "attn_drop_rate" | "drop_path_rate" | "weight_init" | "fix_init" | "strict_img_size" => {}
+            "dynamic_img_size" | "dynamic_img_pad" | "drop_rate" | "pos_drop_rate" | "patch_drop_rate" | "proj_drop_rate"
+            | "attn_drop_rate" | "drop_path_rate" | "weight_init" | "fix_init" | "strict_img_size" => {}
             "qk_norm" | "scale_attn_norm" | "scale_mlp_norm" if v == &json!(false) => {}
             "act_layer" if v.as_str() == Some("gelu") => {}
             other => return Err(Error::Config(format!("model_args.{other} = {v} is not supported by vitrine"))),
@@ -522,9 +518,7 @@ pub fn apply_swin_args(s: &mut SwinConfig, args: &Map<String, Value>) -> Result<
             "embed_dim" => s.embed_dim = per_stage(k, v, as_usize)?,
             "depths" => s.depths = usize_list(k, v)?,
             "num_heads" => s.num_heads = usize_list(k, v)?,
-            "head_dim" => {
-                s.head_dim = per_stage(k, v, |k, x| if x.is_null() { Ok(None) } else { as_usize(k, x).map(Some) })?
-            }
+            "head_dim" => s.head_dim = per_stage(k, v, |k, x| if x.is_null() { Ok(None) } else { as_usize(k, x).map(Some) })?,
             "window_size" => s.window_size = as_pair_list(k, v)?,
             "mlp_ratio" => s.mlp_ratio = per_stage(k, v, as_f64)?,
             "qkv_bias" => s.qkv_bias = as_bool(k, v)?,
@@ -585,10 +579,8 @@ fn labels_of(v: &Value) -> Result<Vec<String>> {
 /// Resolves a hub-layout `config.json` (already parsed).
 pub fn from_hub_json(v: &Value) -> Result<ModelConfig> {
     let obj = v.as_object().ok_or_else(|| Error::Config("config.json is not a JSON object".into()))?;
-    let arch = obj
-        .get("architecture")
-        .and_then(|a| a.as_str())
-        .ok_or_else(|| Error::Config("config.json has no \"architecture\"".into()))?;
+    let arch =
+        obj.get("architecture").and_then(|a| a.as_str()).ok_or_else(|| Error::Config("config.json has no \"architecture\"".into()))?;
     // Unknown names are fine when model_args describe the whole model.
     let has_args = obj.get("model_args").is_some();
     let mut cfg = match preset(arch) {

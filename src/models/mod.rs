@@ -47,8 +47,8 @@ impl Model {
     pub fn from_parts(config_json: Option<&str>, weights: Weights, arch: Option<&str>, source: &str) -> Result<Self> {
         let config = match (config_json, arch) {
             (Some(text), arch) => {
-                let mut v: serde_json::Value = serde_json::from_str(text)
-                    .map_err(|e| Error::Config(format!("{source}/config.json is not valid JSON: {e}")))?;
+                let mut v: serde_json::Value =
+                    serde_json::from_str(text).map_err(|e| Error::Config(format!("{source}/config.json is not valid JSON: {e}")))?;
                 if let (Some(a), Some(obj)) = (arch, v.as_object_mut()) {
                     obj.insert("architecture".into(), a.into());
                 }
@@ -160,9 +160,9 @@ fn preset_for_weights(arch: &str, w: &Weights) -> Result<ModelConfig> {
 /// stock ViT/DeiT; preprocessing uses timm's ViT defaults.
 fn infer_config(w: &Weights) -> Result<ModelConfig> {
     let need = |n: &str| {
-        w.shape(n).map(|s| s.to_vec()).ok_or_else(|| {
-            Error::Config(format!("cannot infer the architecture: no tensor {n}; pass --arch with a preset name"))
-        })
+        w.shape(n)
+            .map(|s| s.to_vec())
+            .ok_or_else(|| Error::Config(format!("cannot infer the architecture: no tensor {n}; pass --arch with a preset name")))
     };
     if w.shape("layers.0.blocks.0.norm1.weight").is_some() {
         return Err(Error::Config(

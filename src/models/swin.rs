@@ -11,9 +11,9 @@
 //! ```
 
 use super::config::GlobalPool;
+use super::{global_pool, linear_params, norm};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, TensorId};
-use super::{global_pool, linear_params, norm};
 use crate::ops::{Act, AttnBias, PosMode, WindowGeom};
 
 /// A value given once for all stages or once per stage (timm's `to_ntuple`).
@@ -259,8 +259,7 @@ pub fn build(cfg: &SwinConfig, batch: usize) -> Result<Graph> {
     g.scope("head");
     let nf = stages.last().map(|s| s.dim).unwrap_or(c0);
     x = norm(&mut g, x, "norm", nf, eps)?;
-    let f = global_pool(&mut g, x, cfg.global_pool, 0)?
-        .ok_or_else(|| Error::Config("Swin has no class token to pool".into()))?;
+    let f = global_pool(&mut g, x, cfg.global_pool, 0)?.ok_or_else(|| Error::Config("Swin has no class token to pool".into()))?;
     let out = if cfg.num_classes > 0 { linear(&mut g, f, "head.fc", cfg.num_classes, nf, true)? } else { f };
     g.output(out);
     Ok(g)

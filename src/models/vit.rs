@@ -9,10 +9,10 @@
 //! ```
 
 use super::config::VitConfig;
+use super::{global_pool, linear_params, norm};
 use crate::error::Result;
 use crate::graph::Graph;
 use crate::ops::{Act, PoolMode, PosMode};
-use super::{global_pool, linear_params, norm};
 
 /// Builds the forward graph for a batch of `batch` images; the one output is
 /// the logits `[B, num_classes]` (pooled features when num_classes is 0).

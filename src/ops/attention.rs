@@ -112,9 +112,8 @@ impl Op for Attention {
         for bi in 0..b {
             for hi in 0..h {
                 for i in 0..t {
-                    let scores: Vec<f32> = (0..t)
-                        .map(|j| (0..d).map(|x| at(bi, i, 0, hi, x) * self.scale * at(bi, j, 1, hi, x)).sum())
-                        .collect();
+                    let scores: Vec<f32> =
+                        (0..t).map(|j| (0..d).map(|x| at(bi, i, 0, hi, x) * self.scale * at(bi, j, 1, hi, x)).sum()).collect();
                     let mx = scores.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
                     let e: Vec<f32> = scores.iter().map(|s| (s - mx).exp()).collect();
                     let sum: f32 = e.iter().sum();
@@ -429,11 +428,8 @@ impl Op for Softmax {
         let mut out = vec![0f32; self.rows * self.tp];
         for r in 0..self.rows {
             let row = &s[r * self.t..(r + 1) * self.t];
-            let logits: Vec<f32> = row
-                .iter()
-                .enumerate()
-                .map(|(j, v)| v * self.scale + self.bias.map_or(0.0, |ab| ab.added(&bias, self.t, r, j)))
-                .collect();
+            let logits: Vec<f32> =
+                row.iter().enumerate().map(|(j, v)| v * self.scale + self.bias.map_or(0.0, |ab| ab.added(&bias, self.t, r, j))).collect();
             let mx = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
             let e: Vec<f32> = logits.iter().map(|v| (v - mx).exp()).collect();
             let sum: f32 = e.iter().sum();

@@ -156,7 +156,8 @@ impl Op for Elementwise {
             }
             EwMode::Fill => Ok(vec![None, None]),
             EwMode::MulCol => {
-                let (a, b) = (self.a.ok_or_else(|| Error::shape("mul_col", "no a"))?, self.b.ok_or_else(|| Error::shape("mul_col", "no b"))?);
+                let (a, b) =
+                    (self.a.ok_or_else(|| Error::shape("mul_col", "no a"))?, self.b.ok_or_else(|| Error::shape("mul_col", "no b"))?);
                 let ab = g.mul(dout, a)?;
                 Ok(vec![Some(g.mul_col(dout, b)?), Some(g.sum_rows(ab)?)])
             }

@@ -11,7 +11,7 @@ pub mod tokens;
 pub mod transpose;
 pub mod window;
 
-pub use attention::{AttnBias, Attention, WindowMask};
+pub use attention::{Attention, AttnBias, WindowMask};
 pub use elementwise::{Elementwise, EwMode};
 pub use im2col::Im2Col;
 pub use layernorm::LayerNorm;

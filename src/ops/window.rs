@@ -194,11 +194,7 @@ impl Op for Window {
                             let py = (wi / nww) * wh + i / ww;
                             let px = (wi % nww) * ww + i % ww;
                             for ci in 0..c {
-                                out.push(if py < h && px < w {
-                                    x[((bi * h + (py + sh) % h) * w + (px + sw) % w) * c + ci]
-                                } else {
-                                    0.0
-                                });
+                                out.push(if py < h && px < w { x[((bi * h + (py + sh) % h) * w + (px + sw) % w) * c + ci] } else { 0.0 });
                             }
                         }
                     }
@@ -362,9 +358,7 @@ impl Op for RelPos {
         let x = get(self.x);
         let (n, nh) = (self.wh * self.ww, self.heads);
         match self.mode {
-            RelPosMode::Bias => {
-                (0..nh * n * n).map(|o| x[self.index((o / n) % n, o % n) * nh + o / (n * n)]).collect()
-            }
+            RelPosMode::Bias => (0..nh * n * n).map(|o| x[self.index((o / n) % n, o % n) * nh + o / (n * n)]).collect(),
             RelPosMode::BiasGrad { zb, inv_scale } => {
                 (0..nh * n * n).map(|o| (0..zb).map(|z| x[z * nh * n * n + o]).sum::<f32>() * inv_scale).collect()
             }

@@ -173,14 +173,19 @@ pub fn safetensors_bytes(tensors: &[(String, Vec<usize>, Vec<f32>)], metadata: H
 
 /// The string metadata of a safetensors file (`__metadata__`), if any.
 pub fn safetensors_metadata(bytes: &[u8], origin: &str) -> Result<HashMap<String, String>> {
-    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
-        .map_err(|e| Error::Safetensors { path: origin.to_string(), msg: e.to_string() })?;
+    let (_, meta) =
+        safetensors::SafeTensors::read_metadata(bytes).map_err(|e| Error::Safetensors { path: origin.to_string(), msg: e.to_string() })?;
     Ok(meta.metadata().clone().unwrap_or_default())
 }
 
 /// Writes a model in the hub layout: `config.json` and `model.safetensors`
 /// (F32, timm names; `metadata` goes into the safetensors header).
-pub fn save_model(dir: &Path, cfg: &ModelConfig, tensors: &[(String, Vec<usize>, Vec<f32>)], metadata: HashMap<String, String>) -> Result<()> {
+pub fn save_model(
+    dir: &Path,
+    cfg: &ModelConfig,
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    metadata: HashMap<String, String>,
+) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut meta = metadata;
     meta.insert("format".into(), "pt".into());

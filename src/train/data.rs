@@ -190,11 +190,8 @@ pub fn load_idx(dir: &Path, split: Split) -> Result<Dataset> {
         return Err(Error::Input(format!("{}: {ldims:?} labels for {n} images", lp.display())));
     }
     let fashion = dir.to_string_lossy().to_lowercase().contains("fashion");
-    let classes: Vec<String> = if fashion {
-        FASHION_MNIST.iter().map(|s| s.to_string()).collect()
-    } else {
-        (0..10).map(|i| i.to_string()).collect()
-    };
+    let classes: Vec<String> =
+        if fashion { FASHION_MNIST.iter().map(|s| s.to_string()).collect() } else { (0..10).map(|i| i.to_string()).collect() };
     let mut samples = Vec::with_capacity(*n);
     for i in 0..*n {
         let label = labels[i] as usize;
@@ -217,8 +214,7 @@ pub fn load_cifar(dir: &Path, split: Split) -> Result<Dataset> {
         (true, Split::Train) => vec![dir.join("train.bin")],
         (true, Split::Val) => vec![dir.join("test.bin")],
     };
-    let (label_bytes, n_classes, names_file) =
-        if c100 { (2, 100, "fine_label_names.txt") } else { (1, 10, "batches.meta.txt") };
+    let (label_bytes, n_classes, names_file) = if c100 { (2, 100, "fine_label_names.txt") } else { (1, 10, "batches.meta.txt") };
     let record = label_bytes + 3072;
     let classes: Vec<String> = match std::fs::read_to_string(dir.join(names_file)) {
         Ok(t) => t.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect(),
@@ -264,11 +260,8 @@ pub fn load_image_folder(root: &Path, split: Split) -> Result<Dataset> {
         }
     };
     let read = |p: &Path| std::fs::read_dir(p).map_err(|e| Error::io(p, e));
-    let mut classes: Vec<String> = read(&base)?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .collect();
+    let mut classes: Vec<String> =
+        read(&base)?.filter_map(|e| e.ok()).filter(|e| e.path().is_dir()).map(|e| e.file_name().to_string_lossy().to_string()).collect();
     classes.sort();
     if classes.is_empty() {
         return Err(Error::Input(format!("{}: no class folders (expected <class>/<image> files)", base.display())));

@@ -40,7 +40,7 @@ pub fn init_tensor(name: &str, shape: &[usize], init_values: Option<f64>, rng: &
         "pos_embed" | "dist_token" => trunc(rng, 0.02),
         "bias" => vec![0.0; n],
         "weight" if shape.len() == 1 => vec![1.0; n], // LayerNorm
-        _ => trunc(rng, 0.02),                         // Linear weights, anything else
+        _ => trunc(rng, 0.02),                        // Linear weights, anything else
     }
 }
 

@@ -81,14 +81,32 @@ impl Schedule {
 mod tests {
     use super::*;
     fn sched(kind: SchedKind) -> Schedule {
-        Schedule { kind, lr: 1e-3, min_lr: 1e-5, warmup_lr: 1e-6, warmup_epochs: 2.0, epochs: 10, decay_epochs: 3.0, decay_rate: 0.1, on_updates: false }
+        Schedule {
+            kind,
+            lr: 1e-3,
+            min_lr: 1e-5,
+            warmup_lr: 1e-6,
+            warmup_epochs: 2.0,
+            epochs: 10,
+            decay_epochs: 3.0,
+            decay_rate: 0.1,
+            on_updates: false,
+        }
     }
     #[test]
     fn timm_values() {
         // Values from timm.scheduler.CosineLRScheduler(t_initial=10, lr_min=1e-5,
         // warmup_t=2, warmup_lr_init=1e-6), stepped per epoch.
         let s = sched(SchedKind::Cosine);
-        let want = [1e-6, 0.0005005000000000001, 0.000905463412215599, 0.0007959536998847742, 0.000657963412215599, 0.000505, 3.4227024433899005e-05];
+        let want = [
+            1e-6,
+            0.0005005000000000001,
+            0.000905463412215599,
+            0.0007959536998847742,
+            0.000657963412215599,
+            0.000505,
+            3.4227024433899005e-05,
+        ];
         let epochs = [0, 1, 2, 3, 4, 5, 9];
         for (&e, w) in epochs.iter().zip(&want) {
             assert!((s.lr_at(e, 0, 100) - w).abs() < 1e-12, "epoch {e}: {} vs {w}", s.lr_at(e, 0, 100));

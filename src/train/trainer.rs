@@ -281,7 +281,8 @@ pub fn adapt_head(model: &mut Model, classes: &[String], num_classes: usize, see
             }
         }
     }
-    model.config.labels = if classes.len() == num_classes { Some(classes.to_vec()) } else { model.config.labels.take().filter(|l| l.len() == num_classes) };
+    model.config.labels =
+        if classes.len() == num_classes { Some(classes.to_vec()) } else { model.config.labels.take().filter(|l| l.len() == num_classes) };
     Ok(())
 }
 
@@ -318,7 +319,15 @@ fn score(logits: &[f32], labels: &[f32], count: usize, k: usize, acc: &mut (u64,
 }
 
 /// Evaluates a compiled forward graph (`[batch, C, H, W]` -> logits) on `data`.
-pub fn evaluate(engine: &Engine, exe: &Executable, data: Arc<Dataset>, cfg: &DataConfig, batch: usize, workers: usize, progress: Option<&str>) -> Result<EvalResult> {
+pub fn evaluate(
+    engine: &Engine,
+    exe: &Executable,
+    data: Arc<Dataset>,
+    cfg: &DataConfig,
+    batch: usize,
+    workers: usize,
+    progress: Option<&str>,
+) -> Result<EvalResult> {
     let k = exe.plan().outputs.first().map(|o| o.1 / batch.max(1)).unwrap_or(0);
     let n = data.len();
     if n == 0 {
@@ -540,7 +549,15 @@ fn save_checkpoint(engine: &Engine, s: &Session, model: &Model, state: &TrainSta
     for r in &state.history {
         csv += &format!(
             "{},{:.6e},{:.6},{:.4},{},{},{},{:.1},{:.1}\n",
-            r.epoch, r.lr, r.train_loss, r.train_acc, opt(r.val_loss), opt(r.val_top1), opt(r.val_top5), r.secs, r.images_per_s
+            r.epoch,
+            r.lr,
+            r.train_loss,
+            r.train_acc,
+            opt(r.val_loss),
+            opt(r.val_top1),
+            opt(r.val_top5),
+            r.secs,
+            r.images_per_s
         );
     }
     write_atomic(&dir.join("summary.csv"), csv.as_bytes())
@@ -614,12 +631,15 @@ pub fn train(engine: &mut Engine, model: Model, opts: TrainOptions, resume: Opti
             lr = opts.sched.lr_at(epoch, state.step, steps_per_epoch);
             for i in 0..a {
                 let batch = loader.next().ok_or_else(|| Error::Input("data loader ended early".into()))??;
-                let out = pollster::block_on(micro_step(&engine.ctx, &s.exe, &mut s.opt, &[&batch.images, &batch.labels], i, a, lr as f32))?;
+                let out =
+                    pollster::block_on(micro_step(&engine.ctx, &s.exe, &mut s.opt, &[&batch.images, &batch.labels], i, a, lr as f32))?;
                 let (rows, logits) = (&out[0], &out[1]);
                 if let Some(bad) = rows.iter().find(|v| !v.is_finite()) {
                     let kept = match last_good {
                         Some((e, 0)) => format!("the last good checkpoint (after epoch {e}) in {} is intact", opts.out.display()),
-                        Some((e, st)) => format!("the last good checkpoint (epoch {}, step {st}) in {} is intact", e + 1, opts.out.display()),
+                        Some((e, st)) => {
+                            format!("the last good checkpoint (epoch {}, step {st}) in {} is intact", e + 1, opts.out.display())
+                        }
                         None => "no checkpoint had been written yet".into(),
                     };
                     return Err(Error::Input(format!(

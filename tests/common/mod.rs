@@ -64,4 +64,3 @@ pub fn fails_with(args: &[&str], env: &[(&str, &str)], needle: &str) {
     assert!(lines[0].starts_with("error: "), "{args:?}: {err}");
     assert!(lines[0].contains(needle), "{args:?}: {err:?} should mention {needle:?}");
 }
-

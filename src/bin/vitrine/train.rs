@@ -244,7 +244,9 @@ fn model_for_training(a: &TrainArgs, num_classes: usize, seed: u64) -> Result<Mo
     let mut model = match (&a.model, &a.arch) {
         (Some(m), arch) => {
             if a.model_kwargs.is_some() || a.img_size.is_some() || a.in_chans.is_some() {
-                return Err(Error::Input("--model-kwargs, --img-size and --in-chans shape a new model; they cannot change --model's".into()));
+                return Err(Error::Input(
+                    "--model-kwargs, --img-size and --in-chans shape a new model; they cannot change --model's".into(),
+                ));
             }
             Model::load(Path::new(m), arch.as_deref())?
         }
@@ -262,7 +264,9 @@ fn model_for_training(a: &TrainArgs, num_classes: usize, seed: u64) -> Result<Mo
             cfg.labels = None;
             Model::fresh(finish(cfg)?, seed)?
         }
-        (None, None) => return Err(Error::Input("train needs --model (a checkpoint to fine-tune) or --arch (a preset to train from scratch)".into())),
+        (None, None) => {
+            return Err(Error::Input("train needs --model (a checkpoint to fine-tune) or --arch (a preset to train from scratch)".into()))
+        }
     };
     let d = &mut model.config.data;
     if let Some(m) = &a.mean {
