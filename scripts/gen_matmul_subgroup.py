@@ -6,11 +6,12 @@ K, each lane loads ROWS/8 vec4s of A (its share of the rows) and the vec4s of
 its own 8 columns of W; subgroupBroadcast (constant lanes, cheap) hands every
 lane every row. Fully unrolled (arrays in loops run ~5x slower on lavapipe),
 hence generated. Run from the repo root:  python3 scripts/gen_matmul_subgroup.py
+(`--check` exits non-zero when the committed shader differs; tests/shaders.rs runs it)
 """
 import pathlib
 import sys
 
-ROWS = int(sys.argv[1]) if len(sys.argv) > 1 else 32
+ROWS = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1] != "--check" else 32
 SHARE = ROWS // 8
 
 HEADER = f"""// matmul_subgroup.wgsl: out = epilogue(A . W^T) with 8-lane subgroups.
@@ -76,7 +77,13 @@ def main():
     L.append(f"    epilogue_tile(z, r0, {ROWS}u, c0);\n")
     L.append("}\n")
     out = pathlib.Path(__file__).resolve().parent.parent / "shaders" / "matmul_subgroup.wgsl"
-    out.write_text("".join(L))
+    text = "".join(L)
+    if "--check" in sys.argv:
+        # The committed shader must be exactly this script's output.
+        if not out.exists() or out.read_text() != text:
+            sys.exit(f"{out} differs from the output of {pathlib.Path(__file__).name}: run it and commit the result")
+        return
+    out.write_text(text)
 
 
 if __name__ == "__main__":

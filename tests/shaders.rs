@@ -1,5 +1,5 @@
 //! Every kernel in shaders/ parses and validates with naga and translates to
-//! SPIR-V, MSL, HLSL and GLSL, with no GPU. Also validates specialised
+//! SPIR-V, MSL, HLSL and GLSL (every entry point), with no GPU. Also validates specialised
 //! variants (odd head dims, layer-scale epilogues) the models actually use.
 
 use std::collections::HashSet;
@@ -11,10 +11,15 @@ fn translate(name: &str, src: &str) {
     let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
         .validate(&module)
         .unwrap_or_else(|e| panic!("{name}: validation: {e:?}"));
-    let ep = module.entry_points.first().unwrap_or_else(|| panic!("{name}: no entry point"));
-    let stage = ep.stage;
-    let entry = ep.name.clone();
+    assert!(!module.entry_points.is_empty(), "{name}: no entry point");
+    for ep in &module.entry_points {
+        let name = format!("{name}:{}", ep.name);
+        translate_entry(&name, &module, &info, ep.stage, ep.name.clone());
+    }
+}
 
+/// One entry point of a validated module to the four targets.
+fn translate_entry(name: &str, module: &naga::Module, info: &naga::valid::ModuleInfo, stage: naga::ShaderStage, entry: String) {
     let spv = naga::back::spv::write_vec(
         &module,
         &info,
@@ -84,5 +89,20 @@ fn specialised_variants_validate() {
     for (name, consts) in cases {
         let src = specialize(name, &source(name).unwrap(), consts).unwrap();
         translate(name, &src);
+    }
+}
+
+/// The generated kernels are exactly their generators' output (python3 runs
+/// each script with `--check`, which compares without writing).
+#[test]
+fn generated_shaders_equal_their_generators_output() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for script in ["scripts/gen_matmul_reg.py", "scripts/gen_matmul_subgroup.py"] {
+        let out = std::process::Command::new("python3")
+            .arg(root.join(script))
+            .arg("--check")
+            .output()
+            .unwrap_or_else(|e| panic!("python3 {script}: {e} (python3 is needed to check generated shaders)"));
+        assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
