@@ -63,7 +63,7 @@ impl Classifier {
     /// The executable for a batch of preprocessed tensors (built on first use).
     fn executable_for(&mut self, engine: &mut Engine, input: &[f32]) -> Result<&Executable> {
         let n = self.image_len();
-        if input.is_empty() || input.len() % n != 0 {
+        if input.is_empty() || !input.len().is_multiple_of(n) {
             return Err(Error::Input(format!("input has {} values, not a multiple of one image ({n})", input.len())));
         }
         self.prepare(engine, input.len() / n)

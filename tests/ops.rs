@@ -103,10 +103,10 @@ fn attention_token_counts_and_head_dims() {
             let y = if fused { g.attention_fused(qkv, h) } else { g.attention(qkv, h) }.unwrap();
             g.output(y);
             let what = format!("attention fused={fused} b={b} t={t} h={h} d={d}");
-            let cpu = g.eval_cpu(&[x.clone()], &Weights::new()).unwrap();
+            let cpu = g.eval_cpu(std::slice::from_ref(&x), &Weights::new()).unwrap();
             let (dc, _) = max_diff(&cpu[0], &want);
             assert!(dc <= 1e-5, "{what}: graph CPU reference differs from the definition by {dc}");
-            check(&g, &Weights::new(), &[x.clone()], &what);
+            check(&g, &Weights::new(), std::slice::from_ref(&x), &what);
         }
     }
 }

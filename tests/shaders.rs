@@ -21,8 +21,8 @@ fn translate(name: &str, src: &str) {
 /// One entry point of a validated module to the four targets.
 fn translate_entry(name: &str, module: &naga::Module, info: &naga::valid::ModuleInfo, stage: naga::ShaderStage, entry: String) {
     let spv = naga::back::spv::write_vec(
-        &module,
-        &info,
+        module,
+        info,
         &naga::back::spv::Options::default(),
         Some(&naga::back::spv::PipelineOptions { shader_stage: stage, entry_point: entry.clone() }),
     )
@@ -30,8 +30,8 @@ fn translate_entry(name: &str, module: &naga::Module, info: &naga::valid::Module
     assert!(spv.len() > 20, "{name}: empty SPIR-V");
 
     let (msl, _) = naga::back::msl::write_string(
-        &module,
-        &info,
+        module,
+        info,
         &naga::back::msl::Options::default(),
         &naga::back::msl::PipelineOptions { entry_point: Some((stage, entry.clone())), ..Default::default() },
     )
@@ -41,13 +41,13 @@ fn translate_entry(name: &str, module: &naga::Module, info: &naga::valid::Module
     let mut hlsl = String::new();
     let hopts = naga::back::hlsl::Options::default();
     let hpipe = naga::back::hlsl::PipelineOptions { entry_point: Some((stage, entry.clone())) };
-    naga::back::hlsl::Writer::new(&mut hlsl, &hopts, &hpipe).write(&module, &info, None).unwrap_or_else(|e| panic!("{name}: HLSL: {e}"));
+    naga::back::hlsl::Writer::new(&mut hlsl, &hopts, &hpipe).write(module, info, None).unwrap_or_else(|e| panic!("{name}: HLSL: {e}"));
     assert!(hlsl.contains("numthreads"), "{name}: HLSL has no numthreads");
 
     let mut glsl = String::new();
     let gopts = naga::back::glsl::Options { version: naga::back::glsl::Version::Desktop(430), ..Default::default() };
     let gpipe = naga::back::glsl::PipelineOptions { shader_stage: stage, entry_point: entry, multiview: None };
-    naga::back::glsl::Writer::new(&mut glsl, &module, &info, &gopts, &gpipe, naga::proc::BoundsCheckPolicies::default())
+    naga::back::glsl::Writer::new(&mut glsl, module, info, &gopts, &gpipe, naga::proc::BoundsCheckPolicies::default())
         .and_then(|mut w| w.write())
         .unwrap_or_else(|e| panic!("{name}: GLSL: {e}"));
     assert!(glsl.contains("local_size_x"), "{name}: GLSL has no local_size");

@@ -103,10 +103,12 @@ impl Context {
         // WebGPU's default limits, raised to what the adapter offers for the
         // few limits that decide which models fit.
         let alimits = adapter.limits();
-        let mut limits = wgpu::Limits::default();
-        limits.max_storage_buffer_binding_size = alimits.max_storage_buffer_binding_size;
-        limits.max_buffer_size = alimits.max_buffer_size;
-        limits.max_storage_buffers_per_shader_stage = alimits.max_storage_buffers_per_shader_stage.min(10);
+        let limits = wgpu::Limits {
+            max_storage_buffer_binding_size: alimits.max_storage_buffer_binding_size,
+            max_buffer_size: alimits.max_buffer_size,
+            max_storage_buffers_per_shader_stage: alimits.max_storage_buffers_per_shader_stage.min(10),
+            ..wgpu::Limits::default()
+        };
         let desc =
             wgpu::DeviceDescriptor { label: Some("vitrine"), required_features: features, required_limits: limits, ..Default::default() };
         let (device, queue) =
@@ -164,7 +166,7 @@ impl Context {
 
     /// The device limits in force (WebGPU defaults, storage sizes from the adapter).
     pub fn max_storage_binding(&self) -> u64 {
-        self.limits.max_storage_buffer_binding_size as u64
+        self.limits.max_storage_buffer_binding_size
     }
 
     pub(crate) fn has(&self, f: wgpu::Features) -> bool {

@@ -226,7 +226,7 @@ impl Linear {
                 self.w_batched as u32,
             ]
         };
-        if self.k % 4 != 0 {
+        if !self.k.is_multiple_of(4) {
             let d = Dispatch::linear(KernelKey::new("matmul_scalar", "main"), self.m.div_ceil(4) * self.n.div_ceil(4))?;
             return Ok(d.with_uniforms(dims(u32_of("linear", "K", self.k)?)));
         }

@@ -53,6 +53,9 @@ impl OptName {
     }
 }
 
+/// A checkpoint tensor: its name, shape and f32 data.
+pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
 /// Everything that defines a run (stored in `train_state.json` for `--resume`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainOptions {
@@ -162,7 +165,7 @@ impl TrainOptions {
         if !(0.0..1.0).contains(&self.val_split) {
             return bad(format!("--val-split must be in [0, 1), got {}", self.val_split));
         }
-        if self.clip_grad.is_some_and(|c| !(c > 0.0)) {
+        if self.clip_grad.is_some_and(|c| c.is_nan() || c <= 0.0) {
             return bad("--clip-grad must be positive".into());
         }
         Ok(())
@@ -484,7 +487,7 @@ impl Session {
     }
 
     /// Current weights, split into the checkpoint's tensors.
-    fn weights(&self, engine: &Engine) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+    fn weights(&self, engine: &Engine) -> Result<Vec<NamedTensor>> {
         let mut out = Vec::new();
         for t in self.g.params() {
             let data = pollster::block_on(self.exe.read_param(&engine.ctx, t, self.g.numel(t)))?;
@@ -493,7 +496,7 @@ impl Session {
         Ok(out)
     }
 
-    fn optimizer_tensors(&self, engine: &Engine) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+    fn optimizer_tensors(&self, engine: &Engine) -> Result<Vec<NamedTensor>> {
         let state = pollster::block_on(self.opt.read_state(&engine.ctx))?;
         let mut out = Vec::new();
         for (&t, bufs) in self.trainable.iter().zip(&state) {
@@ -663,7 +666,7 @@ pub fn train(engine: &mut Engine, model: Model, opts: TrainOptions, resume: Opti
             let stats = format!("loss {:.4} acc {:.2}%", r.loss_sum / r.seen as f64, 100.0 * r.correct as f64 / r.seen as f64);
             bar.update(state.step, first, (state.step - first) * a * b, &stats);
             let stop = hooks.stop_after.is_some_and(|n| steps_here >= n) && state.step < steps_per_epoch;
-            if stop || opts.checkpoint_every.is_some_and(|n| n > 0 && state.global_step % n == 0) {
+            if stop || opts.checkpoint_every.is_some_and(|n| n > 0 && state.global_step.is_multiple_of(n)) {
                 save_checkpoint(engine, &s, &model, &state)?;
                 last_good = Some((state.epoch, state.step));
             }

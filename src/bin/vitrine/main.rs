@@ -136,7 +136,7 @@ fn inspect(a: &InspectArgs) -> Result<()> {
     );
     println!("tensors:");
     let mut names: Vec<_> = model.weights.tensors.iter().map(|(n, (s, _))| (n.clone(), s.clone())).collect();
-    names.sort_by(|a, b| natural_key(&a.0).cmp(&natural_key(&b.0)));
+    names.sort_by_key(|a| natural_key(&a.0));
     for (n, s) in names {
         println!("  {n:<40} {s:?}");
     }
