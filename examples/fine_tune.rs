@@ -28,7 +28,6 @@ fn run() -> Result<()> {
     };
     let mut opts = TrainOptions::new(data.into(), out.into());
     opts.epochs = 1;
-    opts.sched.epochs = 1; // the schedule's length (cosine over one epoch)
     opts.batch_size = 8;
     opts.sched.lr = 1e-3;
     opts.sched.warmup_epochs = 0.0;

@@ -169,6 +169,12 @@ impl Context {
         self.limits.max_storage_buffer_binding_size
     }
 
+    /// The device keeps driver pipeline caches (`PIPELINE_CACHE`, Vulkan), so
+    /// an engine's pipelines persist on disk (see `EngineOptions::pipeline_cache_dir`).
+    pub fn has_pipeline_cache(&self) -> bool {
+        self.has(wgpu::Features::PIPELINE_CACHE)
+    }
+
     pub(crate) fn has(&self, f: wgpu::Features) -> bool {
         self.features.contains(f)
     }

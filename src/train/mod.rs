@@ -77,7 +77,9 @@ mod trainer_api {
         }
 
         /// Runs the training on `engine`; returns the final state and timings.
+        /// The learning-rate schedule spans [`TrainOptions::epochs`], as timm's does.
         pub fn run(mut self, engine: &mut Engine) -> Result<TrainReport> {
+            self.opts.sched.epochs = self.opts.epochs;
             let classes = Dataset::open(&self.opts.data, Split::Train)?.classes;
             adapt_head(&mut self.model, &classes, classes.len(), self.opts.seed, &mut *self.log)?;
             let hooks = Hooks { stop_after: self.stop_after, progress: self.progress, log: &mut *self.log };
