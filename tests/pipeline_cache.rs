@@ -51,7 +51,9 @@ fn cache_file_is_written_reused_and_survives_corruption() {
     let sum = payload.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
     foreign.extend_from_slice(&sum.to_le_bytes());
     foreign.extend_from_slice(&payload);
-    for (what, bytes) in [("garbage", b"\x00\x01not a cache".to_vec()), ("truncated", good[..10].to_vec()), ("flipped", flipped), ("foreign", foreign)] {
+    for (what, bytes) in
+        [("garbage", b"\x00\x01not a cache".to_vec()), ("truncated", good[..10].to_vec()), ("flipped", flipped), ("foreign", foreign)]
+    {
         std::fs::write(file, &bytes).unwrap();
         assert_eq!(classify_with_cache(&dir).0, "Ankle boot", "{what} cache file");
         let now = std::fs::read(file).unwrap();
