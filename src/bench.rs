@@ -31,7 +31,9 @@ pub fn matmul(engine: &mut Engine, kind: MatmulKind, m: usize, n: usize, k: usiz
     let w = g.param("w", &[n, k]);
     let y = g.linear(x, w, None)?;
     g.output(y);
-    let weights = crate::train::init::init_weights(&g.param_table(), None, 7);
+    let mut rng = crate::rng::Rng::new(7);
+    let weights: std::collections::HashMap<String, Vec<f32>> =
+        g.param_table().into_iter().map(|(n, s)| (n, crate::models::init::trunc_normal(s.iter().product(), 0.02, &mut rng))).collect();
     engine.force_matmul(Some(kind))?;
     let exe = engine.compile(&g, &weights);
     engine.force_matmul(None)?;

@@ -56,6 +56,7 @@ pub mod graph;
 pub mod models;
 pub mod ops;
 pub mod preprocess;
+pub mod rng;
 pub mod train;
 #[cfg(all(feature = "web", target_arch = "wasm32"))]
 pub mod web;

@@ -9,7 +9,7 @@
 //! decoders may differ from libjpeg by one level on some pixels.
 
 use crate::error::{Error, Result};
-use crate::models::config::DataConfig;
+use crate::models::common::DataConfig;
 use std::io::Cursor;
 
 /// An 8-bit image with 1 (L) or 3 (RGB) interleaved channels.

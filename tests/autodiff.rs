@@ -311,3 +311,60 @@ fn cross_entropy_with_label_smoothing() {
         assert!((got - want).abs() < 1e-5 * want.abs().max(1.0), "loss {got} vs {want}");
     }
 }
+
+#[test]
+fn token_pool_max_and_avg() {
+    use vitrine::ops::TokenPoolKind;
+    // [2, 8, 3], k = 3, s = 2: windows 0..3, 2..5, 4..7 overlap by one token; token 7 is dropped.
+    for kind in [TokenPoolKind::Max, TokenPoolKind::Avg] {
+        let build = move |g: &mut Graph| {
+            let x = g.input(&[2, 8, 3]);
+            (g.token_pool(x, kind, 3, 2).unwrap(), vec![x])
+        };
+        // A permutation of values 0.1 apart (>> the 1e-2 step): every window's argmax is stable.
+        let x: Vec<f32> = (0..48).map(|i| ((i * 29) % 48) as f32 * 0.1 - 2.4).collect();
+        check_grads(&format!("token_pool {kind:?}"), &build, Weights::new(), vec![x]);
+    }
+}
+
+#[test]
+fn token_pool_max_backward_sums_overlapping_windows() {
+    use vitrine::graph::Op;
+    use vitrine::ops::{TokenPoolGrad, TokenPoolKind};
+    // x [1, 6, 2], k = 3, s = 2: windows over tokens 0..3 and 2..5; token 5 dropped.
+    // Channel 0: [1, 5, 5, 2, 0, 9]: window 0 ties at tokens 1 and 2 (the first
+    // wins), window 1's max is token 2. Channel 1: [-1, -2, 3, -4, -5, 7]: token 2
+    // is the max of both windows and receives both gradients.
+    let ch0 = [1.0f32, 5.0, 5.0, 2.0, 0.0, 9.0];
+    let ch1 = [-1.0f32, -2.0, 3.0, -4.0, -5.0, 7.0];
+    let x: Vec<f32> = (0..6).flat_map(|t| [ch0[t], ch1[t]]).collect();
+    let dy = [10.0f32, 100.0, 20.0, 200.0];
+    let want_max = [0.0f32, 0.0, 10.0, 0.0, 20.0, 300.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+    let (a, b) = (10.0f32 / 3.0, 20.0f32 / 3.0);
+    let want_avg = [a, 100.0 / 3.0, a, 100.0 / 3.0, a + b, 300.0 / 3.0, b, 200.0 / 3.0, b, 200.0 / 3.0, 0.0, 0.0];
+    for (kind, want) in [(TokenPoolKind::Max, want_max), (TokenPoolKind::Avg, want_avg)] {
+        let mut g = Graph::new();
+        let xi = g.input(&[1, 6, 2]);
+        let y = g.token_pool(xi, kind, 3, 2).unwrap();
+        let seed = g.input(&[1, 2, 2]);
+        let dx = backward(&mut g, y, seed, &[xi]).unwrap()[0];
+        g.output(dx);
+        let cpu = g.eval_cpu(&[x.clone(), dy.to_vec()], &Weights::new()).unwrap().remove(0);
+        let gpu = engine().run_once(&g, &Weights::new(), &[&x, &dy]).unwrap().remove(0);
+        for (what, got) in [("cpu", &cpu), ("gpu", &gpu)] {
+            let (d, _) = max_diff(got, &want);
+            assert!(d <= 1e-4, "token_pool {kind:?} backward {what}: {got:?}, want {want:?}");
+        }
+        if kind == TokenPoolKind::Max {
+            assert_eq!(gpu, want, "max routing adds the routed values exactly");
+        }
+        // No second derivative.
+        let grad = TokenPoolGrad {
+            x: xi,
+            dy: seed,
+            kind,
+            dims: vitrine::ops::TokenPoolDims { batch: 1, tokens: 6, channels: 2, kernel: 3, stride: 2 },
+        };
+        assert!(grad.backward(&mut g, dx, seed).is_err());
+    }
+}

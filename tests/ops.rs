@@ -175,3 +175,72 @@ fn shape_errors_are_reported_not_panicked() {
     let q = g.input(&[1, 4, 10]);
     assert!(g.attention(q, 4).is_err());
 }
+
+#[test]
+fn token_pool_awkward_shapes_forward_and_backward() {
+    use vitrine::graph::autodiff::backward;
+    use vitrine::ops::TokenPoolKind;
+    // (B, N, C, k, s): 196 -> 97 tokens with token 195 uncovered (HVT's first
+    // stage), overlapping windows, gaps between windows (s > k), one window.
+    for &(b, n, c, k, s) in &[(2, 196, 5, 3, 2), (3, 48, 7, 3, 2), (1, 11, 33, 2, 3), (2, 9, 1, 9, 1)] {
+        let no = (n - k) / s + 1;
+        for kind in [TokenPoolKind::Max, TokenPoolKind::Avg] {
+            let mut g = Graph::new();
+            let x = g.input(&[b, n, c]);
+            let y = g.token_pool(x, kind, k, s).unwrap();
+            assert_eq!(g.shape(y), [b, no, c]);
+            let dy = g.input(&[b, no, c]);
+            let dx = backward(&mut g, y, dy, &[x]).unwrap()[0];
+            g.output(y);
+            g.output(dx);
+            let inputs = [rand_vec(b * n * c, 11, 1.0), rand_vec(b * no * c, 12, 1.0)];
+            check(&g, &Weights::new(), &inputs, &format!("token_pool {kind:?} b={b} n={n} c={c} k={k} s={s}"));
+        }
+    }
+}
+
+#[test]
+fn token_pool_hand_computed() {
+    use vitrine::ops::TokenPoolKind;
+    // x [1, 6, 2], k = 3, s = 2: windows over tokens 0..3 and 2..5; token 5 is
+    // dropped (its 9 and 7 would be the maxima were it covered). Channel 0 has
+    // a tie (tokens 1 and 2 hold 5) in window 0.
+    let ch0 = [1.0f32, 5.0, 5.0, 2.0, 0.0, 9.0];
+    let ch1 = [-1.0f32, -2.0, 3.0, -4.0, -5.0, 7.0];
+    let x: Vec<f32> = (0..6).flat_map(|t| [ch0[t], ch1[t]]).collect();
+    let want_max = [5.0f32, 3.0, 5.0, 3.0];
+    let want_avg = [11.0f32 / 3.0, 0.0, 7.0 / 3.0, -2.0];
+    for (kind, want) in [(TokenPoolKind::Max, want_max), (TokenPoolKind::Avg, want_avg)] {
+        let mut g = Graph::new();
+        let xi = g.input(&[1, 6, 2]);
+        let y = g.token_pool(xi, kind, 3, 2).unwrap();
+        assert_eq!(g.shape(y), [1, 2, 2]);
+        g.output(y);
+        let cpu = g.eval_cpu(std::slice::from_ref(&x), &Weights::new()).unwrap().remove(0);
+        let gpu = engine().run_once(&g, &Weights::new(), &[&x]).unwrap().remove(0);
+        for (what, got) in [("cpu", &cpu), ("gpu", &gpu)] {
+            let (d, _) = max_diff(got, &want);
+            assert!(d <= 1e-5, "token_pool {kind:?} {what}: {got:?}, want {want:?}");
+        }
+        if kind == TokenPoolKind::Max {
+            assert_eq!(gpu, want, "max pooling copies values exactly");
+        }
+    }
+}
+
+#[test]
+fn token_pool_shape_errors_are_reported_not_panicked() {
+    use vitrine::ops::TokenPoolKind::{Avg, Max};
+    let mut g = Graph::new();
+    let flat = g.input(&[4, 8]);
+    let x = g.input(&[2, 5, 3]);
+    for (t, kind, k, s, needle) in
+        [(flat, Max, 2, 2, "[B, N, C]"), (x, Max, 0, 2, "kernel 0"), (x, Avg, 2, 0, "stride 0"), (x, Max, 6, 1, "larger than")]
+    {
+        let e = g.token_pool(t, kind, k, s).unwrap_err().to_string();
+        assert!(e.contains("token_pool") && e.contains(needle), "k={k} s={s}: {e}");
+    }
+    // A window as long as the sequence is fine: one output token.
+    let y = g.token_pool(x, Avg, 5, 3).unwrap();
+    assert_eq!(g.shape(y), [2, 1, 3]);
+}

@@ -1,4 +1,5 @@
-//! Parity with timm on the fixtures made by scripts/make_fixtures.py.
+//! Parity with timm (and the official code of families timm lacks) on the
+//! fixtures made by scripts/make_fixtures.py and scripts/make_hvt_fixtures.py.
 //! Tolerance: max |ours - timm| <= 1e-4 * max(1, max |logit|) (GUIDE numerics),
 //! from tensors and from image files through the whole pipeline.
 
@@ -22,6 +23,9 @@ const MODELS: &[&str] = &[
     "swin_ape_nonorm",
     "swin_rect",
     "swin_always",
+    // HVT, from the official MonashAI/HVT code (scripts/make_hvt_fixtures.py)
+    "hvt_2pool",
+    "hvt_3pool",
 ];
 
 fn fixtures() -> PathBuf {
@@ -91,7 +95,7 @@ fn preprocessing_and_logits_from_image_files_match_timm() {
 #[test]
 fn bare_safetensors_infers_the_config() {
     let model = Model::load(&fixtures().join("vit_plain/model.safetensors"), None).unwrap();
-    let vit = model.config.vit().expect("a ViT");
+    let vit = model.config.arch_as::<vitrine::models::vit::VitConfig>().expect("a ViT");
     assert_eq!(vit.num_heads, 2);
     assert_eq!(vit.img_size, [32, 32]);
     let r = reference("vit_plain");
@@ -155,4 +159,33 @@ fn bare_swin_safetensors_loads_with_arch() {
     assert!(m.config.labels.is_none());
     let err = Model::from_parts(None, weights, None, "bare").unwrap_err().to_string();
     assert!(err.contains("--arch"), "{err}");
+}
+
+#[test]
+fn bare_hvt_safetensors_infers_hvt_not_vit() {
+    // HVT's tensors are a ViT's plus per-stage pos_embeds: inference must pick the family
+    // whose graph needs exactly these tensors, and recover the pooling layout from the shapes.
+    use vitrine::models::families::hvt::HvtConfig;
+    use vitrine::models::family::Arch;
+    let want = HvtConfig {
+        input_size: 40,
+        patch_size: 8,
+        num_heads: 1,
+        head_dim: 64,
+        num_blocks: 5,
+        pool_kernel_size: 2,
+        pool_block_width: 3,
+        num_classes: 3,
+        ..HvtConfig::ti_1()
+    };
+    let data = vitrine::DataConfig::rgb(40, 0.875, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]);
+    let fresh = Model::fresh(vitrine::ModelConfig::new("hvt", want.clone(), data), 5).unwrap();
+    let m = Model::from_parts(None, fresh.weights.clone(), None, "bare").unwrap();
+    assert_eq!(m.config.arch_as::<HvtConfig>(), Some(&want), "inferred {:?}", m.config.arch);
+    assert_eq!(want.token_counts().unwrap(), vec![12, 12, 12, 6, 6]);
+    // The stock fixture's head_dim (6) is not stored in the weights: a clear error naming HVT.
+    let w = Weights::load(&fixtures().join("hvt_2pool/model.safetensors")).unwrap();
+    let err = Model::from_parts(None, w, None, "bare").unwrap_err().to_string();
+    assert!(err.contains("HVT") && err.contains("--arch"), "{err}");
+    assert!(want.validate().is_ok());
 }

@@ -1,4 +1,5 @@
-//! Training parity with PyTorch/timm (fixtures from scripts/make_fixtures.py):
+//! Training parity with PyTorch/timm and the official HVT code (fixtures from
+//! scripts/make_fixtures.py and scripts/make_hvt_fixtures.py):
 //! for a fixed batch, the label-smoothed loss and every parameter gradient.
 //! Tolerance: loss within 1e-5 relative; each gradient tensor within
 //! 1e-3 * max |timm's gradient of that tensor|.
@@ -29,7 +30,7 @@ fn training_graph(model: &Model) -> (vitrine::graph::Graph, Vec<usize>, Vec<usiz
 #[test]
 fn loss_and_every_parameter_gradient_match_timm() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    for name in ["vit_plain", "deit_distilled", "vit_avg_reg_ls", "swin_2stage", "swin_3stage_pad"] {
+    for name in ["vit_plain", "deit_distilled", "vit_avg_reg_ls", "swin_2stage", "swin_3stage_pad", "hvt_2pool", "hvt_3pool"] {
         let model = Model::load(&root.join(name), None).unwrap();
         let r = Ckpt::load(&root.join(name).join("train_reference.safetensors")).expect("train fixture (scripts/make_fixtures.py)");
         let (mut g, params, grads) = training_graph(&model);
@@ -65,9 +66,8 @@ fn loss_and_every_parameter_gradient_match_timm() {
 #[test]
 fn three_adamw_steps_match_torch() {
     use vitrine::gpu::optim::{train_step, OptParam, OptSettings};
-    use vitrine::train::trainer::decays;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    for name in ["deit_distilled", "vit_avg_reg_ls", "swin_3stage_pad"] {
+    for name in ["deit_distilled", "vit_avg_reg_ls", "swin_3stage_pad", "hvt_3pool"] {
         let model = Model::load(&root.join(name), None).unwrap();
         let r = Ckpt::load(&root.join(name).join("train_reference.safetensors")).unwrap();
         let (mut g, params, grads) = training_graph(&model);
@@ -75,7 +75,7 @@ fn three_adamw_steps_match_torch() {
         for (i, (&p, &d)) in params.iter().zip(&grads).enumerate() {
             g.keep(d);
             let TensorKind::Param { parts } = &g.tensors[p].kind else { unreachable!() };
-            specs.push(OptParam { param: p, grad: i, decay: decays(parts) });
+            specs.push(OptParam { param: p, grad: i, decay: model.config.decays(parts) });
         }
         let mut e = engine();
         let exe = e.compile(&g, &model.weights.data()).unwrap();

@@ -29,6 +29,7 @@ pub const SHADERS: &[(&str, &[&str])] = &[
     ("im2col", &[include_str!("../../shaders/im2col.wgsl")]),
     ("tokens", &[include_str!("../../shaders/tokens.wgsl")]),
     ("pool", &[include_str!("../../shaders/pool.wgsl")]),
+    ("token_pool", &[include_str!("../../shaders/token_pool.wgsl")]),
     ("elementwise", &[GELU, include_str!("../../shaders/elementwise.wgsl")]),
     ("transpose", &[include_str!("../../shaders/transpose.wgsl")]),
     ("cross_entropy", &[include_str!("../../shaders/cross_entropy.wgsl")]),

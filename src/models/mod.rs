@@ -1,14 +1,21 @@
 //! Model families, configs and loading from disk.
 
+pub mod args;
+pub mod blocks;
+pub mod common;
 pub mod config;
-pub mod swin;
-pub mod vit;
+pub mod families;
+pub mod family;
+pub mod init;
+
+pub use families::{swin, vit};
 
 use crate::error::{Error, Result};
-use crate::graph::{Graph, TensorId};
-use crate::ops::PoolMode;
+use crate::graph::Graph;
+use crate::rng::Rng;
 use crate::weights::Weights;
-use config::{finish, from_hub_json, preset, ModelConfig, Net};
+use config::{finish, from_hub_json, preset, ModelConfig};
+use families::FAMILIES;
 #[cfg(not(target_arch = "wasm32"))]
 use std::path::Path;
 
@@ -65,11 +72,11 @@ impl Model {
     /// A model with fresh weights (timm's initialisation, seeded).
     pub fn fresh(config: ModelConfig, seed: u64) -> Result<Self> {
         let table = build(&config, 1)?.param_table();
-        let data = crate::train::init::init_weights(&table, config.init_values(), seed);
+        let mut rng = Rng::new(seed);
         let tensors = table
             .into_iter()
             .map(|(n, s)| {
-                let v = data.get(&n).cloned().unwrap_or_default();
+                let v = config.arch.init(&n, &s, &mut rng);
                 (n, (s, v))
             })
             .collect();
@@ -106,48 +113,16 @@ impl Model {
     }
 }
 
-/// LayerNorm with the checkpoint's `{name}.weight` / `{name}.bias`.
-pub(crate) fn norm(g: &mut Graph, x: TensorId, name: &str, c: usize, eps: f32) -> Result<TensorId> {
-    let w = g.param(&format!("{name}.weight"), &[c]);
-    let b = g.param(&format!("{name}.bias"), &[c]);
-    g.layernorm(x, w, b, eps)
-}
-
-/// A linear layer's `{name}.weight [out, inp]` and optional `{name}.bias`.
-pub(crate) fn linear_params(g: &mut Graph, name: &str, out: usize, inp: usize, bias: bool) -> (TensorId, Option<TensorId>) {
-    let w = g.param(&format!("{name}.weight"), &[out, inp]);
-    let b = bias.then(|| g.param(&format!("{name}.bias"), &[out]));
-    (w, b)
-}
-
-/// timm's token-free global pooling of `x [B, T, C]` over tokens `start..`:
-/// avg, max or avgmax (0.5 * (max + avg)); `None` for token pooling.
-pub(crate) fn global_pool(g: &mut Graph, x: TensorId, pool: config::GlobalPool, start: usize) -> Result<Option<TensorId>> {
-    Ok(Some(match pool {
-        config::GlobalPool::Token => return Ok(None),
-        config::GlobalPool::Avg => g.pool(x, PoolMode::Avg(start))?,
-        config::GlobalPool::Max => g.pool(x, PoolMode::Max(start))?,
-        config::GlobalPool::AvgMax => {
-            let mx = g.pool(x, PoolMode::Max(start))?;
-            let av = g.pool(x, PoolMode::Avg(start))?;
-            g.add_scale(mx, av, 0.5)?
-        }
-    }))
-}
-
 /// The forward graph of a config.
 pub fn build(config: &ModelConfig, batch: usize) -> Result<Graph> {
-    match &config.net {
-        Net::Vit(v) => vit::build(v, batch),
-        Net::Swin(s) => swin::build(s, batch),
-    }
+    config.arch.build(batch)
 }
 
 /// A preset, with num_classes taken from the weights' head (fine-tuned files).
 fn preset_for_weights(arch: &str, w: &Weights) -> Result<ModelConfig> {
     let mut cfg = preset(arch)?;
-    let head = if cfg.vit().is_some() { "head.weight" } else { "head.fc.weight" };
-    let classes = w.shape(head).map(|s| s[0]).unwrap_or(0);
+    let head = cfg.arch.classifier().first().map(|h| format!("{h}.weight")).unwrap_or_default();
+    let classes = w.shape(&head).map(|s| s[0]).unwrap_or(0);
     if classes != cfg.num_classes() {
         cfg.set_num_classes(classes);
         cfg.labels = None;
@@ -155,78 +130,26 @@ fn preset_for_weights(arch: &str, w: &Weights) -> Result<ModelConfig> {
     finish(cfg)
 }
 
-/// Infers a ViT config from tensor shapes (bare .safetensors, no --arch).
-/// Head count is not stored in weights: head_dim 64 is assumed, as in every
-/// stock ViT/DeiT; preprocessing uses timm's ViT defaults.
+/// A config from tensor names and shapes alone (a bare .safetensors, no
+/// `--arch`): the first family whose inferred config needs exactly these
+/// tensors (several families may recognise a ViT-like layout). When none
+/// fits, the error of the last family that recognised them (the most
+/// specific: later families extend earlier layouts) is reported.
 fn infer_config(w: &Weights) -> Result<ModelConfig> {
-    let need = |n: &str| {
-        w.shape(n)
-            .map(|s| s.to_vec())
-            .ok_or_else(|| Error::Config(format!("cannot infer the architecture: no tensor {n}; pass --arch with a preset name")))
-    };
-    if w.shape("layers.0.blocks.0.norm1.weight").is_some() {
-        return Err(Error::Config(
-            "this looks like a Swin checkpoint: its window and image size are not stored in the weights; pass --arch (e.g. swin_tiny_patch4_window7_224) or use a hub folder with config.json".into(),
-        ));
-    }
-    let pw = need("patch_embed.proj.weight")?;
-    let [dim, cin, p, p2] = pw.as_slice() else {
-        return Err(Error::Config(format!("patch_embed.proj.weight has shape {pw:?}, expected [D, C, P, P]")));
-    };
-    if p != p2 {
-        return Err(Error::Config("non-square patches are not supported".into()));
-    }
-    let depth = (0..).take_while(|i| w.shape(&format!("blocks.{i}.norm1.weight")).is_some()).count();
-    let fc1 = need("blocks.0.mlp.fc1.weight")?;
-    if dim % 64 != 0 {
-        return Err(Error::Config(format!("cannot infer num_heads for embed_dim {dim}; pass --arch or use a config.json")));
-    }
-    let mut vit = match preset("vit_base_patch16_224")?.net {
-        Net::Vit(v) => v,
-        Net::Swin(_) => return Err(Error::Config("vit_base_patch16_224 is not a ViT preset".into())),
-    };
-    let v = &mut vit;
-    v.embed_dim = *dim;
-    v.in_chans = *cin;
-    v.patch_size = *p;
-    v.depth = depth;
-    v.num_heads = dim / 64;
-    v.mlp_ratio = fc1[0] as f64 / *dim as f64;
-    v.qkv_bias = w.shape("blocks.0.attn.qkv.bias").is_some();
-    v.proj_bias = w.shape("blocks.0.attn.proj.bias").is_some();
-    v.init_values = w.shape("blocks.0.ls1.gamma").map(|_| 1.0);
-    v.class_token = w.shape("cls_token").is_some();
-    v.distilled = w.shape("dist_token").is_some();
-    v.reg_tokens = w.shape("reg_token").map(|s| s[1]).unwrap_or(0);
-    v.pre_norm = w.shape("norm_pre.weight").is_some();
-    v.num_classes = w.shape("head.weight").map(|s| s[0]).unwrap_or(0);
-    let has_fc_norm = w.shape("fc_norm.weight").is_some();
-    v.fc_norm = Some(has_fc_norm);
-    v.final_norm = has_fc_norm || w.shape("norm.weight").is_some();
-    if has_fc_norm || !v.class_token {
-        v.global_pool = config::GlobalPool::Avg;
-    }
-    let npre = v.num_prefix_tokens();
-    let len = w.shape("pos_embed").map(|s| s[1]);
-    v.pos_embed = len.is_some();
-    let square = |n: usize| (1..=n).find(|g| g * g >= n).filter(|g| g * g == n);
-    let grid = match len {
-        Some(l) if l >= npre && square(l - npre).is_some() => square(l - npre),
-        Some(l) => {
-            v.no_embed_class = true;
-            square(l)
+    let mut last_err = None;
+    for f in FAMILIES {
+        match (f.infer)(w) {
+            Some(Ok(cfg)) => match finish(cfg).and_then(|cfg| build(&cfg, 1).and_then(|g| w.check(&g.param_table())).map(|_| cfg)) {
+                Ok(cfg) => return Ok(cfg),
+                Err(e) => last_err = Some(e),
+            },
+            Some(Err(e)) => last_err = Some(e),
+            None => {}
         }
-        None => None,
     }
-    .ok_or_else(|| Error::Config("cannot infer the image size from pos_embed; pass --arch".into()))?;
-    v.img_size = [grid * p, grid * p];
-    let mut cfg = preset("vit_base_patch16_224")?;
-    cfg.architecture = "vit (inferred from shapes)".into();
-    cfg.net = Net::Vit(vit);
-    cfg.data.input_size = [*cin, grid * p, grid * p];
-    cfg.labels = None;
-    log::warn!("no config: inferred {} heads (head_dim 64) and timm's default ViT preprocessing", dim / 64);
-    finish(cfg)
+    Err(last_err.unwrap_or_else(|| {
+        Error::Config("cannot infer the architecture: no model family recognises these tensors; pass --arch with a preset name".into())
+    }))
 }
 
 /// The built-in default model (`vitrine classify` without `--model`).

@@ -4,7 +4,7 @@
 
 use super::data::Rng;
 use crate::error::Result;
-use crate::models::config::DataConfig;
+use crate::models::common::DataConfig;
 use crate::preprocess::{crop, eval_image, hflip, normalize, resize, Image8};
 
 /// How a training image is cropped.

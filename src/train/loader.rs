@@ -6,7 +6,7 @@
 use super::augment::{train_tensor, Augment};
 use super::data::{Dataset, Rng, Source};
 use crate::error::{Error, Result};
-use crate::models::config::DataConfig;
+use crate::models::common::DataConfig;
 use crate::preprocess::{decode, to_channels, Image8};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -11,7 +11,6 @@
 use super::augment::Augment;
 use super::checkpoint::{safetensors_bytes, safetensors_metadata, save_model, write_atomic};
 use super::data::{Dataset, Rng, Split};
-use super::init::init_tensor;
 use super::loader::LoaderSpec;
 use super::progress::Progress;
 use super::schedule::Schedule;
@@ -21,7 +20,7 @@ use crate::gpu::optim::{micro_step, OptKind, OptParam, OptSettings, Optimizer};
 use crate::gpu::Executable;
 use crate::graph::autodiff::backward;
 use crate::graph::{Graph, TensorId};
-use crate::models::config::DataConfig;
+use crate::models::common::DataConfig;
 use crate::models::Model;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -74,7 +73,7 @@ pub struct TrainOptions {
     pub opt: OptName,
     /// SGD momentum factor (`--momentum`); unused by AdamW.
     pub momentum: f64,
-    /// Weight decay (`--weight-decay`), not applied to the tensors [`decays`] excludes.
+    /// Weight decay (`--weight-decay`), not applied to the tensors [`ModelConfig::decays`](crate::ModelConfig::decays) excludes.
     pub weight_decay: f64,
     /// AdamW epsilon (`--opt-eps`).
     pub opt_eps: f64,
@@ -252,35 +251,19 @@ pub struct Hooks<'a> {
     pub log: &'a mut dyn FnMut(&str),
 }
 
-/// timm's weight-decay rule: none for 1-d tensors, biases and the models'
-/// `no_weight_decay()` sets (ViT's pos_embed and tokens, Swin's relative
-/// position bias tables).
-pub fn decays(parts: &[(String, Vec<usize>)]) -> bool {
-    parts.iter().all(|(n, s)| {
-        s.len() > 1
-            && !n.ends_with(".bias")
-            && !n.ends_with("relative_position_bias_table")
-            && !["pos_embed", "cls_token", "reg_token", "dist_token", "absolute_pos_embed"].contains(&n.as_str())
-    })
-}
-
-/// The classifier's tensors (`head.*`, `head_dist.*`).
-pub fn is_head(name: &str) -> bool {
-    name.starts_with("head.") || name.starts_with("head_dist.")
-}
-
 /// Gives `model` a `classes`-way head: a new one (timm's init) when the count
 /// differs, and the dataset's class names as labels.
 pub fn adapt_head(model: &mut Model, classes: &[String], num_classes: usize, seed: u64, log: &mut dyn FnMut(&str)) -> Result<()> {
     if model.config.num_classes() != num_classes {
         log(&format!("replacing the {}-class head with a new {num_classes}-class head", model.config.num_classes()));
         model.config.set_num_classes(num_classes);
-        model.weights.tensors.retain(|name, _| !is_head(name));
+        let cfg = model.config.clone();
+        model.weights.tensors.retain(|name, _| !cfg.is_head(name));
         let mut rng = Rng::new(seed ^ 0x4EAD);
         for (name, shape) in model.graph(1)?.param_table() {
-            if !model.weights.tensors.contains_key(&name) {
-                let v = init_tensor(&name, &shape, model.config.init_values(), &mut rng);
-                model.weights.tensors.insert(name, (shape, v));
+            if let std::collections::hash_map::Entry::Vacant(e) = model.weights.tensors.entry(name) {
+                let v = cfg.arch.init(e.key(), &shape, &mut rng);
+                e.insert((shape, v));
             }
         }
     }
@@ -453,14 +436,14 @@ pub fn training_graph(model: &Model, b: usize, smoothing: f32, accum: usize, fre
     let trainable: Vec<TensorId> = g
         .params()
         .into_iter()
-        .filter(|&t| !freeze_backbone || g.param_parts(t).is_some_and(|p| p.iter().all(|(n, _)| is_head(n))))
+        .filter(|&t| !freeze_backbone || g.param_parts(t).is_some_and(|p| p.iter().all(|(n, _)| model.config.is_head(n))))
         .collect();
     let seed = g.fill(&[b], 1.0 / (b * accum.max(1)) as f32)?;
     let grads = backward(&mut g, rows, seed, &trainable)?;
     let mut specs = Vec::with_capacity(grads.len());
     for (i, (&p, &d)) in trainable.iter().zip(&grads).enumerate() {
         g.keep(d);
-        specs.push(OptParam { param: p, grad: i, decay: g.param_parts(p).is_some_and(decays) });
+        specs.push(OptParam { param: p, grad: i, decay: g.param_parts(p).is_some_and(|parts| model.config.decays(parts)) });
     }
     Ok(TrainingGraph { g, trainable, specs })
 }

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 use vitrine::classify::Classifier;
-use vitrine::models::config::Net;
 use vitrine::models::{config, default_model, Model};
 use vitrine::{preprocess, Engine, Error, Result};
 
@@ -75,57 +74,8 @@ fn inspect(a: &InspectArgs) -> Result<()> {
     let g = model.graph(1)?;
     println!("model:        {}", model.source);
     println!("architecture: {}", c.architecture);
-    match &c.net {
-        Net::Vit(v) => {
-            println!(
-                "vit:          patch {} embed_dim {} depth {} heads {} (head_dim {}) mlp {} tokens {} ({} prefix)",
-                v.patch_size,
-                v.embed_dim,
-                v.depth,
-                v.num_heads,
-                v.head_dim(),
-                v.mlp_hidden(),
-                v.num_patches() + v.num_prefix_tokens(),
-                v.num_prefix_tokens()
-            );
-            println!(
-                "options:      qkv_bias {} layer_scale {} class_token {} reg_tokens {} no_embed_class {} pool {:?} fc_norm {} pre_norm {} distilled {}",
-                v.qkv_bias,
-                v.init_values.is_some(),
-                v.class_token,
-                v.reg_tokens,
-                v.no_embed_class,
-                v.global_pool,
-                v.use_fc_norm(),
-                v.pre_norm,
-                v.distilled
-            );
-        }
-        Net::Swin(s) => {
-            for (i, st) in s.stages()?.iter().enumerate() {
-                let wins: Vec<String> = (0..st.depth.min(2))
-                    .map(|j| {
-                        let (w, sh) = st.block_window(j, s.always_partition);
-                        format!("{}x{} shift {}x{}", w[0], w[1], sh[0], sh[1])
-                    })
-                    .collect();
-                println!(
-                    "stage {i}:      {}x{} tokens, dim {} depth {} heads {} (head_dim {}) mlp {} windows {}",
-                    st.res[0],
-                    st.res[1],
-                    st.dim,
-                    st.depth,
-                    st.heads,
-                    st.head_dim,
-                    st.mlp_hidden(),
-                    wins.join(" / ")
-                );
-            }
-            println!(
-                "options:      patch {} qkv_bias {} ape {} patch_norm {} always_partition {} pool {:?}",
-                s.patch_size, s.qkv_bias, s.ape, s.patch_norm, s.always_partition, s.global_pool
-            );
-        }
+    for (label, text) in c.arch.summary() {
+        println!("{:<13} {text}", format!("{label}:"));
     }
     println!("classes:      {}{}", c.num_classes(), if c.labels.is_some() { " (labelled)" } else { "" });
     println!("parameters:   {} ({:.2} M), stored as {}", g.param_count(), g.param_count() as f64 / 1e6, model.weights.dtype);

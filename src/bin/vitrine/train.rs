@@ -252,15 +252,12 @@ fn model_for_training(a: &TrainArgs, num_classes: usize, seed: u64) -> Result<Mo
         }
         (None, Some(arch)) => {
             let mut cfg = preset(arch)?;
-            let mut kw = model_kwargs(a)?;
-            if let Some(s) = a.img_size {
-                kw.insert("img_size".into(), s.into());
-            }
-            if let Some(c) = a.in_chans {
-                kw.insert("in_chans".into(), c.into());
-            }
-            kw.insert("num_classes".into(), num_classes.into());
-            cfg.apply_model_args(&kw)?;
+            cfg.apply_model_args(&model_kwargs(a)?)?;
+            let (chans, size) = cfg.input();
+            let (chans, size) = (a.in_chans.unwrap_or(chans), a.img_size.map_or(size, |s| [s, s]));
+            cfg.arch.set_input(chans, size);
+            cfg.data.input_size = [chans, size[0], size[1]];
+            cfg.set_num_classes(num_classes);
             cfg.labels = None;
             Model::fresh(finish(cfg)?, seed)?
         }

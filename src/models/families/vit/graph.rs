@@ -1,5 +1,4 @@
-//! timm's VisionTransformer and DeiT's VisionTransformerDistilled as a graph.
-//! Parameter names are timm's checkpoint names.
+//! The ViT / DeiT forward graph. Parameter names are timm's checkpoint names.
 //!
 //! ```text
 //! img [B, Cin, H, W] -> im2col -> patch_embed.proj -> [B, NP, C]
@@ -8,11 +7,12 @@
 //!   -> norm? -> pool (token | avg | max | avgmax) -> fc_norm? -> head -> [B, classes]
 //! ```
 
-use super::config::VitConfig;
-use super::{global_pool, linear_params, norm};
+use super::VitConfig;
 use crate::error::Result;
 use crate::graph::Graph;
-use crate::ops::{Act, PoolMode, PosMode};
+use crate::models::blocks::{global_pool, linear, norm, vit_block, BlockSpec};
+use crate::models::family::Arch;
+use crate::ops::{PoolMode, PosMode};
 
 /// Builds the forward graph for a batch of `batch` images; the one output is
 /// the logits `[B, num_classes]` (pooled features when num_classes is 0).
@@ -53,24 +53,19 @@ pub fn build(cfg: &VitConfig, batch: usize) -> Result<Graph> {
         x = norm(&mut g, x, "norm_pre", c, eps)?;
     }
 
-    let hidden = cfg.mlp_hidden();
+    let spec = BlockSpec {
+        dim: c,
+        heads: cfg.num_heads,
+        hidden: cfg.mlp_hidden(),
+        qkv_bias: cfg.qkv_bias,
+        proj_bias: cfg.proj_bias,
+        layer_scale: cfg.init_values.is_some(),
+        eps,
+    };
     for i in 0..cfg.depth {
         let pre = format!("blocks.{i}");
         g.scope(pre.clone());
-        let ls = |g: &mut Graph, n: &str| cfg.init_values.map(|_| g.param(&format!("{pre}.{n}.gamma"), &[c]));
-        let h = norm(&mut g, x, &format!("{pre}.norm1"), c, eps)?;
-        let (w, b) = linear_params(&mut g, &format!("{pre}.attn.qkv"), 3 * c, c, cfg.qkv_bias);
-        let qkv = g.linear(h, w, b)?;
-        let a = g.attention(qkv, cfg.num_heads)?;
-        let (w, b) = linear_params(&mut g, &format!("{pre}.attn.proj"), c, c, cfg.proj_bias);
-        let gamma = ls(&mut g, "ls1");
-        x = g.linear_fused(a, w, b, Act::None, gamma, Some(x))?;
-        let h = norm(&mut g, x, &format!("{pre}.norm2"), c, eps)?;
-        let (w, b) = linear_params(&mut g, &format!("{pre}.mlp.fc1"), hidden, c, cfg.proj_bias);
-        let h = g.linear_fused(h, w, b, Act::Gelu, None, None)?;
-        let (w, b) = linear_params(&mut g, &format!("{pre}.mlp.fc2"), c, hidden, cfg.proj_bias);
-        let gamma = ls(&mut g, "ls2");
-        x = g.linear_fused(h, w, b, Act::None, gamma, Some(x))?;
+        x = vit_block(&mut g, x, &pre, &spec)?;
     }
 
     g.scope("head");
@@ -83,10 +78,8 @@ pub fn build(cfg: &VitConfig, batch: usize) -> Result<Graph> {
         let a = g.pool(x, PoolMode::Token(0))?;
         let d = g.pool(x, PoolMode::Token(1))?;
         if k > 0 {
-            let (w, b) = linear_params(&mut g, "head", k, c, true);
-            let a = g.linear(a, w, b)?;
-            let (w, b) = linear_params(&mut g, "head_dist", k, c, true);
-            let d = g.linear(d, w, b)?;
+            let a = linear(&mut g, a, "head", k, c, true)?;
+            let d = linear(&mut g, d, "head_dist", k, c, true)?;
             g.add_scale(a, d, 0.5)?
         } else {
             g.add_scale(a, d, 0.5)?
@@ -101,8 +94,7 @@ pub fn build(cfg: &VitConfig, batch: usize) -> Result<Graph> {
             f = norm(&mut g, f, "fc_norm", c, eps)?;
         }
         if k > 0 {
-            let (w, b) = linear_params(&mut g, "head", k, c, true);
-            g.linear(f, w, b)?
+            linear(&mut g, f, "head", k, c, true)?
         } else {
             f
         }

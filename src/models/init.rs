@@ -1,0 +1,47 @@
+//! Fresh-weight rules shared by the families (each family's
+//! [`Arch::init`](super::family::Arch::init) decides which apply to its
+//! tensors): timm's `VisionTransformer.init_weights` (mode ''): Linear weights
+//! trunc_normal(std 0.02) with zero bias, LayerNorm (1, 0), pos_embed /
+//! dist_token trunc_normal(0.02), cls / reg tokens normal(1e-6), layer scale
+//! gammas `init_values`, and the patch-embedding conv with PyTorch's default
+//! (uniform +-1/sqrt(fan_in)).
+
+use crate::rng::{normal, Rng};
+
+/// `n` draws of trunc_normal(0, std) cut at +-2 (timm's absolute cut).
+pub fn trunc_normal(n: usize, std: f64, rng: &mut Rng) -> Vec<f32> {
+    (0..n)
+        .map(|_| loop {
+            let x = normal(rng);
+            if x.abs() <= 2.0 / std {
+                break (x * std) as f32;
+            }
+        })
+        .collect()
+}
+
+/// `n` draws of U(-bound, bound): PyTorch's default Conv2d / Linear init
+/// (kaiming_uniform(a = sqrt(5))) has bound 1/sqrt(fan_in).
+pub fn uniform(n: usize, bound: f64, rng: &mut Rng) -> Vec<f32> {
+    (0..n).map(|_| ((rng.unit() * 2.0 - 1.0) * bound) as f32).collect()
+}
+
+/// timm's ViT rules by tensor name; `layer_scale` is the gammas' init value.
+pub fn timm_vit(name: &str, shape: &[usize], layer_scale: Option<f64>, rng: &mut Rng) -> Vec<f32> {
+    let n: usize = shape.iter().product();
+    let leaf = name.rsplit('.').next().unwrap_or(name);
+    if name.starts_with("patch_embed.proj.") {
+        // The conv's weight as PyTorch inits it; its bias with bound 1 (as
+        // vitrine always has: the bias does not know the weight's fan-in).
+        let fan_in = if shape.len() == 4 { shape[1] * shape[2] * shape[3] } else { 1 };
+        return uniform(n, 1.0 / (fan_in as f64).sqrt(), rng);
+    }
+    match leaf {
+        "gamma" => vec![layer_scale.unwrap_or(1.0) as f32; n],
+        "cls_token" | "reg_token" => (0..n).map(|_| (normal(rng) * 1e-6) as f32).collect(),
+        "pos_embed" | "dist_token" => trunc_normal(n, 0.02, rng),
+        "bias" => vec![0.0; n],
+        "weight" if shape.len() == 1 => vec![1.0; n], // LayerNorm
+        _ => trunc_normal(n, 0.02, rng),              // Linear weights, anything else
+    }
+}
