@@ -88,7 +88,8 @@ pub struct TrainBench {
 
 /// Times `iters` training steps of `model` at `batch` on synthetic data (median).
 pub fn train(engine: &mut Engine, model: &crate::models::Model, batch: usize, iters: usize) -> Result<TrainBench> {
-    use crate::gpu::optim::{train_step, OptSettings};
+    use crate::gpu::optim::OptSettings;
+    use crate::train::step::train_step;
     let tg = crate::train::trainer::training_graph(model, batch, 0.1, 1, false)?;
     let weights = model.weights.data();
     let exe = engine.compile(&tg.g, &weights)?;

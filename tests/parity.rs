@@ -182,10 +182,38 @@ fn bare_hvt_safetensors_infers_hvt_not_vit() {
     let fresh = Model::fresh(vitrine::ModelConfig::new("hvt", want.clone(), data), 5).unwrap();
     let m = Model::from_parts(None, fresh.weights.clone(), None, "bare").unwrap();
     assert_eq!(m.config.arch_as::<HvtConfig>(), Some(&want), "inferred {:?}", m.config.arch);
+    // Saved in the hub layout (config.json with the official keys as model_args), it loads back the same.
+    let dir = std::env::temp_dir().join(format!("vitrine-hvt-roundtrip-{}", std::process::id()));
+    let tensors: Vec<_> = m.weights.tensors.iter().map(|(n, (s, v))| (n.clone(), s.clone(), v.clone())).collect();
+    vitrine::train::checkpoint::save_model(&dir, &m.config, &tensors, Default::default()).unwrap();
+    let text = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    assert!(text.contains("\"pool_block_width\": 3") && text.contains("\"architecture\": \"hvt\""), "{text}");
+    let back = Model::load(&dir, None).unwrap();
+    assert_eq!(back.config.arch_as::<HvtConfig>(), Some(&want), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(want.token_counts().unwrap(), vec![12, 12, 12, 6, 6]);
     // The stock fixture's head_dim (6) is not stored in the weights: a clear error naming HVT.
     let w = Weights::load(&fixtures().join("hvt_2pool/model.safetensors")).unwrap();
     let err = Model::from_parts(None, w, None, "bare").unwrap_err().to_string();
     assert!(err.contains("HVT") && err.contains("--arch"), "{err}");
     assert!(want.validate().is_ok());
+}
+
+#[test]
+fn hvt_presets_have_the_official_parameter_counts() {
+    // Counted on the official models.py with each config/*.json (../shared/kin/hvt.md, section 1).
+    for (name, params, tokens) in [
+        ("hvt_ti_1", 5_735_656, 97),
+        ("hvt_s_1", 22_087_144, 97),
+        ("hvt_s_2", 22_105_576, 48),
+        ("hvt_s_3", 22_114_408, 23),
+        ("hvt_s_4", 22_118_632, 11),
+    ] {
+        let cfg = vitrine::models::config::preset(name).unwrap();
+        let g = vitrine::models::build(&cfg, 1).unwrap();
+        assert_eq!(g.param_count(), params, "{name}");
+        let hvt = cfg.arch_as::<vitrine::models::families::hvt::HvtConfig>().unwrap();
+        assert_eq!(hvt.token_counts().unwrap().last(), Some(&tokens), "{name}");
+        assert_eq!((cfg.data.crop_pct, cfg.data.input_size), (0.875, [3, 224, 224]), "{name}");
+    }
 }

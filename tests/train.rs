@@ -191,7 +191,8 @@ fn train_and_eval_reject_bad_input() {
 /// max_norm / ||g|| with ||g|| equal to the CPU's norm of the gradients.
 #[test]
 fn accumulation_and_clipping_match_their_definitions() {
-    use vitrine::gpu::optim::{micro_step, OptKind, OptSettings};
+    use vitrine::gpu::optim::{OptKind, OptSettings};
+    use vitrine::train::step::micro_step;
     use vitrine::train::trainer::training_graph;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vit_plain");
     let model = vitrine::models::Model::load(&root, None).unwrap();

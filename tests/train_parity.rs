@@ -65,7 +65,8 @@ fn loss_and_every_parameter_gradient_match_timm() {
 
 #[test]
 fn three_adamw_steps_match_torch() {
-    use vitrine::gpu::optim::{train_step, OptParam, OptSettings};
+    use vitrine::gpu::optim::{OptParam, OptSettings};
+    use vitrine::train::step::train_step;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     for name in ["deit_distilled", "vit_avg_reg_ls", "swin_3stage_pad", "hvt_3pool"] {
         let model = Model::load(&root.join(name), None).unwrap();

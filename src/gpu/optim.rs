@@ -66,7 +66,7 @@ pub struct OptParam {
     pub param: TensorId,
     /// Index of its gradient among the graph's kept tensors (`Graph::keep` order).
     pub grad: usize,
-    /// Whether weight decay applies (timm's rule, see `train::trainer::decays`).
+    /// Whether weight decay applies (timm's rule, see `ModelConfig::decays`).
     pub decay: bool,
 }
 
@@ -261,7 +261,12 @@ impl Optimizer {
         Ok(read_buffer(&ctx.device, &ctx.queue, &self.scale, 2).await?[1])
     }
 
-    /// Whether the state holds second moments (AdamW).
+    /// Whether it was built to accumulate micro-batches (`OptSettings::accumulate`).
+    pub fn accumulates(&self) -> bool {
+        self.accumulate.is_some()
+    }
+
+    /// Whether the update rule is AdamW (two moment buffers per tensor).
     pub fn is_adam(&self) -> bool {
         matches!(self.settings.kind, OptKind::AdamW { .. })
     }
@@ -315,40 +320,4 @@ fn zeroed(ctx: &Context, bytes: u64) -> wgpu::Buffer {
     let b = storage(&ctx.device, "optimizer state", bytes);
     ctx.queue.write_buffer(&b, 0, &vec![0u8; b.size() as usize]);
     b
-}
-
-/// Runs one training step: the executable's graph (forward + backward), then
-/// the optimizer, in one submit; returns the graph's outputs (e.g. the loss).
-pub async fn train_step(ctx: &Context, exe: &Executable, opt: &mut Optimizer, inputs: &[&[f32]], lr: f32) -> Result<Vec<Vec<f32>>> {
-    micro_step(ctx, exe, opt, inputs, 0, 1, lr).await
-}
-
-/// Runs micro-batch `i` of `n` of one optimizer step: forward + backward,
-/// accumulation (n > 1), and on the last micro-batch the update with `lr`.
-pub async fn micro_step(
-    ctx: &Context,
-    exe: &Executable,
-    opt: &mut Optimizer,
-    inputs: &[&[f32]],
-    i: usize,
-    n: usize,
-    lr: f32,
-) -> Result<Vec<Vec<f32>>> {
-    let last = i + 1 == n;
-    if n > 1 && opt.accumulate.is_none() {
-        return Err(Error::Input("micro-batches need an optimizer built with accumulate = true".into()));
-    }
-    if last {
-        opt.prepare(ctx, lr);
-    }
-    let o: &Optimizer = opt;
-    exe.run_then(ctx, inputs, &|enc| {
-        if n > 1 {
-            o.record_accumulate(enc, i == 0);
-        }
-        if last {
-            o.record(enc);
-        }
-    })
-    .await
 }

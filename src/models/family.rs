@@ -17,7 +17,7 @@ use std::fmt::Debug;
 pub struct Family {
     /// Short name (`vit`, `swin`, `hvt`); config.json may use it as its `architecture`.
     pub name: &'static str,
-    /// One line for `vitrine models` and docs.
+    /// One line for docs and listings.
     pub about: &'static str,
     /// Every preset name, in display order.
     pub presets: fn() -> Vec<String>,

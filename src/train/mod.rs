@@ -6,11 +6,21 @@ pub mod augment;
 pub mod checkpoint;
 pub mod data;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod eval;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod loader;
 pub mod loss;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod options;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod progress;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod resume;
 pub mod schedule;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod state;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod step;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod trainer;
 

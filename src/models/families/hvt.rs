@@ -293,6 +293,6 @@ fn infer(w: &Weights) -> Option<Result<ModelConfig>> {
         let mut data = data(side * p);
         data.input_size[0] = cin;
         log::warn!("no config: inferred an HVT with {} heads (head_dim 64)", dim / 64);
-        Ok(ModelConfig::new("hvt (inferred from shapes)", cfg, data))
+        Ok(ModelConfig::new("hvt", cfg, data))
     })())
 }

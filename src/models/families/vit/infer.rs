@@ -66,7 +66,7 @@ fn resolve(w: &Weights) -> Result<ModelConfig> {
     v.img_size = [grid * p, grid * p];
     let mut cfg = preset("vit_base_patch16_224").ok_or_else(|| Error::Config("no vit_base_patch16_224 preset".into()))?;
     cfg.data.input_size = [*cin, grid * p, grid * p];
-    let mut cfg = ModelConfig::new("vit (inferred from shapes)", v, cfg.data);
+    let mut cfg = ModelConfig::new("vit", v, cfg.data);
     cfg.labels = None;
     log::warn!("no config: inferred {} heads (head_dim 64) and timm's default ViT preprocessing", dim / 64);
     Ok(cfg)

@@ -1,0 +1,184 @@
+//! One training step: the training graph (forward, label-smoothed loss,
+//! backward to the trainable parameters), its executable and optimizer
+//! ([`Session`]), the step itself (forward + backward + update in one
+//! submit), and giving a model a new head.
+
+use super::data::Rng;
+use super::options::TrainOptions;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::gpu::optim::{OptParam, Optimizer};
+use crate::gpu::{Context, Executable};
+use crate::graph::autodiff::backward;
+use crate::graph::{Graph, TensorId};
+use crate::models::Model;
+use std::collections::HashMap;
+
+/// A checkpoint tensor: its name, shape and f32 data.
+pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
+/// Gives `model` a `classes`-way head: a new one (timm's init) when the count
+/// differs, and the dataset's class names as labels.
+pub fn adapt_head(model: &mut Model, classes: &[String], num_classes: usize, seed: u64, log: &mut dyn FnMut(&str)) -> Result<()> {
+    if model.config.num_classes() != num_classes {
+        log(&format!("replacing the {}-class head with a new {num_classes}-class head", model.config.num_classes()));
+        model.config.set_num_classes(num_classes);
+        let cfg = model.config.clone();
+        model.weights.tensors.retain(|name, _| !cfg.is_head(name));
+        let mut rng = Rng::new(seed ^ 0x4EAD);
+        for (name, shape) in model.graph(1)?.param_table() {
+            if let std::collections::hash_map::Entry::Vacant(e) = model.weights.tensors.entry(name) {
+                let v = cfg.arch.init(e.key(), &shape, &mut rng);
+                e.insert((shape, v));
+            }
+        }
+    }
+    model.config.labels =
+        if classes.len() == num_classes { Some(classes.to_vec()) } else { model.config.labels.take().filter(|l| l.len() == num_classes) };
+    Ok(())
+}
+
+/// A model's training graph: inputs (images, labels); outputs (per-row loss,
+/// logits); the parameters' gradients kept for the optimizer.
+pub struct TrainingGraph {
+    /// The graph: inputs images `[B, C, H, W]` and labels `[B]`; outputs
+    /// per-row loss `[B]` and logits `[B, K]`.
+    pub g: Graph,
+    /// The parameter tensors that get gradients, in kept-gradient order.
+    pub trainable: Vec<TensorId>,
+    /// One optimizer entry per trainable parameter (same order).
+    pub specs: Vec<OptParam>,
+}
+
+/// Builds the training graph: forward, label-smoothed cross-entropy per row,
+/// backward seeded with 1 / (batch x micro-batches) per row (the mean over the
+/// whole step), to every parameter, or to the head only (`freeze_backbone`).
+pub fn training_graph(model: &Model, b: usize, smoothing: f32, accum: usize, freeze_backbone: bool) -> Result<TrainingGraph> {
+    let mut g = model.graph(b)?;
+    let logits = g.outputs.pop().ok_or_else(|| Error::Input("the model graph has no output".into()))?;
+    let target = g.input(&[b]);
+    let rows = g.cross_entropy(logits, target, smoothing)?;
+    g.output(rows);
+    g.output(logits);
+    let trainable: Vec<TensorId> = g
+        .params()
+        .into_iter()
+        .filter(|&t| !freeze_backbone || g.param_parts(t).is_some_and(|p| p.iter().all(|(n, _)| model.config.is_head(n))))
+        .collect();
+    let seed = g.fill(&[b], 1.0 / (b * accum.max(1)) as f32)?;
+    let grads = backward(&mut g, rows, seed, &trainable)?;
+    let mut specs = Vec::with_capacity(grads.len());
+    for (i, (&p, &d)) in trainable.iter().zip(&grads).enumerate() {
+        g.keep(d);
+        specs.push(OptParam { param: p, grad: i, decay: g.param_parts(p).is_some_and(|parts| model.config.decays(parts)) });
+    }
+    Ok(TrainingGraph { g, trainable, specs })
+}
+
+/// Per-process training context: graphs, executables, optimizer.
+pub(crate) struct Session {
+    pub(crate) g: Graph,
+    pub(crate) exe: Executable,
+    pub(crate) eval_exe: Executable,
+    pub(crate) opt: Optimizer,
+    pub(crate) trainable: Vec<TensorId>,
+    pub(crate) classes: usize,
+}
+
+impl Session {
+    pub(crate) fn new(engine: &mut Engine, model: &Model, opts: &TrainOptions) -> Result<Self> {
+        let b = opts.batch_size;
+        let TrainingGraph { g, trainable, specs } = training_graph(model, b, opts.smoothing as f32, opts.grad_accum, opts.freeze_backbone)?;
+        let exe = engine.compile(&g, &model.weights.data())?;
+        let opt = engine.optimizer(&exe, &specs, opts.settings())?;
+        let eval_g = model.graph(b)?;
+        let eval_exe = engine.compile_sharing(&eval_g, &g, &exe)?;
+        Ok(Session { g, exe, eval_exe, opt, trainable, classes: model.config.num_classes() })
+    }
+
+    /// Current weights, split into the checkpoint's tensors.
+    pub(crate) fn weights(&self, engine: &Engine) -> Result<Vec<NamedTensor>> {
+        let mut out = Vec::new();
+        for t in self.g.params() {
+            let data = pollster::block_on(self.exe.read_param(&engine.ctx, t, self.g.numel(t)))?;
+            split_parts(self.g.param_parts(t).unwrap_or_default(), &data, "", &mut out);
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn optimizer_tensors(&self, engine: &Engine) -> Result<Vec<NamedTensor>> {
+        let state = pollster::block_on(self.opt.read_state(&engine.ctx))?;
+        let mut out = Vec::new();
+        for (&t, bufs) in self.trainable.iter().zip(&state) {
+            for (prefix, data) in ["m.", "v."].iter().zip(bufs) {
+                split_parts(self.g.param_parts(t).unwrap_or_default(), data, prefix, &mut out);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn restore_optimizer(&mut self, engine: &Engine, tensors: &HashMap<String, (Vec<usize>, Vec<f32>)>, t: u32) -> Result<()> {
+        let adam = self.opt.is_adam();
+        let mut state = Vec::new();
+        for &p in &self.trainable {
+            let parts = self.g.param_parts(p).unwrap_or_default();
+            let mut bufs = Vec::new();
+            for prefix in if adam { &["m.", "v."][..] } else { &["m."][..] } {
+                let mut v = Vec::new();
+                for (name, _) in parts {
+                    let key = format!("{prefix}{name}");
+                    let (_, data) = tensors.get(&key).ok_or_else(|| Error::Input(format!("optimizer.safetensors has no {key}")))?;
+                    v.extend_from_slice(data);
+                }
+                bufs.push(v);
+            }
+            state.push(bufs);
+        }
+        self.opt.write_state(&engine.ctx, &state, t)
+    }
+}
+
+fn split_parts(parts: &[(String, Vec<usize>)], data: &[f32], prefix: &str, out: &mut Vec<(String, Vec<usize>, Vec<f32>)>) {
+    let mut off = 0;
+    for (name, shape) in parts {
+        let n: usize = shape.iter().product();
+        out.push((format!("{prefix}{name}"), shape.clone(), data[off..off + n].to_vec()));
+        off += n;
+    }
+}
+
+/// Runs one training step: the executable's graph (forward + backward), then
+/// the optimizer, in one submit; returns the graph's outputs (e.g. the loss).
+pub async fn train_step(ctx: &Context, exe: &Executable, opt: &mut Optimizer, inputs: &[&[f32]], lr: f32) -> Result<Vec<Vec<f32>>> {
+    micro_step(ctx, exe, opt, inputs, 0, 1, lr).await
+}
+
+/// Runs micro-batch `i` of `n` of one optimizer step: forward + backward,
+/// accumulation (n > 1), and on the last micro-batch the update with `lr`.
+pub async fn micro_step(
+    ctx: &Context,
+    exe: &Executable,
+    opt: &mut Optimizer,
+    inputs: &[&[f32]],
+    i: usize,
+    n: usize,
+    lr: f32,
+) -> Result<Vec<Vec<f32>>> {
+    let last = i + 1 == n;
+    if n > 1 && !opt.accumulates() {
+        return Err(Error::Input("micro-batches need an optimizer built with accumulate = true".into()));
+    }
+    if last {
+        opt.prepare(ctx, lr);
+    }
+    let o: &Optimizer = opt;
+    exe.run_then(ctx, inputs, &|enc| {
+        if n > 1 {
+            o.record_accumulate(enc, i == 0);
+        }
+        if last {
+            o.record(enc);
+        }
+    })
+    .await
+}
