@@ -53,6 +53,7 @@ pub mod engine;
 pub mod error;
 pub mod gpu;
 pub mod graph;
+pub mod kernel;
 pub mod models;
 pub mod ops;
 pub mod preprocess;

@@ -10,7 +10,7 @@ pub mod autodiff;
 pub mod plan;
 
 use crate::error::{Error, Result};
-use crate::gpu::KernelKey;
+use crate::kernel::KernelKey;
 use std::collections::HashMap;
 use std::fmt::Debug;
 

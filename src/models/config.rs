@@ -12,83 +12,9 @@
 use super::args::{as_f64, as_usize};
 pub use super::common::{DataConfig, GlobalPool};
 use super::families::FAMILIES;
-use super::family::{Arch, Family};
+pub use super::family::ModelConfig;
 use crate::error::{Error, Result};
 use serde_json::{Map, Value};
-
-/// A resolved model: its family's config, preprocessing and labels.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ModelConfig {
-    /// Architecture name (a preset such as `vit_base_patch16_224`, or a family name).
-    pub architecture: String,
-    /// The family's config.
-    #[serde(serialize_with = "arch_json")]
-    pub arch: Box<dyn Arch>,
-    /// Eval preprocessing (timm's `pretrained_cfg`).
-    pub data: DataConfig,
-    /// Class names, from config.json `label_names` or built in for ImageNet-1k.
-    #[serde(skip)]
-    pub labels: Option<Vec<String>>,
-}
-
-// serde's `serialize_with` hands the field itself: a `&Box`.
-#[allow(clippy::borrowed_box)]
-fn arch_json<S: serde::Serializer>(a: &Box<dyn Arch>, s: S) -> std::result::Result<S::Ok, S::Error> {
-    use serde::Serialize;
-    let mut v = a.to_json();
-    if let Value::Object(o) = &mut v {
-        o.insert("family".into(), a.family().name.into());
-    }
-    v.serialize(s)
-}
-
-impl ModelConfig {
-    /// A config of `arch` under an architecture name, without labels.
-    pub fn new(architecture: &str, arch: impl Arch, data: DataConfig) -> Self {
-        ModelConfig { architecture: architecture.to_string(), arch: Box::new(arch), data, labels: None }
-    }
-    /// The registry entry of this model's family.
-    pub fn family(&self) -> &'static Family {
-        self.arch.family()
-    }
-    /// Classes of the head (0: a feature extractor without head).
-    pub fn num_classes(&self) -> usize {
-        self.arch.num_classes()
-    }
-    /// Sets the head's class count; labels are left as they are.
-    pub fn set_num_classes(&mut self, n: usize) {
-        self.arch.set_num_classes(n)
-    }
-    /// Input channels and image size.
-    pub fn input(&self) -> (usize, [usize; 2]) {
-        self.arch.input()
-    }
-    /// Width of the pooled features the head reads.
-    pub fn num_features(&self) -> usize {
-        self.arch.num_features()
-    }
-    /// The family's config as `T` (`None` for another family).
-    pub fn arch_as<T: Arch>(&self) -> Option<&T> {
-        self.arch.as_any().downcast_ref::<T>()
-    }
-    /// Applies `model_args` (the family constructor's keyword arguments);
-    /// the input size follows them.
-    pub fn apply_model_args(&mut self, args: &Map<String, Value>) -> Result<()> {
-        self.arch.read_args(args)?;
-        let (c, [h, w]) = self.input();
-        self.data.input_size = [c, h, w];
-        Ok(())
-    }
-    /// Whether a checkpoint tensor belongs to the classifier.
-    pub fn is_head(&self, name: &str) -> bool {
-        self.arch.classifier().iter().any(|p| name.strip_prefix(p).is_some_and(|r| r.starts_with('.')))
-    }
-    /// timm's weight-decay rule: none for 1-d tensors, biases and the
-    /// family's `no_weight_decay()` names; false when any part is excluded.
-    pub fn decays(&self, parts: &[(String, Vec<usize>)]) -> bool {
-        parts.iter().all(|(n, s)| s.len() > 1 && !n.ends_with(".bias") && !self.arch.no_weight_decay(n))
-    }
-}
 
 /// Every preset name vitrine knows, family by family (timm's names where timm has the model).
 pub fn preset_names() -> Vec<String> {

@@ -10,8 +10,8 @@
 
 use super::u32_of;
 use crate::error::{Error, Result};
-use crate::gpu::{Const, KernelKey};
 use crate::graph::{DeviceCaps, Dispatch, Graph, Op, TensorId};
+use crate::kernel::{Const, KernelKey};
 
 /// See the module docs.
 #[derive(Debug, Clone)]

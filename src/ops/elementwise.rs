@@ -5,8 +5,8 @@
 use super::linear::gelu_grad_ref;
 use super::u32_of;
 use crate::error::{Error, Result};
-use crate::gpu::{Const, KernelKey};
 use crate::graph::{DeviceCaps, Dispatch, Graph, Op, TensorId};
+use crate::kernel::{Const, KernelKey};
 
 /// Which elementwise function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,8 +5,8 @@
 
 use super::u32_of;
 use crate::error::{Error, Result};
-use crate::gpu::KernelKey;
 use crate::graph::{DeviceCaps, Dispatch, Graph, Op, TensorId};
+use crate::kernel::KernelKey;
 
 /// See the module docs.
 #[derive(Debug, Clone)]

@@ -6,8 +6,8 @@
 
 use super::u32_of;
 use crate::error::{Error, Result};
-use crate::gpu::KernelKey;
 use crate::graph::{DeviceCaps, Dispatch, Graph, MatmulKind, Op, TensorId};
+use crate::kernel::KernelKey;
 
 /// Rows per subgroup in shaders/matmul_subgroup.wgsl (its generator argument).
 const SUBGROUP_ROWS: usize = 32;

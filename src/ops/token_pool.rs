@@ -12,8 +12,8 @@
 
 use super::u32_of;
 use crate::error::{Error, Result};
-use crate::gpu::KernelKey;
 use crate::graph::{DeviceCaps, Dispatch, Graph, Op, TensorId};
+use crate::kernel::KernelKey;
 
 /// How a window of tokens is reduced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

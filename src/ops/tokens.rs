@@ -4,8 +4,8 @@
 
 use super::u32_of;
 use crate::error::{Error, Result};
-use crate::gpu::KernelKey;
 use crate::graph::{DeviceCaps, Dispatch, Graph, Op, TensorId};
+use crate::kernel::KernelKey;
 
 /// Which tokens the position embedding covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,8 +7,8 @@
 use super::attention::WindowMask;
 use super::u32_of;
 use crate::error::{Error, Result};
-use crate::gpu::{Const, KernelKey};
 use crate::graph::{DeviceCaps, Dispatch, Graph, Op, TensorId};
+use crate::kernel::{Const, KernelKey};
 
 /// Geometry of one windowed attention: a `h x w` map of `c` channels, windows
 /// `wh x ww`, cyclic shift `(sh, sw)` (timm's `SwinTransformerBlock`).

@@ -21,7 +21,7 @@ use crate::graph::Graph;
 use crate::models::args::{self, ArgRules};
 use crate::models::blocks::{linear, norm, vit_block, BlockSpec};
 use crate::models::common::{DataConfig, IMAGENET_MEAN, IMAGENET_STD};
-use crate::models::config::ModelConfig;
+use crate::models::family::ModelConfig;
 use crate::models::family::{Arch, Family};
 use crate::models::init;
 use crate::ops::{PoolMode, PosMode, TokenPoolKind};

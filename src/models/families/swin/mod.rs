@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::models::args::{self, ArgRules};
 use crate::models::common::{DataConfig, GlobalPool, IMAGENET_MEAN, IMAGENET_STD};
-use crate::models::config::ModelConfig;
+use crate::models::family::ModelConfig;
 use crate::models::family::{Arch, Family};
 use crate::models::init;
 use crate::rng::Rng;

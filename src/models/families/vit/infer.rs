@@ -5,7 +5,7 @@
 use super::{preset, VitConfig};
 use crate::error::{Error, Result};
 use crate::models::common::GlobalPool;
-use crate::models::config::ModelConfig;
+use crate::models::family::ModelConfig;
 use crate::weights::Weights;
 
 /// `None` unless the tensors are a ViT's (`patch_embed.proj.weight` and `blocks.0.*`).
