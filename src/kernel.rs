@@ -31,6 +31,7 @@ pub const SHADERS: &[(&str, &[&str])] = &[
     ("tokens", &[include_str!("../shaders/tokens.wgsl")]),
     ("pool", &[include_str!("../shaders/pool.wgsl")]),
     ("token_pool", &[include_str!("../shaders/token_pool.wgsl")]),
+    ("select", &[include_str!("../shaders/select.wgsl")]),
     ("elementwise", &[GELU, include_str!("../shaders/elementwise.wgsl")]),
     ("transpose", &[include_str!("../shaders/transpose.wgsl")]),
     ("cross_entropy", &[include_str!("../shaders/cross_entropy.wgsl")]),

@@ -112,7 +112,7 @@ impl Executable {
                 Binding::Slot(s) => slots.get(*s),
                 Binding::Param(t) => params.get(t),
                 Binding::Input(i) => inputs.get(*i),
-                Binding::Dummy => Some(&dummy),
+                Binding::Dummy | Binding::Unused => Some(&dummy),
             }
             .ok_or_else(|| Error::Gpu(format!("plan refers to a missing buffer {b:?}")))
         };
@@ -128,10 +128,11 @@ impl Executable {
                 .bindings
                 .iter()
                 .enumerate()
+                .filter(|(_, b)| **b != Binding::Unused)
                 .map(|(i, b)| Ok(wgpu::BindGroupEntry { binding: i as u32, resource: buffer(b)?.as_entire_binding() }))
                 .collect::<Result<Vec<_>>>()?;
             if let Some(resource) = uniforms.binding(i) {
-                entries.push(wgpu::BindGroupEntry { binding: entries.len() as u32, resource });
+                entries.push(wgpu::BindGroupEntry { binding: step.bindings.len() as u32, resource });
             }
             let bind_group = dev.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(step.op), layout: &layout, entries: &entries });
             steps.push(Step { pipeline, bind_group, workgroups: step.dispatch.workgroups, scope: step.scope });

@@ -42,7 +42,8 @@ pub fn backward(g: &mut Graph, out: TensorId, seed: TensorId, wrt: &[TensorId]) 
         needs[t] = true;
     }
     for node in &g.nodes[..forward] {
-        if node.op.bindings().into_iter().flatten().any(|t| needs[t]) {
+        // Integer outputs (indices) carry no gradient.
+        if node.op.bindings().into_iter().flatten().any(|t| needs[t]) && g.tensors[node.out].dtype == super::DType::F32 {
             needs[node.out] = true;
         }
     }

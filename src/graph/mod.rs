@@ -1,7 +1,10 @@
 //! The static graph that model code builds once per (model, batch size).
 //!
-//! Tensors are f32, identified by [`TensorId`]; each is an input, a parameter
-//! (named as in the checkpoint) or an activation produced by exactly one node.
+//! Tensors are f32 or u32 ([`DType`]: 4 bytes each; indices are u32),
+//! identified by [`TensorId`]; each is an input, a parameter (named as in the
+//! checkpoint) or an activation produced by exactly one node. A node writes
+//! one tensor or several (top-k: values and indices), with one kernel launch
+//! or several ([`Op::dispatches`]).
 //! Nodes hold an [`Op`] (see `ops/`), which knows its kernel and its CPU
 //! reference. Nothing here touches the GPU: [`plan`] turns a graph into
 //! buffer slots and dispatches, and `gpu::exec` runs that plan.
@@ -31,13 +34,38 @@ pub enum TensorKind {
     Activation,
 }
 
-/// A tensor's shape and role.
+/// The element type of a tensor; both are 4 bytes, so buffers and slots do
+/// not care. On the CPU side (reference evaluation, inputs and read-back
+/// outputs) a u32 tensor travels in a `Vec<f32>` holding the u32 bit
+/// patterns: see [`u32_as_f32_bits`] and [`f32_bits_as_u32`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DType {
+    /// 32-bit float (activations, parameters).
+    #[default]
+    F32,
+    /// 32-bit unsigned integer (token indices).
+    U32,
+}
+
+/// u32 values as the f32 bit patterns the CPU side carries them in.
+pub fn u32_as_f32_bits(v: &[u32]) -> Vec<f32> {
+    v.iter().map(|&x| f32::from_bits(x)).collect()
+}
+
+/// The u32 values a u32 tensor's f32-carried data holds.
+pub fn f32_bits_as_u32(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// A tensor's shape, role and element type.
 #[derive(Debug, Clone)]
 pub struct Tensor {
-    /// Dimensions, outermost first (row-major f32 data).
+    /// Dimensions, outermost first (row-major data).
     pub shape: Vec<usize>,
     /// Input, parameter or activation.
     pub kind: TensorKind,
+    /// f32 or u32.
+    pub dtype: DType,
 }
 
 impl Tensor {
@@ -85,6 +113,10 @@ pub struct Dispatch {
     pub workgroups: [u32; 3],
     /// The uniform block's values in WGSL field order; empty for kernels without one.
     pub uniforms: Vec<u32>,
+    /// Positions in the op's binding list (inputs, then outputs) that this
+    /// launch's entry point does not declare: they are left out of its bind
+    /// group (pipelines use the layout the shader declares). Empty: all bound.
+    pub unbound: Vec<usize>,
 }
 
 /// Largest workgroup count per dispatch dimension (WebGPU default limit).
@@ -106,7 +138,7 @@ impl Dispatch {
         if y > MAX_GROUPS as usize {
             return Err(Error::Gpu(format!("{}: {groups} workgroups exceed the dispatch limit", key.shader)));
         }
-        Ok(Dispatch { key, workgroups: [x as u32, y as u32, 1], uniforms: Vec::new() })
+        Ok(Dispatch { key, workgroups: [x as u32, y as u32, 1], uniforms: Vec::new(), unbound: Vec::new() })
     }
 
     /// A 2-D grid of workgroups, each dimension within the limit.
@@ -114,12 +146,18 @@ impl Dispatch {
         if x > MAX_GROUPS as usize || y > MAX_GROUPS as usize {
             return Err(Error::Gpu(format!("{}: a {x} x {y} grid exceeds the dispatch limit", key.shader)));
         }
-        Ok(Dispatch { key, workgroups: [x as u32, y as u32, 1], uniforms: Vec::new() })
+        Ok(Dispatch { key, workgroups: [x as u32, y as u32, 1], uniforms: Vec::new(), unbound: Vec::new() })
     }
 
     /// Sets the kernel's uniform block (u32 values in the WGSL struct's order).
     pub fn with_uniforms(mut self, values: Vec<u32>) -> Self {
         self.uniforms = values;
+        self
+    }
+
+    /// Leaves these binding positions (inputs, then outputs) out of this launch.
+    pub fn without(mut self, positions: &[usize]) -> Self {
+        self.unbound = positions.to_vec();
         self
     }
 }
@@ -128,13 +166,24 @@ impl Dispatch {
 pub trait Op: Debug {
     /// Short name for errors and profiles.
     fn name(&self) -> &'static str;
-    /// Tensors bound to the kernel, in binding order, before the output
-    /// (which is always the last binding). `None` binds a dummy buffer.
+    /// Tensors bound to the kernel, in binding order, before the outputs
+    /// (the node's `out`, then its `extra` outputs, are always the last
+    /// bindings). `None` binds a dummy buffer.
     fn bindings(&self) -> Vec<Option<TensorId>>;
     /// The kernel and launch size for this op on a device.
     fn dispatch(&self, g: &Graph, caps: &DeviceCaps) -> Result<Dispatch>;
-    /// Reference implementation on the CPU (f32, plain loops).
+    /// Every launch of this op, in order (default: the one [`Op::dispatch`]
+    /// gives). Each may bind a subset of the bindings ([`Dispatch::without`]).
+    fn dispatches(&self, g: &Graph, caps: &DeviceCaps) -> Result<Vec<Dispatch>> {
+        Ok(vec![self.dispatch(g, caps)?])
+    }
+    /// Reference implementation on the CPU (plain loops) of the op's one output.
     fn cpu(&self, g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32>;
+    /// Reference values of every output, `out` first then the extra ones
+    /// (default: [`Op::cpu`] alone). u32 outputs carry bit patterns.
+    fn cpu_outputs(&self, g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<Vec<f32>> {
+        vec![self.cpu(g, get)]
+    }
     /// Adds the nodes computing the gradient of each binding (same order as
     /// [`Op::bindings`]) from `dout`, the gradient of this op's output `out`.
     /// `None` where an input needs no gradient.
@@ -143,16 +192,25 @@ pub trait Op: Debug {
     }
 }
 
-/// One step of the graph: an op and the tensor it writes.
+/// One step of the graph: an op and the tensors it writes.
 #[derive(Debug)]
 pub struct Node {
     /// The operation, with its input tensors.
     pub op: Box<dyn Op>,
-    /// The activation this node writes.
+    /// The (first) activation this node writes; gradients flow through it.
     pub out: TensorId,
+    /// Further activations the same op writes (bound after `out`), e.g. top-k's indices.
+    pub extra: Vec<TensorId>,
     /// The layer this node belongs to (`patch_embed`, `blocks.3`, `head`):
     /// dispatches of a scope are recorded together and timed together.
     pub scope: String,
+}
+
+impl Node {
+    /// Every tensor this node writes: `out`, then the extra outputs.
+    pub fn outputs(&self) -> impl Iterator<Item = TensorId> + '_ {
+        std::iter::once(self.out).chain(self.extra.iter().copied())
+    }
 }
 
 /// A static computation graph.
@@ -224,15 +282,38 @@ impl Graph {
         self.kept.push(t);
     }
 
-    /// Adds a node computing a new activation of `shape`.
+    /// Adds a node computing a new f32 activation of `shape`.
     pub fn push(&mut self, op: Box<dyn Op>, shape: &[usize]) -> TensorId {
-        let out = self.add(shape, TensorKind::Activation);
-        self.nodes.push(Node { op, out, scope: self.scope.clone() });
-        out
+        self.push_outputs(op, &[(shape, DType::F32)])[0]
+    }
+
+    /// Adds a node writing several activations (shape, type), in binding order;
+    /// returns their ids (the first is the node's `out`).
+    pub fn push_outputs(&mut self, op: Box<dyn Op>, outputs: &[(&[usize], DType)]) -> Vec<TensorId> {
+        let ids: Vec<TensorId> = outputs.iter().map(|(s, d)| self.add_typed(s, TensorKind::Activation, *d)).collect();
+        let (out, extra) = (ids[0], ids[1..].to_vec());
+        self.nodes.push(Node { op, out, extra, scope: self.scope.clone() });
+        ids
+    }
+
+    /// Declares an input tensor of a given element type (u32 indices, for example).
+    pub fn input_typed(&mut self, shape: &[usize], dtype: DType) -> TensorId {
+        let id = self.add_typed(shape, TensorKind::Input, dtype);
+        self.inputs.push(id);
+        id
+    }
+
+    /// The element type of tensor `t`. Panics if `t` is not in this graph.
+    pub fn dtype(&self, t: TensorId) -> DType {
+        self.tensors[t].dtype
     }
 
     fn add(&mut self, shape: &[usize], kind: TensorKind) -> TensorId {
-        self.tensors.push(Tensor { shape: shape.to_vec(), kind });
+        self.add_typed(shape, kind, DType::F32)
+    }
+
+    fn add_typed(&mut self, shape: &[usize], kind: TensorKind, dtype: DType) -> TensorId {
+        self.tensors.push(Tensor { shape: shape.to_vec(), kind, dtype });
         self.tensors.len() - 1
     }
 
@@ -298,8 +379,10 @@ impl Graph {
         }
         for node in &self.nodes {
             let get = |t: TensorId| vals[t].clone().unwrap_or_default();
-            let v = node.op.cpu(self, &get);
-            vals[node.out] = Some(v);
+            let outs = node.op.cpu_outputs(self, &get);
+            for (t, v) in node.outputs().zip(outs) {
+                vals[t] = Some(v);
+            }
         }
         Ok(self.outputs.iter().map(|&o| vals[o].clone().unwrap_or_default()).collect())
     }

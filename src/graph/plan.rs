@@ -19,6 +19,9 @@ pub enum Binding {
     Input(usize),
     /// An unused binding slot of the kernel.
     Dummy,
+    /// Not bound at all: this launch's entry point does not declare it
+    /// (ops with several launches, see `Dispatch::without`).
+    Unused,
 }
 
 /// One kernel launch.
@@ -28,7 +31,7 @@ pub struct Step {
     pub op: &'static str,
     /// The kernel, workgroup counts and uniform values.
     pub dispatch: Dispatch,
-    /// Bindings in order; the last one is the output.
+    /// Bindings in order; the node's outputs are the last ones.
     pub bindings: Vec<Binding>,
     /// Index into [`Plan::scopes`].
     pub scope: usize,
@@ -104,31 +107,14 @@ pub fn plan_with(g: &Graph, caps: &DeviceCaps, per_op: bool) -> Result<Plan> {
                 Some(t) => binding_of(g, t, &slot_of, input_index(t))?,
             });
         }
-        // Take the best-fitting free slot, grow the largest free one, or add one.
-        let need = (g.numel(node.out) as u64 * 4).max(16);
-        let pick = free
-            .iter()
-            .enumerate()
-            .filter(|(_, &s)| slots[s] >= need)
-            .min_by_key(|(_, &s)| slots[s])
-            .map(|(k, _)| k)
-            .or_else(|| (0..free.len()).max_by_key(|&k| slots[free[k]]));
-        let slot = match pick {
-            Some(k) => {
-                let s = free.swap_remove(k);
-                slots[s] = slots[s].max(need);
-                s
-            }
-            None => {
-                slots.push(need);
-                slots.len() - 1
-            }
-        };
-        slot_of[node.out] = Some(slot);
-        bindings.push(Binding::Slot(slot));
+        for out in node.outputs() {
+            let slot = take_slot(&mut slots, &mut free, (g.numel(out) as u64 * 4).max(16));
+            slot_of[out] = Some(slot);
+            bindings.push(Binding::Slot(slot));
+        }
         // Release inputs read for the last time, and outputs nobody reads.
         let mut released: Vec<TensorId> = node.op.bindings().into_iter().flatten().collect();
-        released.push(node.out);
+        released.extend(node.outputs());
         released.sort_unstable();
         released.dedup();
         for t in released {
@@ -146,7 +132,15 @@ pub fn plan_with(g: &Graph, caps: &DeviceCaps, per_op: bool) -> Result<Plan> {
         } else if scopes.last() != Some(&node.scope) {
             scopes.push(node.scope.clone());
         }
-        steps.push(Step { op: node.op.name(), dispatch: node.op.dispatch(g, caps)?, bindings, scope: scopes.len() - 1 });
+        for dispatch in node.op.dispatches(g, caps)? {
+            let mut bound = bindings.clone();
+            for &k in &dispatch.unbound {
+                if let Some(b) = bound.get_mut(k) {
+                    *b = Binding::Unused;
+                }
+            }
+            steps.push(Step { op: node.op.name(), dispatch, bindings: bound, scope: scopes.len() - 1 });
+        }
     }
     let outputs = g.outputs.iter().map(|&t| Ok((binding_of(g, t, &slot_of, input_index(t))?, g.numel(t)))).collect::<Result<Vec<_>>>()?;
     let kept = g.kept.iter().map(|&t| binding_of(g, t, &slot_of, input_index(t))).collect::<Result<Vec<_>>>()?;
@@ -159,6 +153,28 @@ pub fn plan_with(g: &Graph, caps: &DeviceCaps, per_op: bool) -> Result<Plan> {
         params: (0..n).filter(|&t| matches!(g.tensors[t].kind, TensorKind::Param { .. })).collect(),
         outputs,
     })
+}
+
+/// Takes the best-fitting free slot, grows the largest free one, or adds one.
+fn take_slot(slots: &mut Vec<u64>, free: &mut Vec<usize>, need: u64) -> usize {
+    let pick = free
+        .iter()
+        .enumerate()
+        .filter(|(_, &s)| slots[s] >= need)
+        .min_by_key(|(_, &s)| slots[s])
+        .map(|(k, _)| k)
+        .or_else(|| (0..free.len()).max_by_key(|&k| slots[free[k]]));
+    match pick {
+        Some(k) => {
+            let s = free.swap_remove(k);
+            slots[s] = slots[s].max(need);
+            s
+        }
+        None => {
+            slots.push(need);
+            slots.len() - 1
+        }
+    }
 }
 
 fn binding_of(g: &Graph, t: TensorId, slot_of: &[Option<usize>], input: Option<usize>) -> Result<Binding> {
