@@ -195,6 +195,44 @@ impl Executable {
         Ok((outs, t1 - t0, t2 - t1))
     }
 
+    /// Records every step into `enc`: one compute pass per layer (scope),
+    /// timestamped when `timer` is given.
+    fn record(&self, enc: &mut wgpu::CommandEncoder, timer: Option<&Timer>) {
+        let mut i = 0;
+        while i < self.steps.len() {
+            let scope = self.steps[i].scope;
+            let tw = timer.map(|t| wgpu::ComputePassTimestampWrites {
+                query_set: &t.queries,
+                beginning_of_pass_write_index: Some(scope as u32 * 2),
+                end_of_pass_write_index: Some(scope as u32 * 2 + 1),
+            });
+            let mut pass =
+                enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(&self.plan.scopes[scope]), timestamp_writes: tw });
+            while i < self.steps.len() && self.steps[i].scope == scope {
+                let s = &self.steps[i];
+                pass.set_pipeline(&s.pipeline);
+                pass.set_bind_group(0, &s.bind_group, &[]);
+                pass.dispatch_workgroups(s.workgroups[0], s.workgroups[1], s.workgroups[2]);
+                i += 1;
+            }
+        }
+    }
+
+    /// The records of a run without its input writes or readbacks (a stage of a `Program`).
+    pub(crate) fn record_passes(&self, enc: &mut wgpu::CommandEncoder) {
+        self.record(enc, None);
+    }
+
+    /// The GPU buffer the i-th graph input is written to, and its element count.
+    pub(crate) fn input_buffer(&self, i: usize) -> Option<(&wgpu::Buffer, usize)> {
+        Some((self.inputs.get(i)?, *self.plan.inputs.get(i)?))
+    }
+
+    /// The GPU buffer holding the i-th graph output after a run, and its element count.
+    pub(crate) fn output_buffer(&self, i: usize) -> Option<(&wgpu::Buffer, usize)> {
+        self.outputs.get(i).map(|(b, n)| (b, *n as usize))
+    }
+
     /// The GPU buffer of a parameter tensor (the optimizer updates it in place).
     pub(crate) fn param_buffer(&self, t: TensorId) -> Option<&wgpu::Buffer> {
         self.params.get(&t)
@@ -239,24 +277,7 @@ impl Executable {
         }
         let timer = if timed { self.timer.as_ref() } else { None };
         let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("forward") });
-        let mut i = 0;
-        while i < self.steps.len() {
-            let scope = self.steps[i].scope;
-            let tw = timer.map(|t| wgpu::ComputePassTimestampWrites {
-                query_set: &t.queries,
-                beginning_of_pass_write_index: Some(scope as u32 * 2),
-                end_of_pass_write_index: Some(scope as u32 * 2 + 1),
-            });
-            let mut pass =
-                enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(&self.plan.scopes[scope]), timestamp_writes: tw });
-            while i < self.steps.len() && self.steps[i].scope == scope {
-                let s = &self.steps[i];
-                pass.set_pipeline(&s.pipeline);
-                pass.set_bind_group(0, &s.bind_group, &[]);
-                pass.dispatch_workgroups(s.workgroups[0], s.workgroups[1], s.workgroups[2]);
-                i += 1;
-            }
-        }
+        self.record(&mut enc, timer);
         if let Some(then) = then {
             then(&mut enc);
         }

@@ -8,5 +8,7 @@ pub use context::{AdapterSummary, Context};
 pub use kernels::{Const, KernelKey};
 pub mod exec;
 pub mod optim;
+pub mod program;
 pub use exec::{Executable, LayerTime};
 pub use kernels::PipelineCache;
+pub use program::{BatchBuckets, Feed, Program};
