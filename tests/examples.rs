@@ -91,3 +91,17 @@ fn fine_tune_writes_a_hub_folder_the_cli_loads() {
     let row: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
     assert_eq!(row["logits"].as_array().map(Vec::len), Some(2), "{row}");
 }
+
+#[test]
+fn variable_batch_compiles_only_new_sizes_and_buckets_compile_nothing() {
+    let out = run("variable_batch", &[]);
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("batch ")).collect();
+    assert_eq!(lines.len(), 8, "{out}");
+    for (i, l) in lines.iter().enumerate() {
+        let n = i + 1;
+        assert!(l.contains("bucket") && l.contains("0 new pipelines, run"), "{l}");
+        // Sizes that are buckets were compiled up front; the others compile their shape-specific kernels.
+        let fresh = !l.contains("(0 new pipelines)");
+        assert_eq!(fresh, ![1, 2, 4, 8].contains(&n), "{l}");
+    }
+}

@@ -6,9 +6,13 @@
 //! what the next stages get. Executables compiled with
 //! `Engine::compile_sharing` also share parameter buffers.
 //!
-//! Batch sizes that change per run: [`BatchBuckets`] rounds a count up to one
-//! of a few compiled sizes (pad, run, drop the padding), so a new count never
-//! compiles pipelines (see docs/PERFORMANCE.md, "Variable batch").
+//! Batch sizes that change per run: compiling an executable for a new count
+//! costs a few tens of milliseconds once (only the kernels with B in their
+//! shape constants get new pipelines; the matmuls read shapes from a uniform),
+//! which measured cheaper than padding every run for any model past a toy
+//! (docs/PERFORMANCE.md, "Variable batch"): cache one executable per count.
+//! [`BatchBuckets`] rounds a count up to one of a few compiled sizes (pad,
+//! run, drop the padding) for when one executable per count is too much memory.
 
 use super::buffers::{read_f32, staging};
 use super::exec::Executable;
