@@ -368,3 +368,137 @@ fn token_pool_max_backward_sums_overlapping_windows() {
         assert!(grad.backward(&mut g, dx, seed).is_err());
     }
 }
+
+#[test]
+fn unfold_image_and_tokens() {
+    use vitrine::ops::UnfoldInput;
+    // [2, 3, 7, 6], k = 3, s = 2, p = 1: windows overlap by one pixel and read the padding.
+    for input in [UnfoldInput::Image, UnfoldInput::Tokens] {
+        let shape = match input {
+            UnfoldInput::Image => vec![2, 3, 7, 6],
+            UnfoldInput::Tokens => vec![2, 42, 3],
+        };
+        let build = move |g: &mut Graph| {
+            let x = g.input(&shape);
+            (g.unfold(x, input, [7, 6], 3, 2, 1).unwrap(), vec![x])
+        };
+        check_grads(&format!("unfold {input:?}"), &build, Weights::new(), vec![rand_vec(252, 61, 1.0)]);
+    }
+}
+
+#[test]
+fn fold_backward_is_unfold() {
+    use vitrine::ops::{Fold, UnfoldDims, UnfoldInput};
+    // Fold as a forward op: [1, 2, 5, 5] from k = 3, s = 2, p = 1 windows (overlapping, padded).
+    let dims = UnfoldDims { batch: 1, channels: 2, height: 5, width: 5, kernel: 3, stride: 2, padding: 1 };
+    assert_eq!(dims.out_hw(), [3, 3]);
+    for input in [UnfoldInput::Image, UnfoldInput::Tokens] {
+        let build = move |g: &mut Graph| {
+            let dcols = g.input(&dims.output_shape());
+            (g.push(Box::new(Fold { dcols, dims, input }), &dims.input_shape(input)), vec![dcols])
+        };
+        check_grads(&format!("fold {input:?}"), &build, Weights::new(), vec![rand_vec(9 * 18, 62, 1.0)]);
+    }
+}
+
+#[test]
+fn masked_softmax_scores_and_policy() {
+    // Policy values in (0.2, 0.8): every perturbation changes the weights.
+    // (B, H, N, flat): N = 70 spans two key blocks of the policy gradient.
+    for &(b, h, n, flat) in &[(2, 3, 5, false), (1, 2, 70, true)] {
+        let build = move |g: &mut Graph| {
+            let a = g.input(&if flat { vec![b * h, n, n] } else { vec![b, h, n, n] });
+            let p = g.input(&[b, n]);
+            (g.masked_softmax(a, p).unwrap(), vec![a, p])
+        };
+        let policy: Vec<f32> = rand_vec(b * n, 72, 0.29).iter().map(|v| 0.5 + v).collect();
+        let inputs = vec![rand_vec(b * h * n * n, 71, 2.0), policy];
+        check_grads(&format!("masked_softmax b={b} h={h} n={n} flat={flat}"), &build, Weights::new(), inputs);
+    }
+}
+
+#[test]
+fn masked_softmax_rows_sum_to_one_so_a_uniform_dout_has_no_gradient() {
+    use vitrine::graph::Op;
+    use vitrine::ops::{MaskedSoftmaxDims, MaskedSoftmaxGrad, MaskedSoftmaxPolicyGrad};
+    // sum_k out[q, k] = 1 for any scores and policy (eps terms included), so
+    // dout = 1 everywhere gives zero gradients, through the max too.
+    let (b, h, n) = (2, 2, 9);
+    let mut g = Graph::new();
+    let a = g.input(&[b, h, n, n]);
+    let p = g.input(&[b, n]);
+    let y = g.masked_softmax(a, p).unwrap();
+    let seed = g.input(&[b, h, n, n]);
+    let grads = backward(&mut g, y, seed, &[a, p]).unwrap();
+    g.output(grads[0]);
+    g.output(grads[1]);
+    let policy: Vec<f32> = (0..b * n).map(|i| [0.0f32, 1.0, 0.3][i % 3]).collect();
+    let inputs = [rand_vec(b * h * n * n, 81, 5.0), policy, vec![1.0f32; b * h * n * n]];
+    let cpu = g.eval_cpu(&inputs, &Weights::new()).unwrap();
+    let refs: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
+    let gpu = engine().run_once(&g, &Weights::new(), &refs).unwrap();
+    for (what, got) in [("cpu", &cpu), ("gpu", &gpu)] {
+        for (k, grad) in got.iter().enumerate() {
+            let m = grad.iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert!(m <= 1e-5, "masked_softmax {what}: grad {k} of a uniform dout reaches {m}");
+        }
+    }
+    // No second derivatives.
+    let dims = MaskedSoftmaxDims { batch: b, heads: h, tokens: n };
+    assert!(MaskedSoftmaxGrad { scores: a, policy: p, dout: seed, dims }.backward(&mut g, grads[0], seed).is_err());
+    assert!(MaskedSoftmaxPolicyGrad { scores: a, policy: p, dout: seed, dims }.backward(&mut g, grads[1], seed).is_err());
+}
+
+#[test]
+fn masked_softmax_gradient_through_the_max_where_the_eps_terms_matter() {
+    // The max is over all keys, so it enters the output through the eps terms:
+    // negligible in general, but not when a dropped key holds the max and the
+    // kept keys' e = exp(a - m) are of order eps. Here key 0 (score ~10) is
+    // dropped: queries 1 and 2 see keys 1 and 2 with e ~ exp(-10) ~ 4.5e-5.
+    // Both gradients against f64 central differences of the definition (step
+    // 1e-7: d/dp[0] is ~1e4 and curved on the scale of S ~ 1e-4).
+    let (n, eps) = (3usize, 1e-6f64);
+    let a: Vec<f32> = vec![10.0, 0.3, -0.2, 10.1, 0.1, -0.3, 9.9, 0.2, 0.05];
+    let p: Vec<f32> = vec![0.0, 1.0, 0.7];
+    let r = rand_vec(n * n, 91, 1.0);
+    let loss = |a: &[f64], p: &[f64]| -> f64 {
+        let mut l = 0.0;
+        for q in 0..n {
+            let row = &a[q * n..(q + 1) * n];
+            let m = row.iter().cloned().fold(f64::MIN, f64::max);
+            let e: Vec<f64> = (0..n).map(|k| (row[k] - m).exp() * if k == q { 1.0 } else { p[k] }).collect();
+            let s: f64 = e.iter().sum();
+            l += (0..n).map(|k| (e[k] + eps / n as f64) / (s + eps) * r[q * n + k] as f64).sum::<f64>();
+        }
+        l
+    };
+    let (a64, p64): (Vec<f64>, Vec<f64>) = (a.iter().map(|&v| v as f64).collect(), p.iter().map(|&v| v as f64).collect());
+    let h = 1e-7;
+    let fd = |x: &[f64], i: usize, wrt_a: bool| {
+        let (mut hi, mut lo) = (x.to_vec(), x.to_vec());
+        hi[i] += h;
+        lo[i] -= h;
+        let (lh, ll) = if wrt_a { (loss(&hi, &p64), loss(&lo, &p64)) } else { (loss(&a64, &hi), loss(&a64, &lo)) };
+        (lh - ll) / (2.0 * h)
+    };
+    let want_a: Vec<f64> = (0..n * n).map(|i| fd(&a64, i, true)).collect();
+    let want_p: Vec<f64> = (0..n).map(|i| fd(&p64, i, false)).collect();
+
+    let mut g = Graph::new();
+    let ai = g.input(&[1, 1, n, n]);
+    let pi = g.input(&[1, n]);
+    let y = g.masked_softmax(ai, pi).unwrap();
+    let seed = g.input(&[1, 1, n, n]);
+    let grads = backward(&mut g, y, seed, &[ai, pi]).unwrap();
+    g.output(grads[0]);
+    g.output(grads[1]);
+    let cpu = g.eval_cpu(&[a.clone(), p.clone(), r.clone()], &Weights::new()).unwrap();
+    let gpu = engine().run_once(&g, &Weights::new(), &[&a, &p, &r]).unwrap();
+    for (what, got) in [("cpu", &cpu), ("gpu", &gpu)] {
+        for (k, want) in [(0, &want_a), (1, &want_p)] {
+            for (i, (&gv, &w)) in got[k].iter().zip(want.iter()).enumerate() {
+                assert!((gv as f64 - w).abs() <= 1e-4 * w.abs().max(1.0), "{what}: grad {k}[{i}] = {gv}, finite difference {w}");
+            }
+        }
+    }
+}

@@ -244,3 +244,396 @@ fn token_pool_shape_errors_are_reported_not_panicked() {
     let y = g.token_pool(x, Avg, 5, 3).unwrap();
     assert_eq!(g.shape(y), [2, 1, 3]);
 }
+
+/// `nn.Unfold(k, s, p)(x).transpose(1, 2)` from its definition, on an image
+/// `[B, C, H, W]`: `[B, OH * OW, C * k * k]`, zero padding, channel-major features.
+fn unfold_definition(x: &[f32], [b, c, h, w]: [usize; 4], k: usize, s: usize, p: usize) -> Vec<f32> {
+    let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+    let f = c * k * k;
+    let mut out = vec![0f32; b * oh * ow * f];
+    for bi in 0..b {
+        for l in 0..oh * ow {
+            for fi in 0..f {
+                let (ci, ki, kj) = (fi / (k * k), fi / k % k, fi % k);
+                let y = ((l / ow) * s + ki) as isize - p as isize;
+                let xx = ((l % ow) * s + kj) as isize - p as isize;
+                if (0..h as isize).contains(&y) && (0..w as isize).contains(&xx) {
+                    out[(bi * oh * ow + l) * f + fi] = x[((bi * c + ci) * h + y as usize) * w + xx as usize];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// An image `[B, C, H, W]` as tokens `[B, H * W, C]` (`t[b, h * W + w, c] = x[b, c, h, w]`).
+fn image_to_tokens(x: &[f32], [b, c, h, w]: [usize; 4]) -> Vec<f32> {
+    let mut t = vec![0f32; x.len()];
+    for bi in 0..b {
+        for ci in 0..c {
+            for p in 0..h * w {
+                t[(bi * h * w + p) * c + ci] = x[(bi * c + ci) * h * w + p];
+            }
+        }
+    }
+    t
+}
+
+#[test]
+fn unfold_awkward_shapes_forward_and_backward() {
+    use vitrine::graph::autodiff::backward;
+    use vitrine::ops::UnfoldInput;
+    // (B, C, H, W, k, s, p): T2T's first split on a non-square image, its later
+    // splits, overlapping windows without padding, a window as large as the
+    // padded image minus 4 (padding only), gaps between windows (s > k).
+    for &(b, c, h, w, k, s, p) in
+        &[(2, 3, 13, 11, 7, 4, 2), (1, 5, 9, 9, 3, 2, 1), (2, 4, 8, 6, 3, 1, 0), (1, 2, 5, 5, 5, 1, 2), (2, 3, 7, 7, 2, 3, 0)]
+    {
+        let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+        let (l, f) = (oh * ow, c * k * k);
+        let img = rand_vec(b * c * h * w, 21, 1.0);
+        let want = unfold_definition(&img, [b, c, h, w], k, s, p);
+        for input in [UnfoldInput::Image, UnfoldInput::Tokens] {
+            let (shape, x0) = match input {
+                UnfoldInput::Image => (vec![b, c, h, w], img.clone()),
+                UnfoldInput::Tokens => (vec![b, h * w, c], image_to_tokens(&img, [b, c, h, w])),
+            };
+            let what = format!("unfold {input:?} b={b} c={c} {h}x{w} k={k} s={s} p={p}");
+            let mut g = Graph::new();
+            let x = g.input(&shape);
+            let y = g.unfold(x, input, [h, w], k, s, p).unwrap();
+            assert_eq!(g.shape(y), [b, l, f], "{what}");
+            let dy = g.input(&[b, l, f]);
+            let dx = backward(&mut g, y, dy, &[x]).unwrap()[0];
+            assert_eq!(g.shape(dx), shape.as_slice(), "{what}");
+            g.output(y);
+            g.output(dx);
+            let inputs = [x0, rand_vec(b * l * f, 22, 1.0)];
+            let cpu = g.eval_cpu(&inputs, &Weights::new()).unwrap();
+            assert_eq!(cpu[0], want, "{what}: CPU reference differs from the definition");
+            check(&g, &Weights::new(), &inputs, &what);
+        }
+    }
+}
+
+#[test]
+fn unfold_hand_computed() {
+    use vitrine::ops::UnfoldInput;
+    // x [1, 2, 3, 3]: channel 0 is 1..9, channel 1 ten times it; k = 2, s = 2,
+    // p = 1: a 5x5 padded image, 2x2 windows over padded rows / columns 0..2, 2..4.
+    let ch0: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+    let img: Vec<f32> = ch0.iter().copied().chain(ch0.iter().map(|v| v * 10.0)).collect();
+    #[rustfmt::skip]
+    let want = [
+        0.0, 0.0, 0.0, 1.0, /* | */ 0.0, 0.0, 0.0, 10.0,  // l = 0: padding above and left
+        0.0, 0.0, 2.0, 3.0, /* | */ 0.0, 0.0, 20.0, 30.0, // l = 1: padding above
+        0.0, 4.0, 0.0, 7.0, /* | */ 0.0, 40.0, 0.0, 70.0, // l = 2: padding left
+        5.0, 6.0, 8.0, 9.0, /* | */ 50.0, 60.0, 80.0, 90.0,
+    ];
+    for input in [UnfoldInput::Image, UnfoldInput::Tokens] {
+        let (shape, x) = match input {
+            UnfoldInput::Image => (vec![1, 2, 3, 3], img.clone()),
+            UnfoldInput::Tokens => (vec![1, 9, 2], image_to_tokens(&img, [1, 2, 3, 3])),
+        };
+        let mut g = Graph::new();
+        let xi = g.input(&shape);
+        let y = g.unfold(xi, input, [3, 3], 2, 2, 1).unwrap();
+        assert_eq!(g.shape(y), [1, 4, 8]);
+        g.output(y);
+        let cpu = g.eval_cpu(std::slice::from_ref(&x), &Weights::new()).unwrap().remove(0);
+        let gpu = engine().run_once(&g, &Weights::new(), &[&x]).unwrap().remove(0);
+        assert_eq!(cpu, want, "unfold {input:?} cpu");
+        assert_eq!(gpu, want, "unfold {input:?} gpu: unfold copies values exactly");
+    }
+}
+
+#[test]
+fn fold_hand_computed_sums_overlapping_windows() {
+    use vitrine::graph::autodiff::backward;
+    use vitrine::ops::UnfoldInput;
+    // x [1, 2, 3, 3], k = 3, s = 2, p = 1: windows over image rows / columns
+    // -1..=1 and 1..=3, so row and column 1 are read by two windows each. Window
+    // l's gradient is 10^l on every channel-0 feature and 2 * 10^l on channel 1's:
+    // each pixel sums the windows covering it.
+    let dcols: Vec<f32> = (0..4).flat_map(|l| (0..18).map(move |f| 10f32.powi(l) * if f < 9 { 1.0 } else { 2.0 })).collect();
+    let want_img = [1.0f32, 11.0, 10.0, 101.0, 1111.0, 1010.0, 100.0, 1100.0, 1000.0];
+    let want_image: Vec<f32> = want_img.iter().copied().chain(want_img.iter().map(|v| v * 2.0)).collect();
+    for input in [UnfoldInput::Image, UnfoldInput::Tokens] {
+        let (shape, want) = match input {
+            UnfoldInput::Image => (vec![1, 2, 3, 3], want_image.clone()),
+            UnfoldInput::Tokens => (vec![1, 9, 2], image_to_tokens(&want_image, [1, 2, 3, 3])),
+        };
+        let mut g = Graph::new();
+        let xi = g.input(&shape);
+        let y = g.unfold(xi, input, [3, 3], 3, 2, 1).unwrap();
+        assert_eq!(g.shape(y), [1, 4, 18]);
+        let seed = g.input(&[1, 4, 18]);
+        let dx = backward(&mut g, y, seed, &[xi]).unwrap()[0];
+        g.output(dx);
+        let x = vec![0f32; 18];
+        let cpu = g.eval_cpu(&[x.clone(), dcols.clone()], &Weights::new()).unwrap().remove(0);
+        let gpu = engine().run_once(&g, &Weights::new(), &[&x, &dcols]).unwrap().remove(0);
+        assert_eq!(cpu, want, "fold {input:?} cpu");
+        assert_eq!(gpu, want, "fold {input:?} gpu");
+    }
+}
+
+#[test]
+fn unfold_equals_im2col_when_kernel_is_stride() {
+    use vitrine::graph::autodiff::backward;
+    use vitrine::ops::UnfoldInput;
+    // im2col's layout is [B, GH * GW, CIN * P * P] with features (c, ky, kx):
+    // the same as unfold's with k = s = P, p = 0 (trailing pixels dropped by both).
+    for &(b, c, h, w, p) in &[(2, 3, 13, 11, 4), (1, 5, 16, 16, 16), (2, 2, 9, 7, 3), (1, 1, 4, 6, 1)] {
+        let what = format!("unfold vs im2col b={b} c={c} {h}x{w} p={p}");
+        let (l, f) = ((h / p) * (w / p), c * p * p);
+        let mut g = Graph::new();
+        let x = g.input(&[b, c, h, w]);
+        let a = g.unfold(x, UnfoldInput::Image, [h, w], p, p, 0).unwrap();
+        let i = g.im2col(x, p).unwrap();
+        assert_eq!(g.shape(a), g.shape(i), "{what}");
+        let dy = g.input(&[b, l, f]);
+        let da = backward(&mut g, a, dy, &[x]).unwrap()[0];
+        let di = backward(&mut g, i, dy, &[x]).unwrap()[0];
+        for t in [a, i, da, di] {
+            g.output(t);
+        }
+        let inputs = [rand_vec(b * c * h * w, 31, 1.0), rand_vec(b * l * f, 32, 1.0)];
+        let refs: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
+        let cpu = g.eval_cpu(&inputs, &Weights::new()).unwrap();
+        let gpu = engine().run_once(&g, &Weights::new(), &refs).unwrap();
+        for out in [&cpu, &gpu] {
+            assert_eq!(out[0], out[1], "{what}: forward");
+            assert_eq!(out[2], out[3], "{what}: backward");
+        }
+    }
+}
+
+#[test]
+fn unfold_t2t_soft_split_chain() {
+    use vitrine::graph::autodiff::backward;
+    use vitrine::ops::UnfoldInput;
+    // T2T's splits at a quarter of the resolution: a 56x56 image -> 14x14 tokens of
+    // 3 * 49 features (k7 s4 p2), read back as a 14x14 image by the next split
+    // (k3 s2 p1) -> 7x7 tokens of 147 * 9 features, with the backward through both.
+    let mut g = Graph::new();
+    let x = g.input(&[1, 3, 56, 56]);
+    let t1 = g.unfold(x, UnfoldInput::Image, [56, 56], 7, 4, 2).unwrap();
+    assert_eq!(g.shape(t1), [1, 196, 147]);
+    let t2 = g.unfold(t1, UnfoldInput::Tokens, [14, 14], 3, 2, 1).unwrap();
+    assert_eq!(g.shape(t2), [1, 49, 1323]);
+    let dy = g.input(&[1, 49, 1323]);
+    let dx = backward(&mut g, t2, dy, &[x]).unwrap()[0];
+    g.output(t2);
+    g.output(dx);
+    let inputs = [rand_vec(3 * 56 * 56, 41, 1.0), rand_vec(49 * 1323, 42, 1.0)];
+    check(&g, &Weights::new(), &inputs, "unfold t2t chain");
+}
+
+#[test]
+fn unfold_shape_errors_are_reported_not_panicked() {
+    use vitrine::ops::UnfoldInput::{Image, Tokens};
+    let mut g = Graph::new();
+    let img = g.input(&[2, 3, 5, 4]);
+    let tok = g.input(&[2, 20, 3]);
+    let empty = g.input(&[2, 0, 3]);
+    for (t, input, hw, k, s, p, needle) in [
+        (tok, Image, [5, 4], 3, 1, 0, "[B, C, H, W]"),
+        (img, Tokens, [5, 4], 3, 1, 0, "[B, H * W, C]"),
+        (img, Image, [4, 5], 3, 1, 0, "does not match"),
+        (tok, Tokens, [4, 4], 3, 1, 0, "H * W"),
+        (empty, Tokens, [0, 20], 1, 1, 1, "empty"),
+        (img, Image, [5, 4], 0, 1, 0, "kernel 0"),
+        (tok, Tokens, [5, 4], 3, 0, 1, "stride 0"),
+        (img, Image, [5, 4], 5, 1, 0, "larger than the padded image 5x4"),
+        (tok, Tokens, [4, 5], 9, 2, 2, "larger than the padded image 8x9"),
+        (img, Image, [5, 4], 3, 1, usize::MAX / 2, "exceeds u32"),
+        (img, Image, [5, 4], 1, 1, 40_000, "exceeds u32"),
+    ] {
+        let what = format!("{input:?} hw={hw:?} k={k} s={s} p={p}");
+        let e = g.unfold(t, input, hw, k, s, p).unwrap_err().to_string();
+        assert!(e.contains("unfold") && e.contains(needle), "{what}: {e}");
+    }
+    // A window as large as the padded image is fine: one output token.
+    let y = g.unfold(img, Image, [5, 4], 6, 3, 1).unwrap();
+    assert_eq!(g.shape(y), [2, 1, 108]);
+}
+
+/// A policy [B, N] mixing dropped (0), kept (1) and fractional keys; token 0
+/// (the class token in DynamicViT) is always kept.
+fn masked_softmax_policy(b: usize, n: usize, seed: u64) -> Vec<f32> {
+    let frac = rand_vec(b * n, seed, 0.45);
+    (0..b * n)
+        .map(|i| match (i % n, i % 3) {
+            (0, _) => 1.0,
+            (_, 0) => 0.0,
+            (_, 1) => 1.0,
+            _ => 0.5 + frac[i],
+        })
+        .collect()
+}
+
+#[test]
+fn masked_softmax_awkward_shapes_forward_and_backward() {
+    use vitrine::graph::autodiff::backward;
+    // (B, H, N, scores given as [B * H, N, N]): N = 70 and 197 span two and four
+    // key blocks of the policy gradient's workgroups.
+    for &(b, h, n, flat) in &[(2, 3, 13, false), (2, 3, 50, true), (1, 2, 70, false), (3, 1, 2, true), (1, 2, 197, true)] {
+        let mut g = Graph::new();
+        let shape = if flat { vec![b * h, n, n] } else { vec![b, h, n, n] };
+        let a = g.input(&shape);
+        let p = g.input(&[b, n]);
+        let y = g.masked_softmax(a, p).unwrap();
+        assert_eq!(g.shape(y), shape.as_slice());
+        let dy = g.input(&shape);
+        let grads = backward(&mut g, y, dy, &[a, p]).unwrap();
+        assert_eq!(g.shape(grads[0]), shape.as_slice());
+        assert_eq!(g.shape(grads[1]), [b, n]);
+        g.output(y);
+        g.output(grads[0]);
+        g.output(grads[1]);
+        let len = b * h * n * n;
+        let inputs = [rand_vec(len, 21, 4.0), masked_softmax_policy(b, n, 22), rand_vec(len, 23, 1.0)];
+        check(&g, &Weights::new(), &inputs, &format!("masked_softmax b={b} h={h} n={n} flat={flat}"));
+        // Every row of the GPU's output sums to 1.
+        let refs: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
+        let out = engine().run_once(&g, &Weights::new(), &refs).unwrap().remove(0);
+        for (r, row) in out.chunks(n).enumerate() {
+            let s: f64 = row.iter().map(|&v| v as f64).sum();
+            assert!((s - 1.0).abs() <= 1e-6 * n.max(4) as f64, "masked_softmax b={b} h={h} n={n}: row {r} sums to {s}");
+        }
+    }
+}
+
+#[test]
+fn masked_softmax_one_token() {
+    use vitrine::graph::autodiff::backward;
+    // N = 1: the only key is the query itself, out = (e + eps) / (e + eps) = 1
+    // whatever the policy, and nothing flows back.
+    let mut g = Graph::new();
+    let a = g.input(&[2, 1, 1, 1]);
+    let p = g.input(&[2, 1]);
+    let y = g.masked_softmax(a, p).unwrap();
+    let dy = g.input(&[2, 1, 1, 1]);
+    let grads = backward(&mut g, y, dy, &[a, p]).unwrap();
+    g.output(y);
+    g.output(grads[0]);
+    g.output(grads[1]);
+    let inputs = [vec![3.0f32, -7.0], vec![0.0f32, 0.25], vec![1.5f32, -2.0]];
+    let cpu = g.eval_cpu(&inputs, &Weights::new()).unwrap();
+    let refs: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
+    let gpu = engine().run_once(&g, &Weights::new(), &refs).unwrap();
+    for (what, got) in [("cpu", &cpu), ("gpu", &gpu)] {
+        assert_eq!(got[0], [1.0, 1.0], "{what}: out");
+        assert!(got[1].iter().chain(&got[2]).all(|v| v.abs() <= 1e-12), "{what}: gradients {:?} {:?}", got[1], got[2]);
+    }
+}
+
+#[test]
+fn masked_softmax_hand_computed() {
+    let eps = 1e-6f64;
+    let run = |shape: &[usize], a: &[f32], b: usize, n: usize, p: &[f32]| {
+        let mut g = Graph::new();
+        let ai = g.input(shape);
+        let pi = g.input(&[b, n]);
+        let y = g.masked_softmax(ai, pi).unwrap();
+        g.output(y);
+        let cpu = g.eval_cpu(&[a.to_vec(), p.to_vec()], &Weights::new()).unwrap().remove(0);
+        let gpu = engine().run_once(&g, &Weights::new(), &[a, p]).unwrap().remove(0);
+        (cpu, gpu)
+    };
+
+    // Equal scores, N = 3, p = [1, 0, 0.5]: e = P. Row q: P[q, k] = p[k], or 1 at k = q.
+    //   q = 0: P = [1, 0, 0.5], S = 1.5     q = 1: P = [1, 1, 0.5], S = 2.5
+    //   q = 2: P = [1, 0, 1],   S = 2
+    let p = [1.0f32, 0.0, 0.5];
+    let weights = [[1.0, 0.0, 0.5], [1.0, 1.0, 0.5], [1.0, 0.0, 1.0]];
+    let want: Vec<f32> = weights
+        .iter()
+        .flat_map(|w: &[f64; 3]| {
+            let s: f64 = w.iter().sum();
+            w.map(|e| ((e + eps / 3.0) / (s + eps)) as f32)
+        })
+        .collect();
+    let (cpu, gpu) = run(&[1, 1, 3, 3], &[0.25f32; 9], 1, 3, &p);
+    for (what, got) in [("cpu", &cpu), ("gpu", &gpu)] {
+        let (d, _) = max_diff(got, &want);
+        assert!(d <= 1e-6, "masked_softmax equal scores {what}: {got:?}, want {want:?}");
+        // The dropped key 1 is seen by query 1 only: elsewhere just the eps floor.
+        for q in [0, 2] {
+            assert!(got[q * 3 + 1] <= 1e-6, "{what}: query {q} sees dropped key 1: {got:?}");
+        }
+        assert!(got[4] > 0.39, "{what}: query 1 must see itself: {got:?}");
+        for (q, row) in got.chunks(3).enumerate() {
+            let s: f32 = row.iter().sum();
+            assert!((s - 1.0).abs() <= 1e-6, "{what}: row {q} sums to {s}");
+        }
+    }
+
+    // p all ones: (softmax * S + eps / N) / (S + eps), S = sum_k exp(a_k - max a),
+    // on random scores [B * H = 4, 5, 5] with B = 2.
+    let (b, h, n) = (2, 2, 5);
+    let a = rand_vec(b * h * n * n, 31, 3.0);
+    let (cpu, gpu) = run(&[b * h, n, n], &a, b, n, &vec![1.0f32; b * n]);
+    let mut want = Vec::new();
+    for row in a.chunks(n) {
+        let m = row.iter().fold(f32::MIN, |x, &v| x.max(v)) as f64;
+        let s: f64 = row.iter().map(|&v| (v as f64 - m).exp()).sum();
+        want.extend(row.iter().map(|&v| {
+            let softmax = (v as f64 - m).exp() / s;
+            ((softmax * s + eps / n as f64) / (s + eps)) as f32
+        }));
+    }
+    for (what, got) in [("cpu", &cpu), ("gpu", &gpu)] {
+        let (d, _) = max_diff(got, &want);
+        assert!(d <= 1e-6, "masked_softmax all kept {what}: max diff {d}");
+        for (r, row) in got.chunks(n).enumerate() {
+            let s: f32 = row.iter().sum();
+            assert!((s - 1.0).abs() <= 1e-6, "all kept {what}: row {r} sums to {s}");
+        }
+    }
+
+    // A dropped key with the largest score still sets the max (it is over ALL
+    // keys): a = [10, 0, 0] for every query, p = [0, 1, 1]. Query 0 sees itself;
+    // queries 1 and 2 see keys 1 and 2 with e = exp(-10) each, so the eps terms
+    // weigh in: out = (exp(-10) + eps / 3) / (2 exp(-10) + eps).
+    let a: Vec<f32> = (0..3).flat_map(|_| [10.0f32, 0.0, 0.0]).collect();
+    let (cpu, gpu) = run(&[1, 1, 3, 3], &a, 1, 3, &[0.0, 1.0, 1.0]);
+    let u = (-10f64).exp();
+    let (kept, floor) = (((u + eps / 3.0) / (2.0 * u + eps)) as f32, ((eps / 3.0) / (2.0 * u + eps)) as f32);
+    let row0_den = 1.0 + 2.0 * u + eps;
+    let row0 = [(1.0 + eps / 3.0) / row0_den, (u + eps / 3.0) / row0_den, (u + eps / 3.0) / row0_den].map(|v| v as f32);
+    let want = [row0[0], row0[1], row0[2], floor, kept, kept, floor, kept, kept];
+    for (what, got) in [("cpu", &cpu), ("gpu", &gpu)] {
+        let (d, _) = max_diff(got, &want);
+        assert!(d <= 1e-5, "masked_softmax dropped max {what}: {got:?}, want {want:?}");
+    }
+}
+
+#[test]
+fn masked_softmax_shape_errors_are_reported_not_panicked() {
+    let mut g = Graph::new();
+    let a4 = g.input(&[2, 3, 5, 5]);
+    let a3 = g.input(&[6, 5, 5]);
+    let p = g.input(&[2, 5]);
+    let cases = [
+        (a4, g.input(&[2, 5, 1]), "must be [B, N]"),
+        (a4, g.input(&[0, 5]), "empty"),
+        (g.input(&[5, 5]), p, "[B, H, N, N] or [B * H, N, N]"),
+        (g.input(&[1, 2, 3, 5, 5]), p, "[B, H, N, N] or [B * H, N, N]"),
+        (g.input(&[3, 3, 5, 5]), p, "batches 3 and 2"),
+        (g.input(&[5, 5, 5]), p, "not a multiple"),
+        (g.input(&[2, 3, 4, 5]), p, "square"),
+        (g.input(&[6, 4, 4]), p, "4 keys"),
+        (g.input(&[2, 0, 5, 5]), p, "no heads"),
+    ];
+    for (a, pol, needle) in cases {
+        let e = g.masked_softmax(a, pol).unwrap_err().to_string();
+        assert!(e.contains("masked_softmax") && e.contains(needle), "{:?} {:?}: {e}", g.shape(a), g.shape(pol));
+    }
+    // Both layouts of the scores are accepted; the output keeps the given shape.
+    let y4 = g.masked_softmax(a4, p).unwrap();
+    assert_eq!(g.shape(y4), [2, 3, 5, 5]);
+    let y3 = g.masked_softmax(a3, p).unwrap();
+    assert_eq!(g.shape(y3), [6, 5, 5]);
+}

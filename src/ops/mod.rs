@@ -2,27 +2,33 @@
 //! method), its kernel choice and its plain CPU reference.
 
 pub mod attention;
+pub mod cross_entropy;
 pub mod elementwise;
 pub mod im2col;
 pub mod layernorm;
 pub mod linear;
+pub mod masked_softmax;
 pub mod pool;
 pub mod select;
 pub mod token_pool;
 pub mod tokens;
 pub mod transpose;
+pub mod unfold;
 pub mod window;
 
 pub use attention::{Attention, AttnBias, WindowMask};
+pub use cross_entropy::{CrossEntropy, CrossEntropyDims, CrossEntropyGrad};
 pub use elementwise::{Elementwise, EwMode};
 pub use im2col::Im2Col;
-pub use layernorm::LayerNorm;
+pub use layernorm::{LayerNorm, LayerNormDims, LayerNormGrad};
 pub use linear::{Act, Linear};
+pub use masked_softmax::{MaskedSoftmax, MaskedSoftmaxDims, MaskedSoftmaxGrad, MaskedSoftmaxPolicyGrad, MASKED_SOFTMAX_EPS};
 pub use pool::{Pool, PoolMode};
 pub use select::{GatherDims, GatherTokens, GatherTokensGrad, ScatterRows, TopK, TopKDims};
 pub use token_pool::{TokenPool, TokenPoolDims, TokenPoolGrad, TokenPoolKind};
 pub use tokens::{PosMode, Tokens};
 pub use transpose::Transpose;
+pub use unfold::{Fold, Unfold, UnfoldDims, UnfoldInput};
 pub use window::{RelPos, Window, WindowGeom, WindowMode};
 
 /// Casts a size to the u32 a shader constant holds, naming the op if it does not fit.

@@ -9,7 +9,6 @@ pub mod data;
 pub mod eval;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod loader;
-pub mod loss;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod options;
 #[cfg(not(target_arch = "wasm32"))]

@@ -11,7 +11,7 @@
 //! optimizer state + `train_state.json`) are written atomically at the end of
 //! each epoch, every `checkpoint_every` steps, and when stopped early.
 
-use super::data::Rng;
+use super::data::{Dataset, Rng};
 use super::eval::score;
 use super::loader::LoaderSpec;
 use super::progress::Progress;
@@ -58,7 +58,7 @@ pub fn train(engine: &mut Engine, model: Model, opts: TrainOptions, resume: Opti
             opts.grad_accum
         )));
     }
-    let mut s = Session::new(engine, &model, &opts)?;
+    let session = Session::new(engine, &model, &opts)?;
     let mut state = TrainState {
         format: 1,
         epoch: 0,
@@ -70,26 +70,49 @@ pub fn train(engine: &mut Engine, model: Model, opts: TrainOptions, resume: Opti
         running: Running::default(),
         history: Vec::new(),
     };
+    let mut run = Run { session, model, opts, hooks, steps_per_epoch, steps_here: 0, last_good: None };
     if let Some(r) = &resume {
-        s.restore_optimizer(engine, &r.optimizer, r.state.opt_t)?;
-        state = TrainState { options: opts.clone(), ..r.state.clone() };
-        (hooks.log)(&format!("resuming at epoch {}, step {} (global step {})", state.epoch + 1, state.step, state.global_step));
+        run.session.restore_optimizer(engine, &r.optimizer, r.state.opt_t)?;
+        state = TrainState { options: run.opts.clone(), ..r.state.clone() };
+        run.last_good = Some((r.state.epoch, r.state.step));
+        (run.hooks.log)(&format!("resuming at epoch {}, step {} (global step {})", state.epoch + 1, state.step, state.global_step));
     }
-    let train_set = Arc::new(train_set);
-    let val_set = Arc::new(val_set);
-    let cfg = model.config.data.clone();
-    let b = opts.batch_size;
-    let a = opts.grad_accum;
-    let mut steps_here = 0u64;
-    let mut last_good = resume.as_ref().map(|r| (r.state.epoch, r.state.step));
-    while state.epoch < opts.epochs {
-        let epoch = state.epoch;
+    let (train_set, val_set) = (Arc::new(train_set), Arc::new(val_set));
+    while state.epoch < run.opts.epochs {
+        let (lr, stopped) = run.epoch(engine, &train_set, &mut state)?;
+        if stopped {
+            return Ok(TrainReport { state, stopped: true, secs: started.elapsed().as_secs_f64() });
+        }
+        run.end_epoch(engine, &val_set, &mut state, lr)?;
+    }
+    Ok(TrainReport { state, stopped: false, secs: started.elapsed().as_secs_f64() })
+}
+
+/// A run in progress: its session, model, options and where it may stop.
+struct Run<'a> {
+    session: Session,
+    model: Model,
+    opts: TrainOptions,
+    hooks: Hooks<'a>,
+    steps_per_epoch: usize,
+    /// Optimizer steps taken in this call (for `stop_after`).
+    steps_here: u64,
+    /// (epoch, step) of the last checkpoint written, for the NaN guard's message.
+    last_good: Option<(usize, usize)>,
+}
+
+impl Run<'_> {
+    /// The optimizer steps of `state.epoch` from `state.step` on; returns the
+    /// last learning rate and whether `stop_after` stopped the run (checkpointed).
+    fn epoch(&mut self, engine: &mut Engine, train_set: &Arc<Dataset>, state: &mut TrainState) -> Result<(f64, bool)> {
+        let (opts, epoch) = (&self.opts, state.epoch);
+        let (a, b) = (opts.grad_accum, opts.batch_size);
         let spec = LoaderSpec {
             data: train_set.clone(),
             order: Arc::new(epoch_order(train_set.len(), opts.seed, epoch)),
             batch: b,
             pad_last: false,
-            cfg: cfg.clone(),
+            cfg: self.model.config.data.clone(),
             augment: opts.augment.clone(),
             seed: opts.seed,
             epoch,
@@ -97,67 +120,78 @@ pub fn train(engine: &mut Engine, model: Model, opts: TrainOptions, resume: Opti
         };
         let first = state.step;
         let mut loader = spec.start(first * a);
-        let title = format!("epoch {}/{}", epoch + 1, opts.epochs);
-        let mut bar = Progress::new(title, steps_per_epoch, hooks.progress);
+        let mut bar = Progress::new(format!("epoch {}/{}", epoch + 1, opts.epochs), self.steps_per_epoch, self.hooks.progress);
         let t0 = Instant::now();
         let secs_before = state.running.secs;
         let mut lr = 0.0;
-        while state.step < steps_per_epoch {
-            lr = opts.sched.lr_at(epoch, state.step, steps_per_epoch);
+        while state.step < self.steps_per_epoch {
+            lr = self.opts.sched.lr_at(epoch, state.step, self.steps_per_epoch);
             for i in 0..a {
                 let batch = loader.next().ok_or_else(|| Error::Input("data loader ended early".into()))??;
+                let s = &mut self.session;
                 let out =
                     pollster::block_on(micro_step(&engine.ctx, &s.exe, &mut s.opt, &[&batch.images, &batch.labels], i, a, lr as f32))?;
                 let (rows, logits) = (&out[0], &out[1]);
-                if let Some(bad) = rows.iter().find(|v| !v.is_finite()) {
-                    let kept = match last_good {
-                        Some((e, 0)) => format!("the last good checkpoint (after epoch {e}) in {} is intact", opts.out.display()),
-                        Some((e, st)) => {
-                            format!("the last good checkpoint (epoch {}, step {st}) in {} is intact", e + 1, opts.out.display())
-                        }
-                        None => "no checkpoint had been written yet".into(),
-                    };
-                    return Err(Error::Input(format!(
-                        "loss became {bad} at epoch {}, step {} (lr {lr:.3e}); training stopped, {kept}. Try a lower --lr or --clip-grad",
-                        epoch + 1,
-                        state.step + 1
-                    )));
-                }
+                self.check_finite(rows, state, lr)?;
                 state.running.loss_sum += rows.iter().map(|&v| v as f64).sum::<f64>();
                 let mut acc = (0, 0, 0.0, Vec::new());
-                score(logits, &batch.labels, b, s.classes, &mut acc);
+                score(logits, &batch.labels, b, self.session.classes, &mut acc);
                 state.running.correct += acc.0;
                 state.running.seen += b as u64;
             }
             state.step += 1;
             state.global_step += 1;
-            state.opt_t = s.opt.t;
-            steps_here += 1;
+            state.opt_t = self.session.opt.t;
+            self.steps_here += 1;
             state.running.secs = secs_before + t0.elapsed().as_secs_f64();
             let r = &state.running;
             let stats = format!("loss {:.4} acc {:.2}%", r.loss_sum / r.seen as f64, 100.0 * r.correct as f64 / r.seen as f64);
             bar.update(state.step, first, (state.step - first) * a * b, &stats);
-            let stop = hooks.stop_after.is_some_and(|n| steps_here >= n) && state.step < steps_per_epoch;
-            if stop || opts.checkpoint_every.is_some_and(|n| n > 0 && state.global_step.is_multiple_of(n)) {
-                save_checkpoint(engine, &s, &model, &state)?;
-                last_good = Some((state.epoch, state.step));
+            let stop = self.hooks.stop_after.is_some_and(|n| self.steps_here >= n) && state.step < self.steps_per_epoch;
+            if stop || self.opts.checkpoint_every.is_some_and(|n| n > 0 && state.global_step.is_multiple_of(n)) {
+                save_checkpoint(engine, &self.session, &self.model, state)?;
+                self.last_good = Some((state.epoch, state.step));
             }
             if stop {
                 bar.finish();
-                (hooks.log)(&format!("stopped after {steps_here} steps; checkpoint in {} (continue with --resume)", opts.out.display()));
-                return Ok(TrainReport { state, stopped: true, secs: started.elapsed().as_secs_f64() });
+                let out = self.opts.out.display();
+                (self.hooks.log)(&format!("stopped after {} steps; checkpoint in {out} (continue with --resume)", self.steps_here));
+                return Ok((lr, true));
             }
         }
         drop(loader);
         bar.finish();
+        Ok((lr, false))
+    }
+
+    /// The NaN guard: a non-finite loss stops the run, leaving the last checkpoint as it was.
+    fn check_finite(&self, rows: &[f32], state: &TrainState, lr: f64) -> Result<()> {
+        let Some(bad) = rows.iter().find(|v| !v.is_finite()) else { return Ok(()) };
+        let out = self.opts.out.display();
+        let kept = match self.last_good {
+            Some((e, 0)) => format!("the last good checkpoint (after epoch {e}) in {out} is intact"),
+            Some((e, st)) => format!("the last good checkpoint (epoch {}, step {st}) in {out} is intact", e + 1),
+            None => "no checkpoint had been written yet".into(),
+        };
+        Err(Error::Input(format!(
+            "loss became {bad} at epoch {}, step {} (lr {lr:.3e}); training stopped, {kept}. Try a lower --lr or --clip-grad",
+            state.epoch + 1,
+            state.step + 1
+        )))
+    }
+
+    /// Evaluation, the epoch's record and summary line, and its checkpoint.
+    fn end_epoch(&mut self, engine: &mut Engine, val_set: &Arc<Dataset>, state: &mut TrainState, lr: f64) -> Result<()> {
+        let (opts, epoch) = (&self.opts, state.epoch);
         let r = state.running.clone();
         let eval = if val_set.is_empty() {
             None
         } else {
-            let title = hooks.progress.then(|| format!("eval  {}/{}", epoch + 1, opts.epochs));
-            Some(evaluate(engine, &s.eval_exe, val_set.clone(), &cfg, b, opts.workers, title.as_deref())?)
+            let title = self.hooks.progress.then(|| format!("eval  {}/{}", epoch + 1, opts.epochs));
+            let cfg = &self.model.config.data;
+            Some(evaluate(engine, &self.session.eval_exe, val_set.clone(), cfg, opts.batch_size, opts.workers, title.as_deref())?)
         };
-        let images = (steps_per_epoch * a * b) as f64;
+        let images = (self.steps_per_epoch * opts.grad_accum * opts.batch_size) as f64;
         let rec = EpochRecord {
             epoch: epoch + 1,
             lr,
@@ -173,7 +207,7 @@ pub fn train(engine: &mut Engine, model: Model, opts: TrainOptions, resume: Opti
             Some(e) => format!("  val loss {:.4} top1 {:.2}% top5 {:.2}%", e.loss, e.top1, e.top5),
             None => String::new(),
         };
-        (hooks.log)(&format!(
+        (self.hooks.log)(&format!(
             "epoch {}/{}  lr {:.2e}  train loss {:.4} acc {:.2}%{val}  {:.0} img/s  {:.1} s",
             epoch + 1,
             opts.epochs,
@@ -187,8 +221,8 @@ pub fn train(engine: &mut Engine, model: Model, opts: TrainOptions, resume: Opti
         state.epoch += 1;
         state.step = 0;
         state.running = Running::default();
-        save_checkpoint(engine, &s, &model, &state)?;
-        last_good = Some((state.epoch, 0));
+        save_checkpoint(engine, &self.session, &self.model, state)?;
+        self.last_good = Some((state.epoch, 0));
+        Ok(())
     }
-    Ok(TrainReport { state, stopped: false, secs: started.elapsed().as_secs_f64() })
 }

@@ -11,6 +11,7 @@ use vitrine::{preprocess, Engine, Error, Result};
 
 mod cli;
 mod train;
+mod train_args;
 use cli::{BenchArgs, ClassifyArgs, Command, InspectArgs, Parsed};
 
 fn load_model(model: Option<&str>, arch: Option<&str>) -> Result<Model> {
