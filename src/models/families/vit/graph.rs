@@ -9,7 +9,7 @@
 
 use super::VitConfig;
 use crate::error::Result;
-use crate::graph::Graph;
+use crate::graph::{Graph, TensorId};
 use crate::models::blocks::{global_pool, linear, norm, vit_block, BlockSpec};
 use crate::models::family::Arch;
 use crate::ops::{PoolMode, PosMode};
@@ -68,37 +68,45 @@ pub fn build(cfg: &VitConfig, batch: usize) -> Result<Graph> {
         x = vit_block(&mut g, x, &pre, &spec)?;
     }
 
+    let out = head(&mut g, x, cfg)?;
+    g.output(out);
+    Ok(g)
+}
+
+/// The final norm, the pooling and the classifier(s): `x [B, T, C]` -> logits `[B, K]`
+/// (pooled features `[B, C]` without a head).
+fn head(g: &mut Graph, x: TensorId, cfg: &VitConfig) -> Result<TensorId> {
+    let (c, eps, npre) = (cfg.embed_dim, cfg.norm_eps, cfg.num_prefix_tokens());
+    let mut x = x;
     g.scope("head");
     let fc_norm = cfg.use_fc_norm();
     if cfg.final_norm && !fc_norm {
-        x = norm(&mut g, x, "norm", c, eps)?;
+        x = norm(g, x, "norm", c, eps)?;
     }
     let k = cfg.num_classes;
-    let out = if cfg.distilled {
+    Ok(if cfg.distilled {
         let a = g.pool(x, PoolMode::Token(0))?;
         let d = g.pool(x, PoolMode::Token(1))?;
         if k > 0 {
-            let a = linear(&mut g, a, "head", k, c, true)?;
-            let d = linear(&mut g, d, "head_dist", k, c, true)?;
+            let a = linear(g, a, "head", k, c, true)?;
+            let d = linear(g, d, "head_dist", k, c, true)?;
             g.add_scale(a, d, 0.5)?
         } else {
             g.add_scale(a, d, 0.5)?
         }
     } else {
         let start = if cfg.pool_include_prefix { 0 } else { npre };
-        let mut f = match global_pool(&mut g, x, cfg.global_pool, start)? {
+        let mut f = match global_pool(g, x, cfg.global_pool, start)? {
             Some(f) => f,
             None => g.pool(x, PoolMode::Token(0))?,
         };
         if cfg.final_norm && fc_norm {
-            f = norm(&mut g, f, "fc_norm", c, eps)?;
+            f = norm(g, f, "fc_norm", c, eps)?;
         }
         if k > 0 {
-            linear(&mut g, f, "head", k, c, true)?
+            linear(g, f, "head", k, c, true)?
         } else {
             f
         }
-    };
-    g.output(out);
-    Ok(g)
+    })
 }
