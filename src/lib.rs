@@ -39,13 +39,14 @@
 //! and `custom_graph`.
 //!
 //! The modules are the layers underneath, public for tools, tests and custom
-//! graphs; they change more freely than the root API: [`graph`] (tensors, ops,
-//! planner, autodiff), [`ops`] (one file per op with its CPU reference),
+//! graphs; they change more freely than the root API: [`graph`] (tensors, nodes,
+//! planner), [`autodiff`], [`ops`] (one file per op with its CPU reference),
 //! [`gpu`] (the only module that touches wgpu), [`models`] (families, configs,
 //! presets), [`preprocess`], [`weights`], [`train`].
 //!
 //! Shapes use fixed letters: B batch, T tokens, C channels, H heads, D head dim.
 
+pub mod autodiff;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 pub mod classify;

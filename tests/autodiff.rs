@@ -7,7 +7,7 @@
 
 mod common;
 use common::*;
-use vitrine::graph::autodiff::backward;
+use vitrine::autodiff::backward;
 use vitrine::graph::{Graph, TensorId};
 use vitrine::ops::Act;
 

@@ -178,7 +178,7 @@ fn shape_errors_are_reported_not_panicked() {
 
 #[test]
 fn token_pool_awkward_shapes_forward_and_backward() {
-    use vitrine::graph::autodiff::backward;
+    use vitrine::autodiff::backward;
     use vitrine::ops::TokenPoolKind;
     // (B, N, C, k, s): 196 -> 97 tokens with token 195 uncovered (HVT's first
     // stage), overlapping windows, gaps between windows (s > k), one window.
@@ -281,7 +281,7 @@ fn image_to_tokens(x: &[f32], [b, c, h, w]: [usize; 4]) -> Vec<f32> {
 
 #[test]
 fn unfold_awkward_shapes_forward_and_backward() {
-    use vitrine::graph::autodiff::backward;
+    use vitrine::autodiff::backward;
     use vitrine::ops::UnfoldInput;
     // (B, C, H, W, k, s, p): T2T's first split on a non-square image, its later
     // splits, overlapping windows without padding, a window as large as the
@@ -349,7 +349,7 @@ fn unfold_hand_computed() {
 
 #[test]
 fn fold_hand_computed_sums_overlapping_windows() {
-    use vitrine::graph::autodiff::backward;
+    use vitrine::autodiff::backward;
     use vitrine::ops::UnfoldInput;
     // x [1, 2, 3, 3], k = 3, s = 2, p = 1: windows over image rows / columns
     // -1..=1 and 1..=3, so row and column 1 are read by two windows each. Window
@@ -380,7 +380,7 @@ fn fold_hand_computed_sums_overlapping_windows() {
 
 #[test]
 fn unfold_equals_im2col_when_kernel_is_stride() {
-    use vitrine::graph::autodiff::backward;
+    use vitrine::autodiff::backward;
     use vitrine::ops::UnfoldInput;
     // im2col's layout is [B, GH * GW, CIN * P * P] with features (c, ky, kx):
     // the same as unfold's with k = s = P, p = 0 (trailing pixels dropped by both).
@@ -411,7 +411,7 @@ fn unfold_equals_im2col_when_kernel_is_stride() {
 
 #[test]
 fn unfold_t2t_soft_split_chain() {
-    use vitrine::graph::autodiff::backward;
+    use vitrine::autodiff::backward;
     use vitrine::ops::UnfoldInput;
     // T2T's splits at a quarter of the resolution: a 56x56 image -> 14x14 tokens of
     // 3 * 49 features (k7 s4 p2), read back as a 14x14 image by the next split
@@ -475,7 +475,7 @@ fn masked_softmax_policy(b: usize, n: usize, seed: u64) -> Vec<f32> {
 
 #[test]
 fn masked_softmax_awkward_shapes_forward_and_backward() {
-    use vitrine::graph::autodiff::backward;
+    use vitrine::autodiff::backward;
     // (B, H, N, scores given as [B * H, N, N]): N = 70 and 197 span two and four
     // key blocks of the policy gradient's workgroups.
     for &(b, h, n, flat) in &[(2, 3, 13, false), (2, 3, 50, true), (1, 2, 70, false), (3, 1, 2, true), (1, 2, 197, true)] {
@@ -507,7 +507,7 @@ fn masked_softmax_awkward_shapes_forward_and_backward() {
 
 #[test]
 fn masked_softmax_one_token() {
-    use vitrine::graph::autodiff::backward;
+    use vitrine::autodiff::backward;
     // N = 1: the only key is the query itself, out = (e + eps) / (e + eps) = 1
     // whatever the policy, and nothing flows back.
     let mut g = Graph::new();

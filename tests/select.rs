@@ -7,7 +7,7 @@
 
 mod common;
 use common::*;
-use vitrine::graph::autodiff::backward;
+use vitrine::autodiff::backward;
 use vitrine::graph::plan::{plan, Binding};
 use vitrine::graph::{f32_bits_as_u32, u32_as_f32_bits, DType, DeviceCaps, Graph};
 

@@ -7,7 +7,7 @@
 mod common;
 use common::*;
 use std::path::Path;
-use vitrine::graph::autodiff::backward;
+use vitrine::autodiff::backward;
 use vitrine::graph::TensorKind;
 use vitrine::models::Model;
 use vitrine::weights::Weights as Ckpt;

@@ -9,7 +9,6 @@
 //! reference. Nothing here touches the GPU: [`plan`] turns a graph into
 //! buffer slots and dispatches, and `gpu::exec` runs that plan.
 
-pub mod autodiff;
 pub mod plan;
 
 use crate::error::{Error, Result};

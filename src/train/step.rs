@@ -5,11 +5,11 @@
 
 use super::data::Rng;
 use super::options::TrainOptions;
+use crate::autodiff::backward;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::gpu::optim::{OptParam, Optimizer};
 use crate::gpu::{Context, Executable};
-use crate::graph::autodiff::backward;
 use crate::graph::{Graph, TensorId};
 use crate::models::Model;
 use std::collections::HashMap;

@@ -6,8 +6,8 @@
 //! forward then backward, planned and executed like any other: gradients
 //! share the parameters' layout.
 
-use super::{DeviceCaps, Dispatch, Graph, Op, TensorId};
 use crate::error::{Error, Result};
+use crate::graph::{DType, DeviceCaps, Dispatch, Graph, Op, TensorId};
 
 /// Stands in for an op while its own backward rule edits the graph.
 #[derive(Debug)]
@@ -43,7 +43,7 @@ pub fn backward(g: &mut Graph, out: TensorId, seed: TensorId, wrt: &[TensorId]) 
     }
     for node in &g.nodes[..forward] {
         // Integer outputs (indices) carry no gradient.
-        if node.op.bindings().into_iter().flatten().any(|t| needs[t]) && g.tensors[node.out].dtype == super::DType::F32 {
+        if node.op.bindings().into_iter().flatten().any(|t| needs[t]) && g.tensors[node.out].dtype == DType::F32 {
             needs[node.out] = true;
         }
     }
