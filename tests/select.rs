@@ -227,3 +227,60 @@ fn selection_shape_errors_are_reported_not_panicked() {
         assert!(e.contains("top_k") || e.contains("gather_tokens"), "{what}: {e}");
     }
 }
+
+#[test]
+fn last_dim_slices_and_splits_with_their_gradient() {
+    // DynamicViT's predictor splits 384 channels in two halves; T2T's performer splits kqv in three.
+    for (lead, cols, sizes) in [(vec![2, 7], 12, vec![6, 6]), (vec![3], 192, vec![64, 64, 64]), (vec![1, 1, 5], 9, vec![1, 7, 1])] {
+        let rows: usize = lead.iter().product();
+        let mut shape = lead.clone();
+        shape.push(cols);
+        let mut g = Graph::new();
+        let x = g.input(&shape);
+        let parts = g.split_last(x, &sizes).unwrap();
+        let seeds: Vec<_> = sizes
+            .iter()
+            .map(|&n| {
+                let mut s = lead.clone();
+                s.push(n);
+                g.input(&s)
+            })
+            .collect();
+        let mut grads = Vec::new();
+        for (&p, &s) in parts.iter().zip(&seeds) {
+            grads.push(backward(&mut g, p, s, &[x]).unwrap()[0]);
+            g.output(p);
+        }
+        for &d in &grads {
+            g.output(d);
+        }
+        let xs = rand_vec(rows * cols, cols as u64, 1.0);
+        let rs: Vec<Vec<f32>> = sizes.iter().enumerate().map(|(i, &n)| rand_vec(rows * n, 50 + i as u64, 1.0)).collect();
+        let mut inputs = vec![xs.clone()];
+        inputs.extend(rs.iter().cloned());
+        let (gpu, cpu) = run(&g, &inputs);
+        assert_eq!(gpu, cpu, "{lead:?} x {cols} into {sizes:?}");
+        let mut start = 0;
+        for (k, &n) in sizes.iter().enumerate() {
+            for r in 0..rows {
+                assert_eq!(&gpu[k][r * n..][..n], &xs[r * cols + start..][..n], "piece {k} row {r}");
+                // The piece's gradient sits in its window, zeros elsewhere.
+                let d = &gpu[sizes.len() + k][r * cols..][..cols];
+                assert_eq!(&d[start..start + n], &rs[k][r * n..][..n]);
+                assert!(d[..start].iter().chain(&d[start + n..]).all(|v| *v == 0.0));
+            }
+            start += n;
+        }
+    }
+    let mut g = Graph::new();
+    let x = g.input(&[2, 5]);
+    for (what, r) in [
+        ("empty", g.slice_last(x, 2, 0).map(|_| ())),
+        ("past the end", g.slice_last(x, 3, 3).map(|_| ())),
+        ("overflow", g.slice_last(x, usize::MAX, 2).map(|_| ())),
+        ("pieces", g.split_last(x, &[2, 2]).map(|_| ())),
+    ] {
+        let e = r.expect_err(what).to_string();
+        assert!(e.contains("slice_last") || e.contains("split_last"), "{what}: {e}");
+    }
+}
