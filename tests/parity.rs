@@ -157,6 +157,25 @@ fn bare_swin_safetensors_loads_with_arch() {
     let m = Model::from_parts(None, weights.clone(), Some(arch), "bare").unwrap();
     assert_eq!(m.config.num_classes(), 10);
     assert!(m.config.labels.is_none());
+    // The same file in the original layout (classifier `head`, merging at the end of each stage).
+    let mut old = weights.clone();
+    let names: Vec<String> = old.tensors.keys().cloned().collect();
+    let moved: Vec<_> = names
+        .iter()
+        .filter_map(|k| {
+            let was = match k.strip_prefix("head.fc.") {
+                Some(rest) => format!("head.{rest}"),
+                None => {
+                    let (n, rest) = k.strip_prefix("layers.")?.split_once(".downsample.")?;
+                    format!("layers.{}.downsample.{rest}", n.parse::<usize>().ok()? - 1)
+                }
+            };
+            Some((was, old.tensors.remove(k)?))
+        })
+        .collect();
+    old.tensors.extend(moved);
+    let m = Model::from_parts(None, old, Some(arch), "bare, original layout").unwrap();
+    assert_eq!(m.config.num_classes(), 10);
     let err = Model::from_parts(None, weights, None, "bare").unwrap_err().to_string();
     assert!(err.contains("--arch"), "{err}");
 }
@@ -215,5 +234,39 @@ fn hvt_presets_have_the_official_parameter_counts() {
         let hvt = cfg.arch_as::<vitrine::models::families::hvt::HvtConfig>().unwrap();
         assert_eq!(hvt.token_counts().unwrap().last(), Some(&tokens), "{name}");
         assert_eq!((cfg.data.crop_pct, cfg.data.input_size), (0.875, [3, 224, 224]), "{name}");
+    }
+}
+
+#[test]
+fn swin_checkpoints_in_the_original_layout_load_as_timm_does() {
+    // Microsoft's Swin files (and timm's before 0.9) keep each stage's patch merging at the
+    // end of the stage and the classifier as `head`, and store relative_position_index and
+    // attn_mask buffers: timm's checkpoint_filter_fn renames and drops them; so does vitrine.
+    for name in ["swin_2stage", "swin_3stage_pad"] {
+        let dir = fixtures().join(name);
+        let mut w = Weights::load(&dir.join("model.safetensors")).unwrap();
+        let renamed: Vec<(String, String)> = w
+            .tensors
+            .keys()
+            .filter_map(|k| {
+                let old = if let Some(rest) = k.strip_prefix("head.fc.") {
+                    format!("head.{rest}")
+                } else {
+                    let (n, rest) = k.strip_prefix("layers.")?.split_once(".downsample.")?;
+                    format!("layers.{}.downsample.{rest}", n.parse::<usize>().ok()? - 1)
+                };
+                Some((k.clone(), old))
+            })
+            .collect();
+        assert!(renamed.iter().any(|(_, o)| o.starts_with("layers.0.downsample.")) && renamed.iter().any(|(_, o)| o == "head.weight"));
+        let mut moved: Vec<_> = renamed.iter().map(|(new, old)| (old.clone(), w.tensors.remove(new).unwrap())).collect();
+        w.tensors.extend(moved.drain(..));
+        w.tensors.insert("layers.0.blocks.0.attn.relative_position_index".into(), (vec![16, 16], vec![0.0; 256]));
+        w.tensors.insert("layers.0.blocks.1.attn_mask".into(), (vec![4, 16, 16], vec![0.0; 1024]));
+        let config = std::fs::read_to_string(dir.join("config.json")).unwrap();
+        let model = Model::from_parts(Some(&config), w.clone(), None, "original layout").unwrap();
+        let r = reference(name);
+        let got = pollster::block_on(Classifier::new(model).logits(&mut engine(), &r.tensors["input"].1)).unwrap();
+        assert_close(&got, &r.tensors["logits"].1, &format!("{name} from the original layout"));
     }
 }

@@ -79,6 +79,11 @@ pub trait Arch: Debug + Send + Sync + 'static {
     fn frozen(&self, _name: &str) -> bool {
         false
     }
+    /// Renames a checkpoint's tensors from another layout of the same model
+    /// (an older layout, the original repository's names) to the names the
+    /// graph uses, and drops stored buffers the graph recomputes. Applied to
+    /// every loaded checkpoint before its names are checked; default: nothing.
+    fn remap(&self, _w: &mut Weights) {}
     /// Fresh values of one checkpoint tensor, as the reference code initialises it.
     fn init(&self, name: &str, shape: &[usize], rng: &mut Rng) -> Vec<f32>;
     /// Lines for `vitrine inspect`: (label, text), after architecture and before classes.

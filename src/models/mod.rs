@@ -51,19 +51,22 @@ impl Model {
 
     /// Builds a model from an optional config.json text and parsed weights.
     /// `arch`, when given, overrides the architecture in the config.
-    pub fn from_parts(config_json: Option<&str>, weights: Weights, arch: Option<&str>, source: &str) -> Result<Self> {
-        let config = match (config_json, arch) {
+    pub fn from_parts(config_json: Option<&str>, mut weights: Weights, arch: Option<&str>, source: &str) -> Result<Self> {
+        let (config, remapped) = match (config_json, arch) {
             (Some(text), arch) => {
                 let mut v: serde_json::Value =
                     serde_json::from_str(text).map_err(|e| Error::Config(format!("{source}/config.json is not valid JSON: {e}")))?;
                 if let (Some(a), Some(obj)) = (arch, v.as_object_mut()) {
                     obj.insert("architecture".into(), a.into());
                 }
-                from_hub_json(&v)?
+                (from_hub_json(&v)?, false)
             }
-            (None, Some(a)) => preset_for_weights(a, &weights)?,
-            (None, None) => infer_config(&weights)?,
+            (None, Some(a)) => (preset_for_weights(a, &mut weights)?, true),
+            (None, None) => (infer_config(&weights)?, false),
         };
+        if !remapped {
+            config.arch.remap(&mut weights);
+        }
         let model = Model { config, weights, source: source.to_string() };
         model.graph(1).and_then(|g| model.weights.check(&g.param_table()))?;
         Ok(model)
@@ -118,9 +121,11 @@ pub fn build(config: &ModelConfig, batch: usize) -> Result<Graph> {
     config.arch.build(batch)
 }
 
-/// A preset, with num_classes taken from the weights' head (fine-tuned files).
-fn preset_for_weights(arch: &str, w: &Weights) -> Result<ModelConfig> {
+/// A preset, with num_classes taken from the weights' head (fine-tuned files);
+/// the weights are renamed to the family's layout first ([`Arch::remap`](family::Arch::remap)).
+fn preset_for_weights(arch: &str, w: &mut Weights) -> Result<ModelConfig> {
     let mut cfg = preset(arch)?;
+    cfg.arch.remap(w);
     let head = cfg.arch.classifier().first().map(|h| format!("{h}.weight")).unwrap_or_default();
     let classes = w.shape(&head).map(|s| s[0]).unwrap_or(0);
     if classes != cfg.num_classes() {

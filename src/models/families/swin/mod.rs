@@ -13,7 +13,6 @@
 
 mod graph;
 
-use crate::{arch_common, arch_image_fields};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::models::args::{self, ArgRules};
@@ -22,6 +21,7 @@ use crate::models::family::ModelConfig;
 use crate::models::family::{Arch, Family};
 use crate::models::init;
 use crate::rng::Rng;
+use crate::{arch_common, arch_image_fields};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
@@ -204,7 +204,6 @@ impl SwinConfig {
     }
 }
 
-
 /// The registry entry.
 pub static FAMILY: Family = Family {
     name: "swin",
@@ -220,7 +219,9 @@ const RULES: ArgRules = ArgRules { family: "Swin", internal: &["norm_eps"], read
 /// Options that change nothing at inference with a fixed input size, or hold the only value vitrine runs.
 fn ignored(k: &str, v: &Value) -> bool {
     match k {
-        "drop_rate" | "proj_drop_rate" | "attn_drop_rate" | "drop_path_rate" | "weight_init" | "strict_img_size" | "dynamic_img_size" => true,
+        "drop_rate" | "proj_drop_rate" | "attn_drop_rate" | "drop_path_rate" | "weight_init" | "strict_img_size" | "dynamic_img_size" => {
+            true
+        }
         "norm_layer" => v.as_str() == Some("layernorm"),
         _ => false,
     }
@@ -286,8 +287,19 @@ impl Arch for SwinConfig {
     /// where they differ from timm's fixed behaviour (timm has neither).
     fn write_args(&self, _preset: Option<&dyn Arch>) -> Map<String, Value> {
         let always = [
-            "img_size", "patch_size", "in_chans", "num_classes", "embed_dim", "depths", "num_heads", "head_dim", "window_size", "mlp_ratio",
-            "qkv_bias", "always_partition", "global_pool",
+            "img_size",
+            "patch_size",
+            "in_chans",
+            "num_classes",
+            "embed_dim",
+            "depths",
+            "num_heads",
+            "head_dim",
+            "window_size",
+            "mlp_ratio",
+            "qkv_bias",
+            "always_partition",
+            "global_pool",
         ];
         args::write(self, &Self::tiny(), &always, &RULES)
     }
@@ -299,6 +311,22 @@ impl Arch for SwinConfig {
     }
     fn init(&self, name: &str, shape: &[usize], rng: &mut Rng) -> Vec<f32> {
         init::timm_vit(name, shape, None, rng)
+    }
+    /// timm's `checkpoint_filter_fn`: the original repository's (and timm's
+    /// former) layout keeps each stage's patch merging at the end of the stage
+    /// (`layers.N.downsample`, now the start of stage N + 1) and the classifier
+    /// as `head`; its files also store `relative_position_index` and `attn_mask`.
+    fn remap(&self, w: &mut crate::weights::Weights) {
+        // Only the original layout merges after stage 0 or calls the classifier `head`.
+        let old = w.tensors.contains_key("head.weight") || w.tensors.keys().any(|k| k.starts_with("layers.0.downsample."));
+        let tensors = std::mem::take(&mut w.tensors);
+        for (name, t) in tensors {
+            if name.contains("relative_position_index") || name.contains("attn_mask") {
+                continue;
+            }
+            let name = if old { old_swin_name(&name) } else { name };
+            w.tensors.insert(name, t);
+        }
     }
     fn summary(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
@@ -348,6 +376,21 @@ const SWIN_PRESETS: [&str; 9] = [
     "swin_s3_base_224",
 ];
 
+/// The current name of a tensor in the original layout.
+fn old_swin_name(name: &str) -> String {
+    if let Some(rest) = name.strip_prefix("head.") {
+        return format!("head.fc.{rest}");
+    }
+    let stage = name
+        .strip_prefix("layers.")
+        .and_then(|r| r.split_once(".downsample."))
+        .and_then(|(n, rest)| Some((n.parse::<usize>().ok()?, rest)));
+    match stage {
+        Some((n, rest)) => format!("layers.{}.downsample.{rest}", n + 1),
+        None => name.to_string(),
+    }
+}
+
 /// Every Swin preset name (timm's).
 pub fn preset_names() -> Vec<String> {
     SWIN_PRESETS.iter().map(|s| s.to_string()).collect()
@@ -376,8 +419,14 @@ fn preset(name: &str) -> Option<ModelConfig> {
         }
     };
     let res = if name.ends_with("_384") { 384 } else { 224 };
-    let swin =
-        SwinConfig { img_size: [res, res], embed_dim: PerStage::All(dim), depths, num_heads: heads, window_size: window, ..SwinConfig::tiny() };
+    let swin = SwinConfig {
+        img_size: [res, res],
+        embed_dim: PerStage::All(dim),
+        depths,
+        num_heads: heads,
+        window_size: window,
+        ..SwinConfig::tiny()
+    };
     let crop = if res == 384 { 1.0 } else { 0.9 };
     Some(ModelConfig::new(name, swin, DataConfig::rgb(res, crop, IMAGENET_MEAN, IMAGENET_STD)))
 }
