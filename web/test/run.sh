@@ -11,8 +11,8 @@ out=artifacts
 mkdir -p "$out"
 native() { target/release/vitrine classify --json "$@"; }
 sample=models/samples/ankle-boot-0.png
-# "Load your own timm model": a ViT, then a Swin (shifted, padded windows, patch merging).
-customs="tests/fixtures/vit_plain tests/fixtures/swin_3stage_pad"
+# "Load your own model": a ViT, a Swin (shifted, padded windows, patch merging), an HVT (1-D token pooling).
+customs="tests/fixtures/vit_plain tests/fixtures/swin_3stage_pad tests/fixtures/hvt_2pool"
 photo=tests/fixtures/images/photo.png
 {
   echo '{"default": {"image": "'$sample'", "logits": '
