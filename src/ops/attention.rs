@@ -8,6 +8,7 @@
 //! - fused (`attention.wgsl`, online softmax, one invocation per query row):
 //!   used when the [B*H, T, T] score matrix would not fit one storage binding.
 
+use super::attention_bias::AttnBias;
 use super::u32_of;
 use crate::error::{Error, Result};
 use crate::graph::{DeviceCaps, Dispatch, Graph, Op, TensorId};
@@ -274,71 +275,6 @@ impl Op for Heads {
             _ => return Err(Error::shape("heads", "second derivatives are not supported")),
         };
         Ok(vec![Some(g.push(Box::new(Heads { x: dout, mode, dims: self.dims }), &shape))])
-    }
-}
-
-/// Swin's shifted-window mask (see shaders/softmax.wgsl): windows of
-/// `wh x ww` over the rolled map padded to `hp x wp`, `nww` per row, `nw` in all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WindowMask {
-    /// Windows per image.
-    pub nw: usize,
-    /// Windows per row of the padded map.
-    pub nww: usize,
-    /// Window height in tokens.
-    pub wh: usize,
-    /// Window width in tokens.
-    pub ww: usize,
-    /// Padded map height in tokens (a whole number of windows).
-    pub hp: usize,
-    /// Padded map width in tokens.
-    pub wp: usize,
-    /// Shift along the height, in tokens.
-    pub sh: usize,
-    /// Shift along the width, in tokens.
-    pub sw: usize,
-}
-
-impl WindowMask {
-    /// timm's region id of token `i` of window `w` (`SwinTransformerBlock.get_attn_mask`).
-    pub fn region(&self, w: usize, i: usize) -> usize {
-        let axis = |p: usize, n: usize, ws: usize, sh: usize| match () {
-            _ if sh == 0 || p < n - ws => 0,
-            _ if p < n - sh => 1,
-            _ => 2,
-        };
-        let py = (w / self.nww) * self.wh + i / self.ww;
-        let px = (w % self.nww) * self.ww + i % self.ww;
-        axis(py, self.hp, self.wh, self.sh) * 3 + axis(px, self.wp, self.ww, self.sw)
-    }
-}
-
-/// What [`Graph::attention_biased`] adds to the scaled scores: `bias [heads, T, T]`
-/// for every window and batch, and optionally the shifted-window mask
-/// (-100 between regions). Score rows are ordered `(batch, window, head, i)`.
-#[derive(Debug, Clone, Copy)]
-pub struct AttnBias {
-    /// The bias `[heads, T, T]` (Swin's relative position bias).
-    pub bias: TensorId,
-    /// Heads H (the bias's first dimension).
-    pub heads: usize,
-    /// The shifted-window mask, for shifted blocks only.
-    pub mask: Option<WindowMask>,
-}
-
-impl AttnBias {
-    /// The value added to the scaled score of row `r`, column `j`.
-    fn added(&self, bias: &[f32], t: usize, r: usize, j: usize) -> f32 {
-        let (i, z) = (r % t, r / t);
-        let h = z % self.heads;
-        let mut a = bias[(h * t + i) * t + j];
-        if let Some(m) = self.mask {
-            let w = (z / self.heads) % m.nw;
-            if m.region(w, i) != m.region(w, j) {
-                a -= 100.0;
-            }
-        }
-        a
     }
 }
 

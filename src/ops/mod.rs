@@ -2,6 +2,7 @@
 //! method), its kernel choice and its plain CPU reference.
 
 pub mod attention;
+pub mod attention_bias;
 pub mod cross_entropy;
 pub mod elementwise;
 pub mod im2col;
@@ -17,21 +18,22 @@ pub mod transpose;
 pub mod unfold;
 pub mod window;
 
-pub use attention::{Attention, AttnBias, WindowMask};
+pub use attention::Attention;
+pub use attention_bias::{AttnBias, RelPos, RelPosDims, RelPosGrad, WindowMask};
 pub use cross_entropy::{CrossEntropy, CrossEntropyDims, CrossEntropyGrad};
 pub use elementwise::{Elementwise, EwMode};
-pub use im2col::Im2Col;
+pub use im2col::{Col2Im, Im2Col, Im2ColDims};
 pub use layernorm::{LayerNorm, LayerNormDims, LayerNormGrad};
 pub use linear::{Act, Linear};
 pub use masked_softmax::{MaskedSoftmax, MaskedSoftmaxDims, MaskedSoftmaxGrad, MaskedSoftmaxPolicyGrad, MASKED_SOFTMAX_EPS};
-pub use pool::{Pool, PoolMode};
+pub use pool::{Pool, PoolDims, PoolGrad, PoolMode};
 pub use select::{GatherDims, GatherTokens, GatherTokensGrad, ScatterRows, TopK, TopKDims};
 pub use slice::{SliceDims, SliceLast, SliceLastGrad};
 pub use token_pool::{TokenPool, TokenPoolDims, TokenPoolGrad, TokenPoolKind};
-pub use tokens::{PosMode, Tokens};
-pub use transpose::Transpose;
+pub use tokens::{PosMode, Tokens, TokensBatchSum, TokensDims, TokensPatchGrad};
+pub use transpose::{SumRows, SumRowsDims, Transpose, TransposeDims};
 pub use unfold::{Fold, Unfold, UnfoldDims, UnfoldInput};
-pub use window::{RelPos, Window, WindowGeom, WindowMode};
+pub use window::{MergeDims, PatchMerge, PatchMergeGrad, WindowGeom, WindowPartition, WindowReverse};
 
 /// Casts a size to the u32 a shader constant holds, naming the op if it does not fit.
 pub(crate) fn u32_of(op: &str, what: &str, v: usize) -> crate::error::Result<u32> {

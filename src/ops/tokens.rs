@@ -1,6 +1,10 @@
 //! Token assembly: `[prefix tokens ; patch tokens] + pos_embed`.
 //! `patches [B, NP, C]`, `prefix [NPRE, C]` (cls, dist, reg tokens in timm's
 //! order) -> `[B, NPRE + NP, C]`, as timm's `VisionTransformer._pos_embed`.
+//!
+//! The backward is two ops: [`TokensPatchGrad`] (the patch rows of dy) and
+//! [`TokensBatchSum`] (rows of dy summed over the batch: the gradients of the
+//! prefix tokens and of the position embedding, shared by the batch).
 
 use super::u32_of;
 use crate::error::{Error, Result};
@@ -18,10 +22,48 @@ pub enum PosMode {
     None,
 }
 
-/// See the module docs.
+/// The shader's `POS_MODE` constant; mirrors `POS_ALL` / `POS_PATCHES` / `POS_NONE` in `shaders/tokens.wgsl`.
+fn pos_code(mode: PosMode) -> u32 {
+    match mode {
+        PosMode::All => 0,
+        PosMode::PatchesOnly => 1,
+        PosMode::None => 2,
+    }
+}
+
+/// The sizes of a token assembly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokensDims {
+    /// Images in the batch (B).
+    pub batch: usize,
+    /// Patch tokens per image (NP).
+    pub patch_tokens: usize,
+    /// Prefix tokens (NPRE): cls, dist and reg tokens together.
+    pub prefix_tokens: usize,
+    /// Channels per token (C).
+    pub channels: usize,
+}
+
+impl TokensDims {
+    /// Tokens per image of the output: `T = NPRE + NP`.
+    pub fn tokens(&self) -> usize {
+        self.prefix_tokens + self.patch_tokens
+    }
+
+    /// The shader's size constants.
+    fn key(&self, op: &str, entry: &'static str) -> Result<KernelKey> {
+        Ok(KernelKey::new("tokens", entry)
+            .u("B", u32_of(op, "B", self.batch)?)
+            .u("NP", u32_of(op, "NP", self.patch_tokens)?)
+            .u("NPRE", u32_of(op, "NPRE", self.prefix_tokens)?)
+            .u("C", u32_of(op, "C", self.channels)?))
+    }
+}
+
+/// See the module docs: the forward assembly.
 #[derive(Debug, Clone)]
 pub struct Tokens {
-    /// Forward: the patch tokens `[B, NP, C]`.
+    /// The patch tokens `[B, NP, C]`.
     pub patches: TensorId,
     /// Prefix tokens `[NPRE, C]` (cls, dist, reg concatenated), shared by the batch.
     pub prefix: Option<TensorId>,
@@ -29,21 +71,33 @@ pub struct Tokens {
     pub pos: Option<TensorId>,
     /// Which tokens `pos` covers.
     pub mode: PosMode,
-    /// (B, NP, NPRE, C).
-    pub dims: [usize; 4],
-    /// Backward mode: `patches` holds dy [B, T, C]; the output is the gradient of one input.
-    pub grad: Option<TokensGrad>,
+    /// The sizes.
+    pub dims: TokensDims,
 }
 
-/// Which input a backward [`Tokens`] op produces the gradient of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokensGrad {
-    /// d patches `[B, NP, C]`: the patch rows of dy.
-    Patches,
-    /// d prefix `[NPRE, C]`: the prefix rows of dy summed over the batch.
-    Prefix,
-    /// d pos_embed (its forward shape): the rows it covers, summed over the batch.
-    Pos,
+/// Part of the backward of [`Tokens`]: d patches `[B, NP, C]`, the patch rows
+/// of `dy [B, T, C]`.
+#[derive(Debug, Clone)]
+pub struct TokensPatchGrad {
+    /// The gradient of the tokens `[B, T, C]`.
+    pub dy: TensorId,
+    /// The forward's sizes.
+    pub dims: TokensDims,
+}
+
+/// Part of the backward of [`Tokens`]: rows `first..first + rows` of
+/// `dy [B, T, C]` summed over the batch -> `[rows, C]` (d prefix: the prefix
+/// rows; d pos_embed: the rows it covers).
+#[derive(Debug, Clone)]
+pub struct TokensBatchSum {
+    /// The gradient of the tokens `[B, T, C]`.
+    pub dy: TensorId,
+    /// The forward's sizes.
+    pub dims: TokensDims,
+    /// The first token summed.
+    pub first: usize,
+    /// Tokens summed (the output's rows).
+    pub rows: usize,
 }
 
 impl Graph {
@@ -75,8 +129,9 @@ impl Graph {
                 ))
             }
         }
-        let op = Tokens { patches, prefix, pos, mode, dims: [*b, *np, npre, *c], grad: None };
-        Ok(self.push(Box::new(op), &[*b, npre + np, *c]))
+        let dims = TokensDims { batch: *b, patch_tokens: *np, prefix_tokens: npre, channels: *c };
+        let op = Tokens { patches, prefix, pos, mode, dims };
+        Ok(self.push(Box::new(op), &[*b, dims.tokens(), *c]))
     }
 }
 
@@ -86,77 +141,33 @@ impl Op for Tokens {
     }
 
     fn bindings(&self) -> Vec<Option<TensorId>> {
-        if self.grad.is_some() {
-            return vec![Some(self.patches), None, None];
-        }
         vec![Some(self.patches), self.prefix, self.pos]
     }
 
     fn backward(&self, g: &mut Graph, _out: TensorId, dout: TensorId) -> Result<Vec<Option<TensorId>>> {
-        if self.grad.is_some() {
-            return Err(Error::shape("tokens_grad", "second derivatives are not supported"));
-        }
-        let [b, np, npre, c] = self.dims;
-        let part = |g: &mut Graph, which: TokensGrad, shape: &[usize]| {
-            g.push(Box::new(Tokens { patches: dout, grad: Some(which), ..self.clone() }), shape)
-        };
-        let dp = part(g, TokensGrad::Patches, &[b, np, c]);
-        let dpre = self.prefix.map(|_| part(g, TokensGrad::Prefix, &[npre, c]));
+        let d = self.dims;
+        let (np, npre, c) = (d.patch_tokens, d.prefix_tokens, d.channels);
+        let dp = g.push(Box::new(TokensPatchGrad { dy: dout, dims: d }), &[d.batch, np, c]);
+        let batch_sum =
+            |g: &mut Graph, first: usize, rows: usize| g.push(Box::new(TokensBatchSum { dy: dout, dims: d, first, rows }), &[rows, c]);
+        let dpre = self.prefix.map(|_| batch_sum(g, 0, npre));
         let dpos = match (self.pos, self.mode) {
-            (Some(_), PosMode::All) => Some(part(g, TokensGrad::Pos, &[npre + np, c])),
-            (Some(_), PosMode::PatchesOnly) => Some(part(g, TokensGrad::Pos, &[np, c])),
+            (Some(_), PosMode::All) => Some(batch_sum(g, 0, npre + np)),
+            (Some(_), PosMode::PatchesOnly) => Some(batch_sum(g, npre, np)),
             _ => None,
         };
         Ok(vec![Some(dp), dpre, dpos])
     }
 
     fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
-        let [b, np, npre, c] = self.dims;
-        let mode = match self.mode {
-            PosMode::All => 0,
-            PosMode::PatchesOnly => 1,
-            PosMode::None => 2,
-        };
-        let key = KernelKey::new("tokens", "main")
-            .u("B", u32_of("tokens", "B", b)?)
-            .u("NP", u32_of("tokens", "NP", np)?)
-            .u("NPRE", u32_of("tokens", "NPRE", npre)?)
-            .u("C", u32_of("tokens", "C", c)?)
-            .u("POS_MODE", mode)
-            .u(
-                "MODE",
-                match self.grad {
-                    None => 0,
-                    Some(TokensGrad::Patches) => 1,
-                    Some(TokensGrad::Prefix) => 2,
-                    Some(TokensGrad::Pos) => 3,
-                },
-            );
-        let n = match self.grad {
-            None => b * (npre + np) * c,
-            Some(TokensGrad::Patches) => b * np * c,
-            Some(TokensGrad::Prefix) => npre * c,
-            Some(TokensGrad::Pos) => (npre + np) * c,
-        };
-        Dispatch::linear(key, n)
+        let d = self.dims;
+        let key = d.key("tokens", "forward")?.u("POS_MODE", pos_code(self.mode));
+        Dispatch::linear(key, d.batch * d.tokens() * d.channels)
     }
 
     fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
-        let [b, np, npre, c] = self.dims;
+        let TokensDims { batch: b, patch_tokens: np, prefix_tokens: npre, channels: c } = self.dims;
         let patches = get(self.patches);
-        let t = npre + np;
-        if let Some(which) = self.grad {
-            let dy = |bi: usize, ti: usize, ci: usize| patches[(bi * t + ti) * c + ci];
-            let sum_rows = |first: usize, rows: usize| -> Vec<f32> {
-                (0..rows * c).map(|i| (0..b).map(|bi| dy(bi, first + i / c, i % c)).sum()).collect()
-            };
-            return match which {
-                TokensGrad::Patches => (0..b * np * c).map(|i| dy(i / (np * c), npre + (i / c) % np, i % c)).collect(),
-                TokensGrad::Prefix => sum_rows(0, npre),
-                TokensGrad::Pos if self.mode == PosMode::PatchesOnly => sum_rows(npre, np),
-                TokensGrad::Pos => sum_rows(0, t),
-            };
-        }
         let prefix = self.prefix.map(get).unwrap_or_default();
         let pos = self.pos.map(get).unwrap_or_default();
         let t = npre + np;
@@ -175,5 +186,58 @@ impl Op for Tokens {
             }
         }
         out
+    }
+}
+
+impl Op for TokensPatchGrad {
+    fn name(&self) -> &'static str {
+        "tokens_patch_grad"
+    }
+
+    fn bindings(&self) -> Vec<Option<TensorId>> {
+        vec![Some(self.dy)]
+    }
+
+    fn backward(&self, _g: &mut Graph, _out: TensorId, _dout: TensorId) -> Result<Vec<Option<TensorId>>> {
+        Err(Error::shape("tokens_patch_grad", "second derivatives are not supported"))
+    }
+
+    fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
+        let d = self.dims;
+        Dispatch::linear(d.key("tokens_patch_grad", "patch_grad")?, d.batch * d.patch_tokens * d.channels)
+    }
+
+    fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
+        let TokensDims { batch: b, patch_tokens: np, prefix_tokens: npre, channels: c } = self.dims;
+        let dy = get(self.dy);
+        let t = npre + np;
+        (0..b * np * c).map(|i| dy[((i / (np * c)) * t + npre + (i / c) % np) * c + i % c]).collect()
+    }
+}
+
+impl Op for TokensBatchSum {
+    fn name(&self) -> &'static str {
+        "tokens_batch_sum"
+    }
+
+    fn bindings(&self) -> Vec<Option<TensorId>> {
+        vec![Some(self.dy)]
+    }
+
+    fn backward(&self, _g: &mut Graph, _out: TensorId, _dout: TensorId) -> Result<Vec<Option<TensorId>>> {
+        Err(Error::shape("tokens_batch_sum", "second derivatives are not supported"))
+    }
+
+    fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
+        let op = "tokens_batch_sum";
+        let key = self.dims.key(op, "batch_sum")?.u("FIRST", u32_of(op, "first", self.first)?).u("ROWS", u32_of(op, "rows", self.rows)?);
+        Dispatch::linear(key, self.rows * self.dims.channels)
+    }
+
+    fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
+        let TokensDims { batch: b, channels: c, .. } = self.dims;
+        let t = self.dims.tokens();
+        let dy = get(self.dy);
+        (0..self.rows * c).map(|i| (0..b).map(|bi| dy[(bi * t + self.first + i / c) * c + i % c]).sum()).collect()
     }
 }

@@ -1,21 +1,52 @@
-//! Batched 2-D transpose `[Z, R, C] -> [Z, C, R]` and column sums
-//! `[.., C] -> [C]` (`transpose.wgsl`): the layout work of backward passes
-//! (weight gradients, bias and token gradients).
+//! Batched 2-D transpose `[Z, R, C] -> [Z, C, R]` ([`Transpose`]) and column
+//! sums `[.., C] -> [C]` ([`SumRows`]), both in `transpose.wgsl`: the layout
+//! work of backward passes (weight gradients, bias and token gradients).
 
 use super::u32_of;
 use crate::error::{Error, Result};
 use crate::graph::{DeviceCaps, Dispatch, Graph, Op, TensorId};
-use crate::kernel::KernelKey;
+use crate::kernel::{Const, KernelKey};
 
-/// See the module docs.
+/// The sizes of a transpose: `x` read as `[Z, R, C]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransposeDims {
+    /// Independent matrices Z.
+    pub batch: usize,
+    /// Rows R of each input matrix.
+    pub rows: usize,
+    /// Columns C of each input matrix.
+    pub cols: usize,
+}
+
+/// See the module docs: `[Z, R, C] -> [Z, C, R]`.
 #[derive(Debug, Clone)]
 pub struct Transpose {
     /// The input, read as `[Z, R, C]` whatever its shape.
     pub x: TensorId,
-    /// (Z, R, C)
-    pub dims: [usize; 3],
-    /// Column sums instead of a transpose.
-    pub sum_rows: bool,
+    /// The sizes.
+    pub dims: TransposeDims,
+}
+
+/// The sizes of a column sum: `x` read as `[R, C]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SumRowsDims {
+    /// Rows R summed over.
+    pub rows: usize,
+    /// Columns C (the output's length).
+    pub cols: usize,
+}
+
+/// See the module docs: `out[c] = scale * sum over r of x[r, c]` (the rows
+/// summed in order, then scaled once).
+#[derive(Debug, Clone)]
+pub struct SumRows {
+    /// The input, read as `[R, C]` whatever its shape.
+    pub x: TensorId,
+    /// The sizes.
+    pub dims: SumRowsDims,
+    /// Factor applied to each sum: 1 but for an attention bias gradient
+    /// ([`Graph::bias_grad`]).
+    pub scale: f32,
 }
 
 impl Graph {
@@ -23,11 +54,11 @@ impl Graph {
     pub fn transpose(&mut self, x: TensorId) -> Result<TensorId> {
         let s = self.shape(x).to_vec();
         let (dims, out) = match s.as_slice() {
-            [r, c] => ([1, *r, *c], vec![*c, *r]),
-            [z, r, c] => ([*z, *r, *c], vec![*z, *c, *r]),
+            [r, c] => (TransposeDims { batch: 1, rows: *r, cols: *c }, vec![*c, *r]),
+            [z, r, c] => (TransposeDims { batch: *z, rows: *r, cols: *c }, vec![*z, *c, *r]),
             _ => return Err(Error::shape("transpose", format!("{s:?} must be [R, C] or [Z, R, C]"))),
         };
-        Ok(self.push(Box::new(Transpose { x, dims, sum_rows: false }), &out))
+        Ok(self.push(Box::new(Transpose { x, dims }), &out))
     }
 
     /// Transposes `x` read as `[Z, R, C]` (any shape with Z*R*C elements) -> `[Z, C, R]`.
@@ -36,7 +67,7 @@ impl Graph {
             return Err(Error::shape("transpose", format!("{:?} is not [{z}, {r}, {c}]", self.shape(x))));
         }
         let out = if z == 1 { vec![c, r] } else { vec![z, c, r] };
-        Ok(self.push(Box::new(Transpose { x, dims: [z, r, c], sum_rows: false }), &out))
+        Ok(self.push(Box::new(Transpose { x, dims: TransposeDims { batch: z, rows: r, cols: c } }), &out))
     }
 
     /// Sums `x` read as `[R, C]` over its rows -> `[C]`.
@@ -44,7 +75,7 @@ impl Graph {
         if r * c != self.numel(x) {
             return Err(Error::shape("sum_rows", format!("{:?} is not [{r}, {c}]", self.shape(x))));
         }
-        Ok(self.push(Box::new(Transpose { x, dims: [1, r, c], sum_rows: true }), &[c]))
+        Ok(self.push(Box::new(SumRows { x, dims: SumRowsDims { rows: r, cols: c }, scale: 1.0 }), &[c]))
     }
 
     /// Sums `x [.., C]` over every leading dimension -> `[C]`.
@@ -52,17 +83,13 @@ impl Graph {
         let s = self.shape(x).to_vec();
         let c = *s.last().ok_or_else(|| Error::shape("sum_rows", "scalar input"))?;
         let r = self.numel(x) / c.max(1);
-        Ok(self.push(Box::new(Transpose { x, dims: [1, r, c], sum_rows: true }), &[c]))
+        Ok(self.push(Box::new(SumRows { x, dims: SumRowsDims { rows: r, cols: c }, scale: 1.0 }), &[c]))
     }
 }
 
 impl Op for Transpose {
     fn name(&self) -> &'static str {
-        if self.sum_rows {
-            "sum_rows"
-        } else {
-            "transpose"
-        }
+        "transpose"
     }
 
     fn bindings(&self) -> Vec<Option<TensorId>> {
@@ -70,21 +97,17 @@ impl Op for Transpose {
     }
 
     fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
-        let [z, r, c] = self.dims;
-        let key = KernelKey::new("transpose", "main")
+        let TransposeDims { batch: z, rows: r, cols: c } = self.dims;
+        let key = KernelKey::new("transpose", "transpose2d")
             .u("Z", u32_of("transpose", "Z", z)?)
             .u("R", u32_of("transpose", "R", r)?)
-            .u("C", u32_of("transpose", "C", c)?)
-            .u("MODE", self.sum_rows as u32);
-        Dispatch::linear(key, if self.sum_rows { c } else { z * r * c })
+            .u("C", u32_of("transpose", "C", c)?);
+        Dispatch::linear(key, z * r * c)
     }
 
     fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
         let x = get(self.x);
-        let [z, r, c] = self.dims;
-        if self.sum_rows {
-            return (0..c).map(|j| (0..z * r).map(|i| x[i * c + j]).sum()).collect();
-        }
+        let TransposeDims { batch: z, rows: r, cols: c } = self.dims;
         let mut out = vec![0f32; z * r * c];
         for zi in 0..z {
             for ri in 0..r {
@@ -97,9 +120,35 @@ impl Op for Transpose {
     }
 
     fn backward(&self, g: &mut Graph, _out: TensorId, dout: TensorId) -> Result<Vec<Option<TensorId>>> {
-        if self.sum_rows {
-            return Err(Error::shape("sum_rows", "no backward (used only inside backward passes)"));
-        }
         Ok(vec![Some(g.transpose(dout)?)])
+    }
+}
+
+impl Op for SumRows {
+    fn name(&self) -> &'static str {
+        "sum_rows"
+    }
+
+    fn bindings(&self) -> Vec<Option<TensorId>> {
+        vec![Some(self.x)]
+    }
+
+    fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
+        let SumRowsDims { rows, cols } = self.dims;
+        let mut key = KernelKey::new("transpose", "sum_rows").u("R", u32_of("sum_rows", "R", rows)?).u("C", u32_of("sum_rows", "C", cols)?);
+        if self.scale != 1.0 {
+            key = key.with("SCALE", Const::f32(self.scale));
+        }
+        Dispatch::linear(key, cols)
+    }
+
+    fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
+        let x = get(self.x);
+        let SumRowsDims { rows, cols } = self.dims;
+        (0..cols).map(|j| (0..rows).map(|i| x[i * cols + j]).sum::<f32>() * self.scale).collect()
+    }
+
+    fn backward(&self, _g: &mut Graph, _out: TensorId, _dout: TensorId) -> Result<Vec<Option<TensorId>>> {
+        Err(Error::shape("sum_rows", "no backward (used only inside backward passes)"))
     }
 }

@@ -1,14 +1,16 @@
-//! Swin's window operations (shaders/window.wgsl, shaders/relpos.wgsl):
-//! window partition with the cyclic shift and padding, its reverse with the
-//! residual add, patch merging (2x2 space-to-depth), the relative position
-//! bias and the gradients of all of them. Each is a gather, so each backward
-//! is another mode of the same kernels.
+//! Swin's token moves (shaders/window.wgsl), each a gather with its own entry
+//! point: window partition with the cyclic shift and padding
+//! ([`WindowPartition`]), its reverse with the residual add
+//! ([`WindowReverse`]), and patch merging, 2x2 space-to-depth ([`PatchMerge`],
+//! backward [`PatchMergeGrad`]). Partition and reverse are each other's
+//! backward, as are merge and its gradient. (The relative position bias is in
+//! `attention_bias.rs`.)
 
-use super::attention::WindowMask;
+use super::attention_bias::WindowMask;
 use super::u32_of;
 use crate::error::{Error, Result};
 use crate::graph::{DeviceCaps, Dispatch, Graph, Op, TensorId};
-use crate::kernel::{Const, KernelKey};
+use crate::kernel::KernelKey;
 
 /// Geometry of one windowed attention: a `h x w` map of `c` channels, windows
 /// `wh x ww`, cyclic shift `(sh, sw)` (timm's `SwinTransformerBlock`).
@@ -46,6 +48,38 @@ impl WindowGeom {
     pub fn tokens(&self) -> usize {
         self.wh * self.ww
     }
+    /// The token map `[B, H*W, C]`.
+    fn map_shape(&self) -> [usize; 3] {
+        [self.b, self.h * self.w, self.c]
+    }
+    /// The windows `[B*NW, WH*WW, C]`.
+    fn windows_shape(&self) -> [usize; 3] {
+        [self.b * self.windows(), self.tokens(), self.c]
+    }
+    /// The shader's constants.
+    fn key(&self, op: &str, entry: &'static str) -> Result<KernelKey> {
+        let u = |what: &str, v: usize| u32_of(op, what, v);
+        Ok(KernelKey::new("window", entry)
+            .u("B", u("B", self.b)?)
+            .u("H", u("H", self.h)?)
+            .u("W", u("W", self.w)?)
+            .u("C", u("C", self.c)?)
+            .u("WH", u("WH", self.wh)?)
+            .u("WW", u("WW", self.ww)?)
+            .u("SH", u("SH", self.sh)?)
+            .u("SW", u("SW", self.sw)?))
+    }
+    /// Checks the geometry and that `x` has `want`'s shape.
+    fn check(&self, g: &Graph, op: &str, x: TensorId, want: &[usize]) -> Result<()> {
+        if g.shape(x) != want {
+            return Err(Error::shape(op, format!("input {:?}, expected {want:?}", g.shape(x))));
+        }
+        // A shift may exceed a small map (always_partition); the roll wraps, as torch.roll does.
+        if self.wh == 0 || self.ww == 0 || self.h == 0 || self.w == 0 || self.sh >= self.wh || self.sw >= self.ww {
+            return Err(Error::shape(op, format!("bad window {self:?}")));
+        }
+        Ok(())
+    }
     /// timm's shifted-window attention mask for this geometry (none without a shift).
     pub fn mask(&self) -> Option<WindowMask> {
         let (nwh, nww) = self.grid();
@@ -62,121 +96,134 @@ impl WindowGeom {
     }
 }
 
-/// Which rearrangement a [`Window`] op does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WindowMode {
-    /// `[B, H*W, C] -> [B*NW, WH*WW, C]` (roll, pad, partition).
-    Partition,
-    /// `[B*NW, WH*WW, C] -> [B, H*W, C]` (reverse, crop, roll back), plus `res` when given.
-    Reverse,
-    /// `[B, H*W, C] -> [B, ceil(H/2)*ceil(W/2), 4C]` (PatchMerging's gather).
-    Merge,
-    /// Backward of `Merge`.
-    MergeGrad,
-}
-
-/// See the module docs.
+/// See the module docs: `x [B, H*W, C] -> [B*NW, WH*WW, C]` (roll by
+/// `-shift`, zero-pad, cut into windows).
 #[derive(Debug, Clone)]
-pub struct Window {
-    /// The input, shaped as [`WindowMode`] says for the mode.
+pub struct WindowPartition {
+    /// The token map `[B, H*W, C]`.
     pub x: TensorId,
-    /// Residual `[B, H*W, C]` added to the output (`Reverse` only).
-    pub res: Option<TensorId>,
-    /// Which rearrangement.
-    pub mode: WindowMode,
     /// Map, window and shift sizes.
     pub geom: WindowGeom,
 }
 
-impl Graph {
-    fn window_op(&mut self, x: TensorId, res: Option<TensorId>, mode: WindowMode, geom: WindowGeom) -> Result<TensorId> {
-        let WindowGeom { b, h, w, c, .. } = geom;
-        let (h2, w2) = (h.div_ceil(2), w.div_ceil(2));
-        let (want, out) = match mode {
-            WindowMode::Partition => (vec![b, h * w, c], vec![b * geom.windows(), geom.tokens(), c]),
-            WindowMode::Reverse => (vec![b * geom.windows(), geom.tokens(), c], vec![b, h * w, c]),
-            WindowMode::Merge => (vec![b, h * w, c], vec![b, h2 * w2, 4 * c]),
-            WindowMode::MergeGrad => (vec![b, h2 * w2, 4 * c], vec![b, h * w, c]),
-        };
-        if self.shape(x) != want.as_slice() {
-            return Err(Error::shape("window", format!("{mode:?}: input {:?}, expected {want:?}", self.shape(x))));
-        }
-        if let Some(r) = res {
-            if mode != WindowMode::Reverse || self.shape(r) != out.as_slice() {
-                return Err(Error::shape("window", format!("residual {:?}, expected {out:?}", self.shape(r))));
-            }
-        }
-        // A shift may exceed a small map (always_partition); the roll wraps, as torch.roll does.
-        if geom.wh == 0 || geom.ww == 0 || h == 0 || w == 0 || geom.sh >= geom.wh.max(1) || geom.sw >= geom.ww.max(1) {
-            return Err(Error::shape("window", format!("bad window {geom:?}")));
-        }
-        Ok(self.push(Box::new(Window { x, res, mode, geom }), &out))
-    }
+/// See the module docs: `windows [B*NW, WH*WW, C] -> [B, H*W, C]` (uncut,
+/// crop, roll by `shift`), plus `res` when given. The backward of
+/// [`WindowPartition`], and its backward is one.
+#[derive(Debug, Clone)]
+pub struct WindowReverse {
+    /// The windows `[B*NW, WH*WW, C]`.
+    pub windows: TensorId,
+    /// Residual `[B, H*W, C]` added to the output (entry `window_reverse_add`).
+    pub res: Option<TensorId>,
+    /// Map, window and shift sizes.
+    pub geom: WindowGeom,
+}
 
+/// The sizes of a patch merging: a `H x W` map of `C` channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MergeDims {
+    /// Images in the batch (B).
+    pub batch: usize,
+    /// Map height in tokens (H).
+    pub height: usize,
+    /// Map width in tokens (W).
+    pub width: usize,
+    /// Channels per token (C).
+    pub channels: usize,
+}
+
+impl MergeDims {
+    /// The merged map's height and width: `(ceil(H / 2), ceil(W / 2))`.
+    pub fn half(&self) -> (usize, usize) {
+        (self.height.div_ceil(2), self.width.div_ceil(2))
+    }
+    fn map_shape(&self) -> [usize; 3] {
+        [self.batch, self.height * self.width, self.channels]
+    }
+    fn merged_shape(&self) -> [usize; 3] {
+        let (h2, w2) = self.half();
+        [self.batch, h2 * w2, 4 * self.channels]
+    }
+    /// The shader's constants (the window sizes keep their defaults).
+    fn key(&self, op: &str, entry: &'static str) -> Result<KernelKey> {
+        Ok(KernelKey::new("window", entry)
+            .u("B", u32_of(op, "B", self.batch)?)
+            .u("H", u32_of(op, "H", self.height)?)
+            .u("W", u32_of(op, "W", self.width)?)
+            .u("C", u32_of(op, "C", self.channels)?))
+    }
+}
+
+/// See the module docs: timm's PatchMerging gather, `x [B, H*W, C] ->
+/// [B, ceil(H/2)*ceil(W/2), 4C]` (zero-padded to even, 2x2 neighbours, channel
+/// order (w offset, h offset, c)).
+#[derive(Debug, Clone)]
+pub struct PatchMerge {
+    /// The token map `[B, H*W, C]`.
+    pub x: TensorId,
+    /// The sizes.
+    pub dims: MergeDims,
+}
+
+/// The backward of [`PatchMerge`]: `dx [B, H*W, C]` from `dmerged
+/// [B, ceil(H/2)*ceil(W/2), 4C]`; its backward is a [`PatchMerge`].
+#[derive(Debug, Clone)]
+pub struct PatchMergeGrad {
+    /// The gradient of the merged map.
+    pub dmerged: TensorId,
+    /// The forward's sizes.
+    pub dims: MergeDims,
+}
+
+impl Graph {
     /// Swin's `_attn` preamble: `x [B, H*W, C]` rolled by `-shift`, zero-padded, cut into windows.
     pub fn window_partition(&mut self, x: TensorId, geom: WindowGeom) -> Result<TensorId> {
-        self.window_op(x, None, WindowMode::Partition, geom)
+        geom.check(self, "window_partition", x, &geom.map_shape())?;
+        Ok(self.push(Box::new(WindowPartition { x, geom }), &geom.windows_shape()))
     }
 
     /// Windows back to `[B, H*W, C]` (crop, roll by `shift`), plus `res` when given.
     pub fn window_reverse(&mut self, win: TensorId, res: Option<TensorId>, geom: WindowGeom) -> Result<TensorId> {
-        self.window_op(win, res, WindowMode::Reverse, geom)
+        geom.check(self, "window_reverse", win, &geom.windows_shape())?;
+        let out = geom.map_shape();
+        if let Some(r) = res {
+            if self.shape(r) != out {
+                return Err(Error::shape("window_reverse", format!("residual {:?}, expected {out:?}", self.shape(r))));
+            }
+        }
+        Ok(self.push(Box::new(WindowReverse { windows: win, res, geom }), &out))
     }
 
     /// PatchMerging's rearrangement of `x [B, H*W, C]`: 2x2 neighbours concatenated.
     pub fn patch_merge(&mut self, x: TensorId, b: usize, h: usize, w: usize) -> Result<TensorId> {
         let c = self.shape(x).last().copied().unwrap_or(0);
-        let geom = WindowGeom { b, h, w, c, wh: 1, ww: 1, sh: 0, sw: 0 };
-        self.window_op(x, None, WindowMode::Merge, geom)
+        let dims = MergeDims { batch: b, height: h, width: w, channels: c };
+        if self.shape(x) != dims.map_shape() {
+            return Err(Error::shape("patch_merge", format!("input {:?}, expected {:?}", self.shape(x), dims.map_shape())));
+        }
+        if h == 0 || w == 0 {
+            return Err(Error::shape("patch_merge", format!("bad map {dims:?}")));
+        }
+        Ok(self.push(Box::new(PatchMerge { x, dims }), &dims.merged_shape()))
     }
 }
 
-impl Op for Window {
+impl Op for WindowPartition {
     fn name(&self) -> &'static str {
-        "window"
+        "window_partition"
     }
 
     fn bindings(&self) -> Vec<Option<TensorId>> {
-        vec![Some(self.x), self.res]
+        vec![Some(self.x)]
     }
 
     fn backward(&self, g: &mut Graph, _out: TensorId, dout: TensorId) -> Result<Vec<Option<TensorId>>> {
-        let dx = match self.mode {
-            WindowMode::Partition => g.window_op(dout, None, WindowMode::Reverse, self.geom)?,
-            WindowMode::Reverse => g.window_op(dout, None, WindowMode::Partition, self.geom)?,
-            WindowMode::Merge => g.window_op(dout, None, WindowMode::MergeGrad, self.geom)?,
-            WindowMode::MergeGrad => g.window_op(dout, None, WindowMode::Merge, self.geom)?,
-        };
-        Ok(vec![Some(dx), self.res.map(|_| dout)])
+        Ok(vec![Some(g.window_reverse(dout, None, self.geom)?)])
     }
 
     fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
-        let WindowGeom { b, h, w, c, wh, ww, sh, sw } = self.geom;
-        let u = |what: &str, v: usize| u32_of("window", what, v);
-        let mode = match self.mode {
-            WindowMode::Partition => 0,
-            WindowMode::Reverse => 1,
-            WindowMode::Merge => 2,
-            WindowMode::MergeGrad => 3,
-        };
-        let key = KernelKey::new("window", "main")
-            .u("B", u("B", b)?)
-            .u("H", u("H", h)?)
-            .u("W", u("W", w)?)
-            .u("C", u("C", c)?)
-            .u("WH", u("WH", wh)?)
-            .u("WW", u("WW", ww)?)
-            .u("SH", u("SH", sh)?)
-            .u("SW", u("SW", sw)?)
-            .u("MODE", mode)
-            .u("RES", self.res.is_some() as u32);
-        // One invocation per output element; the output shape is fixed by the mode.
-        let n = match self.mode {
-            WindowMode::Partition => b * self.geom.windows() * self.geom.tokens() * c,
-            WindowMode::Merge => b * h.div_ceil(2) * w.div_ceil(2) * 4 * c,
-            WindowMode::Reverse | WindowMode::MergeGrad => b * h * w * c,
-        };
-        Dispatch::linear(key, n)
+        let [z, n, c] = self.geom.windows_shape();
+        Dispatch::linear(self.geom.key("window_partition", "window_partition")?, z * n * c)
     }
 
     fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
@@ -184,62 +231,105 @@ impl Op for Window {
         let WindowGeom { b, h, w, c, wh, ww, sh, sw } = self.geom;
         let (_, nww) = self.geom.grid();
         let (nw, n) = (self.geom.windows(), self.geom.tokens());
-        let (h2, w2) = (h.div_ceil(2), w.div_ceil(2));
-        let mut out = Vec::new();
-        match self.mode {
-            WindowMode::Partition => {
-                for bi in 0..b {
-                    for wi in 0..nw {
-                        for i in 0..n {
-                            let py = (wi / nww) * wh + i / ww;
-                            let px = (wi % nww) * ww + i % ww;
-                            for ci in 0..c {
-                                out.push(if py < h && px < w { x[((bi * h + (py + sh) % h) * w + (px + sw) % w) * c + ci] } else { 0.0 });
-                            }
-                        }
+        let mut out = Vec::with_capacity(b * nw * n * c);
+        for bi in 0..b {
+            for wi in 0..nw {
+                for i in 0..n {
+                    let py = (wi / nww) * wh + i / ww;
+                    let px = (wi % nww) * ww + i % ww;
+                    for ci in 0..c {
+                        out.push(if py < h && px < w { x[((bi * h + (py + sh) % h) * w + (px + sw) % w) * c + ci] } else { 0.0 });
                     }
                 }
             }
-            WindowMode::Reverse => {
-                let res = self.res.map(get);
-                for bi in 0..b {
-                    for y in 0..h {
-                        for xx in 0..w {
-                            let py = (y + h - sh % h) % h;
-                            let px = (xx + w - sw % w) % w;
-                            let wi = (py / wh) * nww + px / ww;
-                            let i = (py % wh) * ww + px % ww;
-                            for ci in 0..c {
-                                let o = ((bi * h + y) * w + xx) * c + ci;
-                                let r = res.as_ref().map_or(0.0, |r| r[o]);
-                                out.push(x[((bi * nw + wi) * n + i) * c + ci] + r);
-                            }
-                        }
+        }
+        out
+    }
+}
+
+impl Op for WindowReverse {
+    fn name(&self) -> &'static str {
+        "window_reverse"
+    }
+
+    fn bindings(&self) -> Vec<Option<TensorId>> {
+        match self.res {
+            Some(r) => vec![Some(self.windows), Some(r)],
+            None => vec![Some(self.windows)],
+        }
+    }
+
+    fn backward(&self, g: &mut Graph, _out: TensorId, dout: TensorId) -> Result<Vec<Option<TensorId>>> {
+        let dwin = g.window_partition(dout, self.geom)?;
+        Ok(match self.res {
+            Some(_) => vec![Some(dwin), Some(dout)],
+            None => vec![Some(dwin)],
+        })
+    }
+
+    fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
+        let entry = if self.res.is_some() { "window_reverse_add" } else { "window_reverse" };
+        let [b, hw, c] = self.geom.map_shape();
+        Dispatch::linear(self.geom.key("window_reverse", entry)?, b * hw * c)
+    }
+
+    fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
+        let x = get(self.windows);
+        let res = self.res.map(get);
+        let WindowGeom { b, h, w, c, wh, ww, sh, sw } = self.geom;
+        let (_, nww) = self.geom.grid();
+        let (nw, n) = (self.geom.windows(), self.geom.tokens());
+        let mut out = Vec::with_capacity(b * h * w * c);
+        for bi in 0..b {
+            for y in 0..h {
+                for xx in 0..w {
+                    let py = (y + h - sh % h) % h;
+                    let px = (xx + w - sw % w) % w;
+                    let wi = (py / wh) * nww + px / ww;
+                    let i = (py % wh) * ww + px % ww;
+                    for ci in 0..c {
+                        let o = ((bi * h + y) * w + xx) * c + ci;
+                        let r = res.as_ref().map_or(0.0, |r| r[o]);
+                        out.push(x[((bi * nw + wi) * n + i) * c + ci] + r);
                     }
                 }
             }
-            WindowMode::Merge => {
-                for bi in 0..b {
-                    for y2 in 0..h2 {
-                        for x2 in 0..w2 {
-                            for k in 0..4 {
-                                let (y, xx) = (2 * y2 + k % 2, 2 * x2 + k / 2);
-                                for ci in 0..c {
-                                    out.push(if y < h && xx < w { x[((bi * h + y) * w + xx) * c + ci] } else { 0.0 });
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            WindowMode::MergeGrad => {
-                for bi in 0..b {
-                    for y in 0..h {
-                        for xx in 0..w {
-                            let k = (xx % 2) * 2 + y % 2;
-                            for ci in 0..c {
-                                out.push(x[(((bi * h2 + y / 2) * w2 + xx / 2) * 4 + k) * c + ci]);
-                            }
+        }
+        out
+    }
+}
+
+impl Op for PatchMerge {
+    fn name(&self) -> &'static str {
+        "patch_merge"
+    }
+
+    fn bindings(&self) -> Vec<Option<TensorId>> {
+        vec![Some(self.x)]
+    }
+
+    fn backward(&self, g: &mut Graph, _out: TensorId, dout: TensorId) -> Result<Vec<Option<TensorId>>> {
+        let grad = PatchMergeGrad { dmerged: dout, dims: self.dims };
+        Ok(vec![Some(g.push(Box::new(grad), &self.dims.map_shape()))])
+    }
+
+    fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
+        let [b, n2, c4] = self.dims.merged_shape();
+        Dispatch::linear(self.dims.key("patch_merge", "patch_merge")?, b * n2 * c4)
+    }
+
+    fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
+        let x = get(self.x);
+        let MergeDims { batch: b, height: h, width: w, channels: c } = self.dims;
+        let (h2, w2) = self.dims.half();
+        let mut out = Vec::with_capacity(b * h2 * w2 * 4 * c);
+        for bi in 0..b {
+            for y2 in 0..h2 {
+                for x2 in 0..w2 {
+                    for k in 0..4 {
+                        let (y, xx) = (2 * y2 + k % 2, 2 * x2 + k / 2);
+                        for ci in 0..c {
+                            out.push(if y < h && xx < w { x[((bi * h + y) * w + xx) * c + ci] } else { 0.0 });
                         }
                     }
                 }
@@ -249,130 +339,41 @@ impl Op for Window {
     }
 }
 
-/// Which output a [`RelPos`] op computes.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum RelPosMode {
-    /// table `[(2WH-1)(2WW-1), NH]` -> bias `[NH, N, N]`.
-    Bias,
-    /// ds `[ZB*NH*N, N]` -> d bias `[NH, N, N]`, times `inv_scale`, summed over ZB.
-    BiasGrad {
-        /// Groups summed over: windows x batch.
-        zb: usize,
-        /// Factor applied to ds (1 / the softmax's scale).
-        inv_scale: f32,
-    },
-    /// d bias `[NH, N, N]` -> d table.
-    TableGrad,
-}
-
-/// Relative position bias of a `wh x ww` window with `heads` heads.
-#[derive(Debug, Clone)]
-pub struct RelPos {
-    /// The input: table, ds or d bias, as [`RelPosMode`] says for the mode.
-    pub x: TensorId,
-    /// Window height in tokens.
-    pub wh: usize,
-    /// Window width in tokens (N = wh * ww).
-    pub ww: usize,
-    /// Heads NH.
-    pub heads: usize,
-    /// Which output.
-    pub mode: RelPosMode,
-}
-
-impl RelPos {
-    fn table_len(&self) -> usize {
-        (2 * self.wh - 1) * (2 * self.ww - 1)
-    }
-    fn index(&self, i: usize, j: usize) -> usize {
-        let (ww, wh) = (self.ww, self.wh);
-        (i / ww + wh - 1 - j / ww) * (2 * ww - 1) + (i % ww + ww - 1 - j % ww)
-    }
-}
-
-impl Graph {
-    /// timm's `WindowAttention._get_rel_pos_bias`: `table [(2WH-1)(2WW-1), heads] -> [heads, N, N]`.
-    pub fn rel_pos_bias(&mut self, table: TensorId, wh: usize, ww: usize) -> Result<TensorId> {
-        let s = self.shape(table).to_vec();
-        let [len, heads] = s.as_slice() else {
-            return Err(Error::shape("rel_pos", format!("table {s:?} must be [L, heads]")));
-        };
-        let op = RelPos { x: table, wh, ww, heads: *heads, mode: RelPosMode::Bias };
-        if wh == 0 || ww == 0 || *len != op.table_len() {
-            return Err(Error::shape("rel_pos", format!("table {s:?} does not fit a {wh}x{ww} window")));
-        }
-        let n = wh * ww;
-        Ok(self.push(Box::new(op), &[*heads, n, n]))
-    }
-
-    /// Gradient of a score bias `[heads, t, t]` from the softmax's `ds [Z*t, t]`
-    /// (Z = windows x batch x heads): `inv_scale * ds` summed over windows and batch.
-    pub fn bias_grad(&mut self, ds: TensorId, heads: usize, t: usize, inv_scale: f32) -> Result<TensorId> {
-        let rows = self.shape(ds).iter().product::<usize>() / t.max(1);
-        if heads == 0 || !rows.is_multiple_of(heads * t) {
-            return Err(Error::shape("bias_grad", format!("ds {:?} does not split into {heads} heads of {t}", self.shape(ds))));
-        }
-        let zb = rows / (heads * t);
-        // Any window factorisation of t works for the sum; (1, t) keeps N = t.
-        let op = RelPos { x: ds, wh: 1, ww: t, heads, mode: RelPosMode::BiasGrad { zb, inv_scale } };
-        Ok(self.push(Box::new(op), &[heads, t, t]))
-    }
-}
-
-impl Op for RelPos {
+impl Op for PatchMergeGrad {
     fn name(&self) -> &'static str {
-        "rel_pos"
+        "patch_merge_grad"
     }
 
     fn bindings(&self) -> Vec<Option<TensorId>> {
-        vec![Some(self.x)]
+        vec![Some(self.dmerged)]
     }
 
+    /// The merge gather is linear: the backward of its gradient is the merge itself.
     fn backward(&self, g: &mut Graph, _out: TensorId, dout: TensorId) -> Result<Vec<Option<TensorId>>> {
-        if self.mode != RelPosMode::Bias {
-            return Err(Error::shape("rel_pos", "second derivatives are not supported"));
-        }
-        let op = RelPos { x: dout, mode: RelPosMode::TableGrad, ..self.clone() };
-        Ok(vec![Some(g.push(Box::new(op), &[self.table_len(), self.heads]))])
+        let merge = PatchMerge { x: dout, dims: self.dims };
+        Ok(vec![Some(g.push(Box::new(merge), &self.dims.merged_shape()))])
     }
 
     fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
-        let u = |what: &str, v: usize| u32_of("rel_pos", what, v);
-        let n = self.wh * self.ww;
-        let (mode, zb, inv, count) = match self.mode {
-            RelPosMode::Bias => (0, 1, 1.0, self.heads * n * n),
-            RelPosMode::BiasGrad { zb, inv_scale } => (1, zb, inv_scale, self.heads * n * n),
-            RelPosMode::TableGrad => (2, 1, 1.0, self.table_len() * self.heads),
-        };
-        let key = KernelKey::new("relpos", "main")
-            .u("WH", u("WH", self.wh)?)
-            .u("WW", u("WW", self.ww)?)
-            .u("NH", u("heads", self.heads)?)
-            .u("ZB", u("ZB", zb)?)
-            .u("MODE", mode)
-            .with("INV_SCALE", Const::f32(inv));
-        Dispatch::linear(key, count)
+        let [b, hw, c] = self.dims.map_shape();
+        Dispatch::linear(self.dims.key("patch_merge_grad", "patch_merge_grad")?, b * hw * c)
     }
 
     fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
-        let x = get(self.x);
-        let (n, nh) = (self.wh * self.ww, self.heads);
-        match self.mode {
-            RelPosMode::Bias => (0..nh * n * n).map(|o| x[self.index((o / n) % n, o % n) * nh + o / (n * n)]).collect(),
-            RelPosMode::BiasGrad { zb, inv_scale } => {
-                (0..nh * n * n).map(|o| (0..zb).map(|z| x[z * nh * n * n + o]).sum::<f32>() * inv_scale).collect()
-            }
-            RelPosMode::TableGrad => {
-                let mut out = vec![0f32; self.table_len() * nh];
-                for h in 0..nh {
-                    for i in 0..n {
-                        for j in 0..n {
-                            out[self.index(i, j) * nh + h] += x[(h * n + i) * n + j];
-                        }
+        let x = get(self.dmerged);
+        let MergeDims { batch: b, height: h, width: w, channels: c } = self.dims;
+        let (h2, w2) = self.dims.half();
+        let mut out = Vec::with_capacity(b * h * w * c);
+        for bi in 0..b {
+            for y in 0..h {
+                for xx in 0..w {
+                    let k = (xx % 2) * 2 + y % 2;
+                    for ci in 0..c {
+                        out.push(x[(((bi * h2 + y / 2) * w2 + xx / 2) * 4 + k) * c + ci]);
                     }
                 }
-                out
             }
         }
+        out
     }
 }

@@ -1,6 +1,6 @@
 //! The Swin forward graph (see the family's module docs for the layout).
 
-use super::{SwinConfig, Stage};
+use super::{Stage, SwinConfig};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::models::blocks::{global_pool, linear, linear_params, norm};
