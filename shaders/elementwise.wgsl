@@ -1,10 +1,10 @@
 // elementwise.wgsl: one value per invocation.
-// MODE 0: out = (a + b) * ALPHA   (DeiT's averaged heads, gradient sums)
-// MODE 1: out = a * ALPHA         (b unused)
-// MODE 2: out = a * b
-// MODE 3: out = b * gelu'(a)      (a: GELU input, b: gradient of its output)
-// MODE 4: out = ALPHA             (a, b unused)
-// MODE 5: out = a * b[idx % BN]   (b [BN] broadcast over rows: layer scale)
+// EW_ADD_SCALE: out = (a + b) * ALPHA   (DeiT's averaged heads, gradient sums)
+// EW_SCALE: out = a * ALPHA         (b unused)
+// EW_MUL: out = a * b
+// EW_GELU_GRAD: out = b * gelu'(a)      (a: GELU input, b: gradient of its output)
+// EW_FILL: out = ALPHA             (a, b unused)
+// EW_MUL_COL: out = a * b[idx % BN]   (b [BN] broadcast over rows: layer scale)
 //
 // Bindings (f32):
 //   0 a   [LEN]
@@ -14,7 +14,15 @@
 
 const LEN: u32 = 1u;
 const ALPHA: f32 = 1.0;
-const MODE: u32 = 0u;
+// The modes (Rust: `ew_code` in src/ops/elementwise.rs).
+const EW_ADD_SCALE: u32 = 0u;
+const EW_SCALE: u32 = 1u;
+const EW_MUL: u32 = 2u;
+const EW_GELU_GRAD: u32 = 3u;
+const EW_FILL: u32 = 4u;
+const EW_MUL_COL: u32 = 5u;
+
+const MODE: u32 = EW_ADD_SCALE;
 const BN: u32 = 1u;
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
@@ -28,22 +36,22 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         return;
     }
     switch MODE {
-        case 0u: {
+        case EW_ADD_SCALE: {
             out[idx] = (a[idx] + b[idx]) * ALPHA;
         }
-        case 1u: {
+        case EW_SCALE: {
             out[idx] = a[idx] * ALPHA;
         }
-        case 2u: {
+        case EW_MUL: {
             out[idx] = a[idx] * b[idx];
         }
-        case 3u: {
+        case EW_GELU_GRAD: {
             out[idx] = b[idx] * gelu_grad(a[idx]);
         }
-        case 4u: {
+        case EW_FILL: {
             out[idx] = ALPHA;
         }
-        default: {
+        case EW_MUL_COL, default: {
             out[idx] = a[idx] * b[idx % BN];
         }
     }

@@ -1,11 +1,11 @@
 // heads.wgsl: moves attention heads between timm's token layout and
 // per-head matrices, so attention runs on the matmul kernels.
-// MODE 0: x = qkv [B, T, 3, H, D] -> out [B*H, T, D], part PART (0 q, 1 k)
-// MODE 1: x = qkv [B, T, 3, H, D] -> out [B*H, D, TP], v transposed, zero for t >= T
-// MODE 2: x = o   [B*H, T, D]     -> out [B, T, H*D] (heads merged, timm order)
-// Backward: MODE 3: x = dq or dk [B*H, T, D] -> d qkv [B, T, 3C], part PART, zeros elsewhere
-//           MODE 4: x = d vt [B*H, D, TP]    -> d qkv [B, T, 3C], part 2, zeros elsewhere
-//           MODE 5: x = d out [B, T, C]      -> d o [B*H, T, D]
+// HEADS_SPLIT: x = qkv [B, T, 3, H, D] -> out [B*H, T, D], part PART (0 q, 1 k)
+// HEADS_SPLIT_VT: x = qkv [B, T, 3, H, D] -> out [B*H, D, TP], v transposed, zero for t >= T
+// HEADS_MERGE: x = o   [B*H, T, D]     -> out [B, T, H*D] (heads merged, timm order)
+// Backward: HEADS_SPLIT_GRAD: x = dq or dk [B*H, T, D] -> d qkv [B, T, 3C], part PART, zeros elsewhere
+//           HEADS_SPLIT_VT_GRAD: x = d vt [B*H, D, TP]    -> d qkv [B, T, 3C], part 2, zeros elsewhere
+//           HEADS_MERGE_GRAD: x = d out [B, T, C]      -> d o [B*H, T, D]
 //
 // Bindings (f32, row-major):
 //   0 x    see MODE
@@ -17,7 +17,15 @@ const T: u32 = 1u;
 const TP: u32 = 4u;
 const H: u32 = 1u;
 const D: u32 = 1u;
-const MODE: u32 = 0u;
+// The modes (Rust: `heads_code` in src/ops/attention.rs).
+const HEADS_SPLIT: u32 = 0u;
+const HEADS_SPLIT_VT: u32 = 1u;
+const HEADS_MERGE: u32 = 2u;
+const HEADS_SPLIT_GRAD: u32 = 3u;
+const HEADS_SPLIT_VT_GRAD: u32 = 4u;
+const HEADS_MERGE_GRAD: u32 = 5u;
+
+const MODE: u32 = HEADS_SPLIT;
 const PART: u32 = 0u;
 const C: u32 = H * D;
 
@@ -27,7 +35,7 @@ const C: u32 = H * D;
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = gid.x + gid.y * nwg.x * 64u;
-    if (MODE == 0u) {
+    if (MODE == HEADS_SPLIT) {
         if (idx >= B * H * T * D) {
             return;
         }
@@ -37,7 +45,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         let h = z % H;
         let b = z / H;
         out[idx] = x[(b * T + t) * 3u * C + PART * C + h * D + d];
-    } else if (MODE == 1u) {
+    } else if (MODE == HEADS_SPLIT_VT) {
         if (idx >= B * H * D * TP) {
             return;
         }
@@ -51,7 +59,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             v = x[(b * T + t) * 3u * C + 2u * C + h * D + d];
         }
         out[idx] = v;
-    } else if (MODE == 2u) {
+    } else if (MODE == HEADS_MERGE) {
         if (idx >= B * T * C) {
             return;
         }
@@ -60,7 +68,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         let t = (idx / C) % T;
         let b = idx / (C * T);
         out[idx] = x[((b * H + h) * T + t) * D + d];
-    } else if (MODE == 5u) {
+    } else if (MODE == HEADS_MERGE_GRAD) {
         if (idx >= B * H * T * D) {
             return;
         }
@@ -79,9 +87,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         let b = idx / (3u * C * T);
         let z = b * H + h;
         var v = 0.0;
-        if (MODE == 3u && part == PART) {
+        if (MODE == HEADS_SPLIT_GRAD && part == PART) {
             v = x[(z * T + t) * D + d];
-        } else if (MODE == 4u && part == 2u) {
+        } else if (MODE == HEADS_SPLIT_VT_GRAD && part == 2u) {
             v = x[(z * D + d) * TP + t];
         }
         out[idx] = v;

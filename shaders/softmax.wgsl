@@ -1,7 +1,8 @@
 // softmax.wgsl: row softmax of scaled attention scores, max subtracted, f32 sums.
 // out[r, j] = exp(SCALE * s[r, j] - max) / sum for j < T, and 0 for T <= j < TP
 // (padding so the next matmul reads K = TP, a multiple of 4).
-// MODE 1 (backward): s is p [R, TP], dp [R, TP]; out = ds [R, T] with
+// Entry `forward` (op Softmax) computes that; entry `backward` (op SoftmaxGrad):
+//   s is p [R, TP], dp [R, TP]; out = ds [R, T] with
 //   ds[j] = SCALE * p[j] * (dp[j] - sum_k p[k] dp[k]).
 // BIAS 1 (Swin's window attention): row r = (z * NH + h) * T + i adds
 //   bias[h, i, j] to the scaled score, and with MASK 1 also timm's shifted-window
@@ -10,17 +11,16 @@
 //   shift SH / SW; a zero shift makes one region along that axis).
 //
 // Bindings (f32, row-major):
-//   0 s    [R, T]    R = B * H * T rows of scores (MODE 1: p [R, TP])
-//   1 dp   [R, TP]   MODE 1 only
-//   2 bias [NH, T, T] BIAS 1 only
-//   3 out  [R, TP]   (MODE 1: [R, T])
+//   0 s    [R, T]    R = B * H * T rows of scores (backward: p [R, TP])
+//   1 dp   [R, TP]   backward only (not bound for forward)
+//   2 bias [NH, T, T] forward only (a dummy without BIAS; not bound for backward)
+//   3 out  [R, TP]   (backward: ds [R, T])
 // Dispatch: R invocations, workgroups of 64, linear over (x, y).
 
 const R: u32 = 1u;
 const T: u32 = 1u;
 const TP: u32 = 4u;
 const SCALE: f32 = 1.0;
-const MODE: u32 = 0u;
 const BIAS: u32 = 0u;
 const NH: u32 = 1u;
 const MASK: u32 = 0u;
@@ -78,20 +78,25 @@ fn added(r: u32, j: u32) -> f32 {
 }
 
 @compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let r = gid.x + gid.y * nwg.x * 64u;
     if (r >= R) {
         return;
     }
-    if (MODE == 1u) {
-        let p0 = r * TP;
-        var dot = 0.0;
-        for (var j = 0u; j < T; j = j + 1u) {
-            dot = dot + s[p0 + j] * dp[p0 + j];
-        }
-        for (var j = 0u; j < T; j = j + 1u) {
-            out[r * T + j] = SCALE * s[p0 + j] * (dp[p0 + j] - dot);
-        }
+    let p0 = r * TP;
+    var dot = 0.0;
+    for (var j = 0u; j < T; j = j + 1u) {
+        dot = dot + s[p0 + j] * dp[p0 + j];
+    }
+    for (var j = 0u; j < T; j = j + 1u) {
+        out[r * T + j] = SCALE * s[p0 + j] * (dp[p0 + j] - dot);
+    }
+}
+
+@compute @workgroup_size(64)
+fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = gid.x + gid.y * nwg.x * 64u;
+    if (r >= R) {
         return;
     }
     let i0 = r * T;

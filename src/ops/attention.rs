@@ -59,7 +59,7 @@ impl Graph {
         let k = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::Split(1), dims }), &[z, t, head_dim]);
         let vt = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::SplitVt, dims }), &[z, head_dim, tp]);
         let s = self.bmm(q, k)?;
-        let p = self.push(Box::new(Softmax { s, rows: z * t, t, tp, scale, dp: None, bias }), &[z, t, tp]);
+        let p = self.push(Box::new(Softmax { s, rows: z * t, t, tp, scale, bias }), &[z, t, tp]);
         let o = self.bmm(p, vt)?;
         Ok(self.push(Box::new(Heads { x: o, mode: HeadsMode::Merge, dims }), &[b, t, heads * head_dim]))
     }
@@ -161,6 +161,18 @@ pub enum HeadsMode {
     MergeGrad,
 }
 
+/// The shader's `MODE`; mirrors `HEADS_SPLIT` .. `HEADS_MERGE_GRAD` in `shaders/heads.wgsl`.
+fn heads_code(mode: HeadsMode) -> u32 {
+    match mode {
+        HeadsMode::Split(_) => 0,
+        HeadsMode::SplitVt => 1,
+        HeadsMode::Merge => 2,
+        HeadsMode::SplitGrad(_) => 3,
+        HeadsMode::SplitVtGrad => 4,
+        HeadsMode::MergeGrad => 5,
+    }
+}
+
 /// Head layout changes around the attention matmuls.
 #[derive(Debug, Clone)]
 pub struct Heads {
@@ -183,14 +195,15 @@ impl Op for Heads {
 
     fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
         let HeadDims { b, t, tp, h, d } = self.dims;
-        let (mode, part, n) = match self.mode {
-            HeadsMode::Split(p) => (0, p as u32, b * h * t * d),
-            HeadsMode::SplitVt => (1, 2, b * h * d * tp),
-            HeadsMode::Merge => (2, 0, b * t * h * d),
-            HeadsMode::SplitGrad(p) => (3, p as u32, b * t * 3 * h * d),
-            HeadsMode::SplitVtGrad => (4, 2, b * t * 3 * h * d),
-            HeadsMode::MergeGrad => (5, 0, b * h * t * d),
+        let (part, n) = match self.mode {
+            HeadsMode::Split(p) => (p as u32, b * h * t * d),
+            HeadsMode::SplitVt => (2, b * h * d * tp),
+            HeadsMode::Merge => (0, b * t * h * d),
+            HeadsMode::SplitGrad(p) => (p as u32, b * t * 3 * h * d),
+            HeadsMode::SplitVtGrad => (2, b * t * 3 * h * d),
+            HeadsMode::MergeGrad => (0, b * h * t * d),
         };
+        let mode = heads_code(self.mode);
         let key = KernelKey::new("heads", "main")
             .u("B", u32_of("heads", "B", b)?)
             .u("T", u32_of("heads", "T", t)?)
@@ -291,10 +304,59 @@ pub struct Softmax {
     pub tp: usize,
     /// Scale applied to the scores before the bias and softmax (`D^-0.5`).
     pub scale: f32,
-    /// Backward mode: `s` is the forward output p, `dp` its gradient; the output is ds [R, T].
-    pub dp: Option<TensorId>,
-    /// Added to the scaled scores (forward only).
+    /// Added to the scaled scores.
     pub bias: Option<AttnBias>,
+}
+
+/// The gradient of [`Softmax`] with respect to its (unscaled) scores:
+/// `ds [R, T] = scale * p * (dp - sum_k p dp)`, from the forward output `p [R, TP]` and `dp`.
+#[derive(Debug, Clone)]
+pub struct SoftmaxGrad {
+    /// The forward op (sizes and scale).
+    pub fwd: Softmax,
+    /// The forward output p `[R, TP]`.
+    pub p: TensorId,
+    /// Its gradient `[R, TP]`.
+    pub dp: TensorId,
+}
+
+impl Softmax {
+    fn key(&self, entry: &'static str) -> Result<KernelKey> {
+        let u = |what: &str, v: usize| u32_of("softmax", what, v);
+        Ok(KernelKey::new("softmax", entry)
+            .u("R", u("rows", self.rows)?)
+            .u("T", u("T", self.t)?)
+            .u("TP", u("TP", self.tp)?)
+            .with("SCALE", Const::f32(self.scale)))
+    }
+}
+
+impl Op for SoftmaxGrad {
+    fn name(&self) -> &'static str {
+        "softmax_grad"
+    }
+    /// p (0), dp (1); position 2 (the forward's bias) is not bound.
+    fn bindings(&self) -> Vec<Option<TensorId>> {
+        vec![Some(self.p), Some(self.dp), None]
+    }
+    fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
+        Ok(Dispatch::linear(self.fwd.key("backward")?, self.fwd.rows)?.without(&[2]))
+    }
+    fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
+        let (s, dp) = (get(self.p), get(self.dp));
+        let Softmax { rows, t, tp, scale, .. } = self.fwd;
+        let mut out = vec![0f32; rows * t];
+        for r in 0..rows {
+            let dot: f32 = (0..t).map(|j| s[r * tp + j] * dp[r * tp + j]).sum();
+            for j in 0..t {
+                out[r * t + j] = scale * s[r * tp + j] * (dp[r * tp + j] - dot);
+            }
+        }
+        out
+    }
+    fn backward(&self, _g: &mut Graph, _out: TensorId, _dout: TensorId) -> Result<Vec<Option<TensorId>>> {
+        Err(Error::shape("softmax_grad", "second derivatives are not supported"))
+    }
 }
 
 impl Op for Softmax {
@@ -302,15 +364,13 @@ impl Op for Softmax {
         "softmax"
     }
 
+    /// scores (0), bias (2, a dummy without one); position 1 (the gradient's dp) is not bound.
     fn bindings(&self) -> Vec<Option<TensorId>> {
-        vec![Some(self.s), self.dp, self.bias.map(|b| b.bias)]
+        vec![Some(self.s), None, self.bias.map(|b| b.bias)]
     }
 
     fn backward(&self, g: &mut Graph, out: TensorId, dout: TensorId) -> Result<Vec<Option<TensorId>>> {
-        if self.dp.is_some() {
-            return Err(Error::shape("softmax_grad", "second derivatives are not supported"));
-        }
-        let op = Softmax { s: out, dp: Some(dout), bias: None, ..self.clone() };
+        let op = SoftmaxGrad { fwd: self.clone(), p: out, dp: dout };
         let shape = g.shape(self.s).to_vec();
         let ds = g.push(Box::new(op), &shape);
         // The bias enters the logits unscaled: its gradient is ds / scale, summed over windows and batch.
@@ -323,12 +383,7 @@ impl Op for Softmax {
 
     fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
         let u = |what: &str, v: usize| u32_of("softmax", what, v);
-        let mut key = KernelKey::new("softmax", "main")
-            .u("MODE", self.dp.is_some() as u32)
-            .u("R", u("rows", self.rows)?)
-            .u("T", u("T", self.t)?)
-            .u("TP", u("TP", self.tp)?)
-            .with("SCALE", Const::f32(self.scale));
+        let mut key = self.key("forward")?;
         if let Some(ab) = self.bias {
             key = key.u("BIAS", 1).u("NH", u("heads", ab.heads)?);
             if let Some(m) = ab.mask {
@@ -344,22 +399,11 @@ impl Op for Softmax {
                     .u("SW", u("SW", m.sw)?);
             }
         }
-        Dispatch::linear(key, self.rows)
+        Ok(Dispatch::linear(key, self.rows)?.without(&[1]))
     }
 
     fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
         let s = get(self.s);
-        if let Some(dp) = self.dp.map(get) {
-            let (t, tp) = (self.t, self.tp);
-            let mut out = vec![0f32; self.rows * t];
-            for r in 0..self.rows {
-                let dot: f32 = (0..t).map(|j| s[r * tp + j] * dp[r * tp + j]).sum();
-                for j in 0..t {
-                    out[r * t + j] = self.scale * s[r * tp + j] * (dp[r * tp + j] - dot);
-                }
-            }
-            return out;
-        }
         let bias = self.bias.map(|b| get(b.bias)).unwrap_or_default();
         let mut out = vec![0f32; self.rows * self.tp];
         for r in 0..self.rows {

@@ -40,6 +40,18 @@ pub struct Elementwise {
     pub len: usize,
 }
 
+/// The shader's `MODE`; mirrors `EW_ADD_SCALE` .. `EW_MUL_COL` in `shaders/elementwise.wgsl`.
+fn ew_code(mode: EwMode) -> u32 {
+    match mode {
+        EwMode::AddScale => 0,
+        EwMode::Scale => 1,
+        EwMode::Mul => 2,
+        EwMode::GeluGrad => 3,
+        EwMode::Fill => 4,
+        EwMode::MulCol => 5,
+    }
+}
+
 impl Graph {
     fn elementwise(&mut self, a: Option<TensorId>, b: Option<TensorId>, mode: EwMode, alpha: f32, shape: &[usize]) -> Result<TensorId> {
         let check = if mode == EwMode::MulCol { [a, None] } else { [a, b] };
@@ -108,14 +120,7 @@ impl Op for Elementwise {
     }
 
     fn dispatch(&self, g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
-        let mode = match self.mode {
-            EwMode::AddScale => 0,
-            EwMode::Scale => 1,
-            EwMode::Mul => 2,
-            EwMode::GeluGrad => 3,
-            EwMode::Fill => 4,
-            EwMode::MulCol => 5,
-        };
+        let mode = ew_code(self.mode);
         let bn = match (self.mode, self.b) {
             (EwMode::MulCol, Some(b)) => g.numel(b),
             _ => 1,
