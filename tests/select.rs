@@ -271,6 +271,24 @@ fn last_dim_slices_and_splits_with_their_gradient() {
             }
             start += n;
         }
+        // Central differences of L = sum_k sum(r_k * piece_k) on a few inputs (CPU forward).
+        let loss = |xs: &[f32]| -> f64 {
+            let mut f = Graph::new();
+            let x = f.input(&shape);
+            for p in f.split_last(x, &sizes).unwrap() {
+                f.output(p);
+            }
+            let o = f.eval_cpu(&[xs.to_vec()], &Weights::new()).unwrap();
+            o.iter().zip(&rs).map(|(p, r)| p.iter().zip(r).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>()).sum()
+        };
+        let total: Vec<f32> = (0..rows * cols).map(|i| (0..sizes.len()).map(|k| gpu[sizes.len() + k][i]).sum()).collect();
+        for i in (0..rows * cols).step_by(5) {
+            let (mut p, mut m) = (xs.clone(), xs.clone());
+            p[i] += 1e-2;
+            m[i] -= 1e-2;
+            let fd = (loss(&p) - loss(&m)) / 2e-2;
+            assert!((fd - total[i] as f64).abs() <= 1e-3, "d x[{i}]: fd {fd} vs {}", total[i]);
+        }
     }
     let mut g = Graph::new();
     let x = g.input(&[2, 5]);

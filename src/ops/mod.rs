@@ -12,6 +12,7 @@ pub mod masked_softmax;
 pub mod pool;
 pub mod select;
 pub mod slice;
+pub mod softmax;
 pub mod token_pool;
 pub mod tokens;
 pub mod transpose;
@@ -29,6 +30,7 @@ pub use masked_softmax::{MaskedSoftmax, MaskedSoftmaxDims, MaskedSoftmaxGrad, Ma
 pub use pool::{Pool, PoolDims, PoolGrad, PoolMode};
 pub use select::{GatherDims, GatherTokens, GatherTokensGrad, ScatterRows, TopK, TopKDims};
 pub use slice::{SliceDims, SliceLast, SliceLastGrad};
+pub use softmax::{Softmax, SoftmaxGrad};
 pub use token_pool::{TokenPool, TokenPoolDims, TokenPoolGrad, TokenPoolKind};
 pub use tokens::{PosMode, Tokens, TokensBatchSum, TokensDims, TokensPatchGrad};
 pub use transpose::{SumRows, SumRowsDims, Transpose, TransposeDims};

@@ -12,6 +12,9 @@
 //! ```
 
 mod graph;
+mod presets;
+
+use presets::{preset, preset_names};
 
 use crate::error::{Error, Result};
 use crate::graph::Graph;
@@ -364,18 +367,6 @@ impl Arch for SwinConfig {
     arch_common!();
 }
 
-const SWIN_PRESETS: [&str; 9] = [
-    "swin_tiny_patch4_window7_224",
-    "swin_small_patch4_window7_224",
-    "swin_base_patch4_window7_224",
-    "swin_base_patch4_window12_384",
-    "swin_large_patch4_window7_224",
-    "swin_large_patch4_window12_384",
-    "swin_s3_tiny_224",
-    "swin_s3_small_224",
-    "swin_s3_base_224",
-];
-
 /// The current name of a tensor in the original layout.
 fn old_swin_name(name: &str) -> String {
     if let Some(rest) = name.strip_prefix("head.") {
@@ -389,46 +380,6 @@ fn old_swin_name(name: &str) -> String {
         Some((n, rest)) => format!("layers.{}.downsample.{rest}", n + 1),
         None => name.to_string(),
     }
-}
-
-/// Every Swin preset name (timm's).
-pub fn preset_names() -> Vec<String> {
-    SWIN_PRESETS.iter().map(|s| s.to_string()).collect()
-}
-
-/// timm's `swin_*` model functions.
-fn preset(name: &str) -> Option<ModelConfig> {
-    if !SWIN_PRESETS.contains(&name) {
-        return None;
-    }
-    let w = |v: &[usize]| PerStage::Each(v.iter().map(|&x| [x, x]).collect());
-    let (dim, depths, heads, window): (usize, Vec<usize>, Vec<usize>, PerStage<[usize; 2]>) = match name {
-        // AutoFormerV2 (S3) searched per-stage windows, on SwinTransformer.
-        "swin_s3_tiny_224" => (96, vec![2, 2, 6, 2], vec![3, 6, 12, 24], w(&[7, 7, 14, 7])),
-        "swin_s3_small_224" => (96, vec![2, 2, 18, 2], vec![3, 6, 12, 24], w(&[14, 14, 14, 7])),
-        "swin_s3_base_224" => (96, vec![2, 2, 30, 2], vec![3, 6, 12, 24], w(&[7, 7, 14, 7])),
-        _ => {
-            let window = if name.contains("window12") { 12 } else { 7 };
-            let (dim, depths, heads) = match name.split('_').nth(1)? {
-                "tiny" => (96, vec![2, 2, 6, 2], vec![3, 6, 12, 24]),
-                "small" => (96, vec![2, 2, 18, 2], vec![3, 6, 12, 24]),
-                "base" => (128, vec![2, 2, 18, 2], vec![4, 8, 16, 32]),
-                _ => (192, vec![2, 2, 18, 2], vec![6, 12, 24, 48]),
-            };
-            (dim, depths, heads, PerStage::All([window, window]))
-        }
-    };
-    let res = if name.ends_with("_384") { 384 } else { 224 };
-    let swin = SwinConfig {
-        img_size: [res, res],
-        embed_dim: PerStage::All(dim),
-        depths,
-        num_heads: heads,
-        window_size: window,
-        ..SwinConfig::tiny()
-    };
-    let crop = if res == 384 { 1.0 } else { 0.9 };
-    Some(ModelConfig::new(name, swin, DataConfig::rgb(res, crop, IMAGENET_MEAN, IMAGENET_STD)))
 }
 
 /// Unknown `swin_*` names (v1 checkpoints with model_args) start from Swin-T;
