@@ -75,7 +75,8 @@ pub trait Arch: Debug + Send + Sync + 'static {
     /// Tensors the reference code excludes from weight decay by name (its
     /// `no_weight_decay()`); 1-d tensors and biases are excluded for every family.
     fn no_weight_decay(&self, name: &str) -> bool;
-    /// Tensors the reference code never trains (buffers stored in the checkpoint).
+    /// Tensors the reference code never trains (buffers stored in the
+    /// checkpoint): `vitrine train` gives them no gradient and never updates them.
     fn frozen(&self, _name: &str) -> bool {
         false
     }

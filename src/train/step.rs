@@ -63,7 +63,12 @@ pub fn training_graph(model: &Model, b: usize, smoothing: f32, accum: usize, fre
     let trainable: Vec<TensorId> = g
         .params()
         .into_iter()
-        .filter(|&t| !freeze_backbone || g.param_parts(t).is_some_and(|p| p.iter().all(|(n, _)| model.config.is_head(n))))
+        .filter(|&t| {
+            let parts = g.param_parts(t).unwrap_or_default();
+            // Tensors the reference code never trains (T2T's Performer `w`, say) get no gradient.
+            !parts.iter().any(|(n, _)| model.config.arch.frozen(n))
+                && (!freeze_backbone || parts.iter().all(|(n, _)| model.config.is_head(n)))
+        })
         .collect();
     let seed = g.fill(&[b], 1.0 / (b * accum.max(1)) as f32)?;
     let grads = backward(&mut g, rows, seed, &trainable)?;
@@ -181,4 +186,95 @@ pub async fn micro_step(
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Graph;
+    use crate::models::config::preset;
+    use crate::models::family::{Arch, Family};
+    use crate::models::vit::VitConfig;
+    use crate::rng::Rng;
+    use serde_json::{Map, Value};
+
+    /// A ViT whose `pos_embed` the reference code would never train (as T2T's is).
+    #[derive(Debug, Clone)]
+    struct FrozenPos(VitConfig);
+
+    impl Arch for FrozenPos {
+        fn family(&self) -> &'static Family {
+            self.0.family()
+        }
+        fn validate(&self) -> Result<()> {
+            self.0.validate()
+        }
+        fn build(&self, batch: usize) -> Result<Graph> {
+            self.0.build(batch)
+        }
+        fn num_classes(&self) -> usize {
+            self.0.num_classes()
+        }
+        fn set_num_classes(&mut self, n: usize) {
+            self.0.set_num_classes(n)
+        }
+        fn input(&self) -> (usize, [usize; 2]) {
+            self.0.input()
+        }
+        fn set_input(&mut self, chans: usize, size: [usize; 2]) {
+            self.0.set_input(chans, size)
+        }
+        fn num_features(&self) -> usize {
+            self.0.num_features()
+        }
+        fn read_args(&mut self, args: &Map<String, Value>) -> Result<()> {
+            self.0.read_args(args)
+        }
+        fn write_args(&self, preset: Option<&dyn Arch>) -> Map<String, Value> {
+            self.0.write_args(preset)
+        }
+        fn classifier(&self) -> Vec<&'static str> {
+            self.0.classifier()
+        }
+        fn no_weight_decay(&self, name: &str) -> bool {
+            self.0.no_weight_decay(name)
+        }
+        fn frozen(&self, name: &str) -> bool {
+            name == "pos_embed"
+        }
+        fn init(&self, name: &str, shape: &[usize], rng: &mut Rng) -> Vec<f32> {
+            self.0.init(name, shape, rng)
+        }
+        fn summary(&self) -> Vec<(String, String)> {
+            self.0.summary()
+        }
+        fn to_json(&self) -> Value {
+            self.0.to_json()
+        }
+        fn clone_box(&self) -> Box<dyn Arch> {
+            Box::new(self.clone())
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
+    #[test]
+    fn frozen_tensors_get_no_gradient_and_the_rest_do() -> Result<()> {
+        let mut cfg = preset("vit_tiny_patch16_224")?;
+        let mut vit = cfg.arch_as::<VitConfig>().cloned().ok_or_else(|| Error::Config("not a ViT".into()))?;
+        (vit.img_size, vit.depth, vit.embed_dim, vit.num_heads, vit.num_classes) = ([32, 32], 1, 32, 2, 3);
+        cfg.data.input_size = [3, 32, 32];
+        let plain = Model::fresh(crate::ModelConfig { arch: Box::new(vit.clone()), ..cfg.clone() }, 1)?;
+        let frozen = Model::fresh(crate::ModelConfig { arch: Box::new(FrozenPos(vit)), ..cfg }, 1)?;
+        let names = |m: &Model| -> Result<Vec<String>> {
+            let tg = training_graph(m, 2, 0.0, 1, false)?;
+            Ok(tg.trainable.iter().flat_map(|&t| tg.g.param_parts(t).unwrap_or_default().iter().map(|p| p.0.clone())).collect())
+        };
+        let (all, some) = (names(&plain)?, names(&frozen)?);
+        assert!(all.iter().any(|n| n == "pos_embed"));
+        assert!(!some.iter().any(|n| n == "pos_embed"));
+        assert_eq!(all.len(), some.len() + 1, "only pos_embed is left out");
+        Ok(())
+    }
 }
