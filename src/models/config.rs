@@ -1,4 +1,4 @@
-//! Model configs: [`ModelConfig`] (a family's config behind [`Arch`], plus
+//! Model configs: [`ModelConfig`] (a family's config behind [`Arch`](super::family::Arch), plus
 //! preprocessing and labels), preset lookup across the registry, and parsing
 //! of `config.json` in the Hugging Face hub layout that timm writes.
 //!

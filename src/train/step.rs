@@ -1,6 +1,6 @@
 //! One training step: the training graph (forward, label-smoothed loss,
 //! backward to the trainable parameters), its executable and optimizer
-//! ([`Session`]), the step itself (forward + backward + update in one
+//! (`Session`), the step itself (forward + backward + update in one
 //! submit), and giving a model a new head.
 
 use super::data::Rng;
