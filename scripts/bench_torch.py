@@ -7,6 +7,9 @@ and shapes as `vitrine bench` (run by hand, never in CI):
 Prints matmul GFLOP/s (x @ w.T, nn.Linear's layout, fp32) and timm forward
 throughput (eval, no_grad, fp32, eager) at batch 1 and 8.
 
+With --official hvt_ti_1,hvt_s_4: the official code of families timm lacks
+(HVT, vendored in scripts/hvt_official/), forward at 224, batch --batches.
+
 With --train: training-step throughput (forward, label-smoothed cross-entropy,
 backward, AdamW step; fp32 eager), the counterpart of `vitrine bench --train`:
     --train default:128,vit_tiny_patch16_224:8
@@ -43,10 +46,13 @@ def main():
     ap.add_argument("--models", default="vit_tiny_patch16_224,vit_small_patch16_224,vit_base_patch16_224")
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--train", help="model:batch,... (training steps only)")
+    ap.add_argument("--official", help="official-code presets to time (hvt_ti_1, hvt_s_1 .. hvt_s_4)")
     a = ap.parse_args()
     dev = a.device
     if a.train:
         return train(a)
+    if a.official:
+        return official(a)
     print(f"torch {torch.__version__} timm {timm.__version__} device {dev} threads {torch.get_num_threads()}")
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -62,6 +68,29 @@ def main():
             with torch.no_grad():
                 ms = timed(lambda: model(x), a.iters, dev)
             print(f"forward {name:<24} batch {b}  {ms:9.2f} ms/batch  {b * 1e3 / ms:8.2f} images/s")
+
+
+# The official config/*.json of each HVT preset (MonashAI/HVT).
+HVT = {name: dict(input_size=224, patch_size=16, num_heads=heads, head_dim=64, num_blocks=12, pool_kernel_size=3,
+                  pool_stride=2, pool_block_width=width)
+       for name, heads, width in [("hvt_ti_1", 3, 12), ("hvt_s_1", 6, 12), ("hvt_s_2", 6, 6), ("hvt_s_3", 6, 4),
+                                  ("hvt_s_4", 6, 3)]}
+
+
+def official(a):
+    import pathlib
+    import sys
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+    from make_hvt_fixtures import build, official_module
+    dev = a.device
+    print(f"torch {torch.__version__} device {dev} threads {torch.get_num_threads()}")
+    for name in a.official.split(","):
+        model = build(official_module(HVT[name]), 1000).eval().to(dev)
+        for b in [int(x) for x in a.batches.split(",")]:
+            x = torch.randn(b, 3, 224, 224, device=dev)
+            with torch.no_grad():
+                ms = timed(lambda: model(x), a.iters, dev)
+            print(f"forward {name:<24} batch {b}  {ms:9.2f} ms/batch  {b * 1e3 / ms:8.2f} images/s (official code)")
 
 
 DEFAULT = dict(img_size=28, patch_size=7, in_chans=1, embed_dim=64, depth=4, num_heads=4, mlp_ratio=2, num_classes=10)
