@@ -26,6 +26,8 @@ const MODELS: &[&str] = &[
     // HVT, from the official MonashAI/HVT code (scripts/make_hvt_fixtures.py)
     "hvt_2pool",
     "hvt_3pool",
+    // T2T-ViT (token transformers), from the official yitu-opensource/T2T-ViT code (scripts/make_t2t_fixtures.py)
+    "t2t_transformer",
 ];
 
 fn fixtures() -> PathBuf {
@@ -269,4 +271,22 @@ fn swin_checkpoints_in_the_original_layout_load_as_timm_does() {
         let got = pollster::block_on(Classifier::new(model).logits(&mut engine(), &r.tensors["input"].1)).unwrap();
         assert_close(&got, &r.tensors["logits"].1, &format!("{name} from the original layout"));
     }
+}
+
+#[test]
+fn t2t_presets_and_the_frozen_sinusoid_match_the_official_code() {
+    // Parameter counts of the official models (../shared/kin/t2t.md, section 1), frozen pos_embed included.
+    let cfg = vitrine::models::config::preset("t2t_vit_t_14").unwrap();
+    assert_eq!(vitrine::models::build(&cfg, 1).unwrap().param_count(), 21_541_070);
+    // The fixture's pos_embed is the official constructor's sinusoid table; a fresh model makes the same one.
+    let w = Weights::load(&fixtures().join("t2t_transformer/model.safetensors")).unwrap();
+    let (shape, stored) = &w.tensors["pos_embed"];
+    let ours = vitrine::models::families::t2t::sinusoid(shape[1], shape[2]);
+    let (d, _) = max_diff(&ours, stored);
+    assert!(d <= 1e-7, "sinusoid table differs by {d}");
+    // The Performer token layers are refused with the reason, not mis-built.
+    let text = std::fs::read_to_string(fixtures().join("t2t_performer/config.json")).unwrap();
+    let w = Weights::load(&fixtures().join("t2t_performer/model.safetensors")).unwrap();
+    let err = Model::from_parts(Some(&text), w, None, "t2t_performer").unwrap_err().to_string();
+    assert!(err.contains("performer") && err.contains("not supported yet"), "{err}");
 }

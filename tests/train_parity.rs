@@ -21,7 +21,12 @@ fn training_graph(model: &Model) -> (vitrine::graph::Graph, Vec<usize>, Vec<usiz
     let rows = g.cross_entropy(logits, target, 0.1).unwrap();
     let mean = g.cross_entropy_mean(logits, target, 0.1).unwrap();
     g.output(mean);
-    let params: Vec<usize> = (0..g.tensors.len()).filter(|&t| matches!(g.tensors[t].kind, TensorKind::Param { .. })).collect();
+    // Every parameter the reference trains (T2T's sinusoid pos_embed is frozen there).
+    let trained = |t: usize| match &g.tensors[t].kind {
+        TensorKind::Param { parts } => !parts.iter().any(|(n, _)| model.config.arch.frozen(n)),
+        _ => false,
+    };
+    let params: Vec<usize> = (0..g.tensors.len()).filter(|&t| trained(t)).collect();
     let seed = g.fill(&[2], 0.5).unwrap(); // d mean / d row
     let grads = backward(&mut g, rows, seed, &params).unwrap();
     (g, params, grads)
@@ -30,7 +35,9 @@ fn training_graph(model: &Model) -> (vitrine::graph::Graph, Vec<usize>, Vec<usiz
 #[test]
 fn loss_and_every_parameter_gradient_match_timm() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    for name in ["vit_plain", "deit_distilled", "vit_avg_reg_ls", "swin_2stage", "swin_3stage_pad", "hvt_2pool", "hvt_3pool"] {
+    for name in
+        ["vit_plain", "deit_distilled", "vit_avg_reg_ls", "swin_2stage", "swin_3stage_pad", "hvt_2pool", "hvt_3pool", "t2t_transformer"]
+    {
         let model = Model::load(&root.join(name), None).unwrap();
         let r = Ckpt::load(&root.join(name).join("train_reference.safetensors")).expect("train fixture (scripts/make_fixtures.py)");
         let (mut g, params, grads) = training_graph(&model);
@@ -68,7 +75,7 @@ fn three_adamw_steps_match_torch() {
     use vitrine::gpu::optim::{OptParam, OptSettings};
     use vitrine::train::step::train_step;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    for name in ["deit_distilled", "vit_avg_reg_ls", "swin_3stage_pad", "hvt_3pool"] {
+    for name in ["deit_distilled", "vit_avg_reg_ls", "swin_3stage_pad", "hvt_3pool", "t2t_transformer"] {
         let model = Model::load(&root.join(name), None).unwrap();
         let r = Ckpt::load(&root.join(name).join("train_reference.safetensors")).unwrap();
         let (mut g, params, grads) = training_graph(&model);

@@ -44,16 +44,22 @@ impl Graph {
     /// Attention whose scaled scores get `bias` added before the softmax
     /// (Swin's relative position bias and shifted-window mask).
     pub fn attention_biased(&mut self, qkv: TensorId, heads: usize, bias: Option<AttnBias>) -> Result<TensorId> {
+        self.attention_scaled(qkv, heads, bias, None)
+    }
+
+    /// Attention with an explicit score scale (`None`: `head_dim^-0.5`). T2T's
+    /// token transformers scale by their input width's `dim^-0.5`, not the head's.
+    pub fn attention_scaled(&mut self, qkv: TensorId, heads: usize, bias: Option<AttnBias>, scale: Option<f32>) -> Result<TensorId> {
         let (b, t, head_dim) = self.attention_dims(qkv, heads)?;
         let tp = t.div_ceil(4) * 4;
         if let Some(ab) = bias {
             if self.shape(ab.bias) != [heads, t, t] {
                 return Err(Error::shape("attention", format!("bias {:?} must be [{heads}, {t}, {t}]", self.shape(ab.bias))));
             }
-        } else if b * heads * t * tp * 4 > MAX_SCORES_BYTES {
+        } else if b * heads * t * tp * 4 > MAX_SCORES_BYTES && scale.is_none() {
             return self.attention_fused(qkv, heads);
         }
-        let scale = (head_dim as f32).powf(-0.5);
+        let scale = scale.unwrap_or((head_dim as f32).powf(-0.5));
         let dims = HeadDims { b, t, tp, h: heads, d: head_dim };
         let z = b * heads;
         let q = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::Split(0), dims }), &[z, t, head_dim]);

@@ -20,4 +20,6 @@ registry! {
     swin,
     /// HVT, hierarchical pooling (official MonashAI/HVT).
     hvt,
+    /// T2T-ViT, tokens-to-token (official yitu-opensource/T2T-ViT).
+    t2t,
 }
