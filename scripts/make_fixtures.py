@@ -261,8 +261,60 @@ TRAIN_MODELS = {"vit_plain": [3, 7], "deit_distilled": [1, 5], "vit_avg_reg_ls":
                 "swin_2stage": [1, 3], "swin_3stage_pad": [0, 5]}
 
 
-def make_train_references(only=None):
+def reference_with_cfg(model, pcfg, x, out):
+    """reference.safetensors for a model outside timm: input x, logits, and image.<name> logits and
+    tensor.<name> inputs for the PNGs, preprocessed by timm's eval transform built from pcfg (a
+    pretrained_cfg dict). Shared by make_hvt_fixtures.py and make_t2t_fixtures.py; returns the dict."""
+    c, h, w = pcfg["input_size"]
+    tf = create_transform(input_size=tuple(pcfg["input_size"]), interpolation=pcfg["interpolation"],
+                          crop_pct=pcfg["crop_pct"], crop_mode=pcfg["crop_mode"], mean=tuple(pcfg["mean"]),
+                          std=tuple(pcfg["std"]))
+    ref = {"input": x}
+    with torch.no_grad():
+        ref["logits"] = model(x)
+        for img in IMAGES:
+            t = tf(Image.open(ROOT / "images" / f"{img}.png").convert("RGB")).unsqueeze(0)
+            assert t.shape == (1, c, h, w)
+            ref[f"image.{img}"] = model(t)[0]
+            ref[f"tensor.{img}"] = t[0]
+    save_file({k: v.contiguous() for k, v in ref.items()}, out / "reference.safetensors")
+    return ref
+
+
+def train_reference(model, x, t):
+    """The training references of a model in train mode (dropout off) for a batch x, targets t:
+    input, target (f32), loss [1], grad.<name> for every parameter that requires grad, and after
+    three AdamW steps (lr 2e-3, wd 0.05, betas (0.9, 0.999), eps 1e-8; timm's weight-decay groups
+    with the model's no_weight_decay()) adamw.losses [3] and adamw.step3.<name>. Shared by
+    make_hvt_fixtures.py and make_t2t_fixtures.py. Returns (references, first loss)."""
     from timm.loss import LabelSmoothingCrossEntropy
+    from timm.optim import param_groups_weight_decay
+    loss = LabelSmoothingCrossEntropy(smoothing=0.1)(model(x), t)
+    loss.backward()
+    ref = {"input": x, "target": t.float(), "loss": loss.detach().reshape(1)}
+    for n, p in model.named_parameters():
+        if p.requires_grad:
+            ref[f"grad.{n}"] = p.grad.detach().clone()
+        else:
+            assert p.grad is None, n
+    model.zero_grad()
+    groups = param_groups_weight_decay(model, 0.05, no_weight_decay_list=model.no_weight_decay())
+    opt = torch.optim.AdamW(groups, lr=2e-3, betas=(0.9, 0.999), eps=1e-8)
+    losses = []
+    for _ in range(3):
+        opt.zero_grad()
+        step_loss = LabelSmoothingCrossEntropy(smoothing=0.1)(model(x), t)
+        step_loss.backward()
+        opt.step()
+        losses.append(step_loss.item())
+    ref["adamw.losses"] = torch.tensor(losses)
+    for n, p in model.named_parameters():
+        if p.requires_grad:
+            ref[f"adamw.step3.{n}"] = p.detach().clone()
+    return ref, loss
+
+
+def make_train_references(only=None):
     from safetensors.torch import load_file
     for name, target in TRAIN_MODELS.items():
         if only is not None and name not in only:
@@ -272,27 +324,7 @@ def make_train_references(only=None):
         model = timm.create_model(f"local-dir:{out}", pretrained=True, drop_path_rate=0.0).float().train()
         x = load_file(out / "reference.safetensors")["input"]
         t = torch.tensor(target)
-        loss = LabelSmoothingCrossEntropy(smoothing=0.1)(model(x), t)
-        loss.backward()
-        ref = {"input": x, "target": t.float(), "loss": loss.detach().reshape(1)}
-        for n, p in model.named_parameters():
-            ref[f"grad.{n}"] = p.grad.detach().clone()
-        # Three AdamW steps on the same batch, timm's weight-decay groups
-        # (no decay for 1-d params, biases, pos_embed and the tokens).
-        from timm.optim import param_groups_weight_decay
-        model.zero_grad()
-        groups = param_groups_weight_decay(model, 0.05, no_weight_decay_list=model.no_weight_decay())
-        opt = torch.optim.AdamW(groups, lr=2e-3, betas=(0.9, 0.999), eps=1e-8)
-        losses = []
-        for _ in range(3):
-            opt.zero_grad()
-            step_loss = LabelSmoothingCrossEntropy(smoothing=0.1)(model(x), t)
-            step_loss.backward()
-            opt.step()
-            losses.append(step_loss.item())
-        ref["adamw.losses"] = torch.tensor(losses)
-        for n, p in model.named_parameters():
-            ref[f"adamw.step3.{n}"] = p.detach().clone()
+        ref, loss = train_reference(model, x, t)
         save_file({k: v.contiguous() for k, v in ref.items()}, out / "train_reference.safetensors")
         print(f"{name}: loss {loss.item():.6f}, {len(ref) - 3} gradients")
 

@@ -44,14 +44,10 @@ import warnings
 
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from safetensors.torch import load_file, save_file
-from timm.data import create_transform
-from timm.loss import LabelSmoothingCrossEntropy
-from timm.optim import param_groups_weight_decay
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from make_fixtures import spread_  # noqa: E402  (the same weight spreading as the timm fixtures)
+from make_fixtures import reference_with_cfg, spread_, train_reference  # noqa: E402  (shared with the timm fixtures)
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent / "tests" / "fixtures"
@@ -169,19 +165,7 @@ def make_fixture(name, margs, num_classes, target, seed, expect_counts):
     x = torch.randn(2, c, s, s, generator=torch.Generator().manual_seed(100 + seed))
     counts = token_counts(model, x)
     assert counts == expect_counts, (name, counts, expect_counts)
-    tf = create_transform(input_size=tuple(pcfg["input_size"]), interpolation=pcfg["interpolation"],
-                          crop_pct=pcfg["crop_pct"], crop_mode=pcfg["crop_mode"], mean=tuple(pcfg["mean"]),
-                          std=tuple(pcfg["std"]))
-    ref = {"input": x}
-    with torch.no_grad():
-        ref["logits"] = model(x)
-        for img in IMAGES:
-            p = ROOT / "images" / f"{img}.png"
-            t = tf(Image.open(p).convert("RGB")).unsqueeze(0)
-            assert t.shape == (1, c, s, s)
-            ref[f"image.{img}"] = model(t)[0]
-            ref[f"tensor.{img}"] = t[0]
-    save_file({k: v.contiguous() for k, v in ref.items()}, out / "reference.safetensors")
+    ref = reference_with_cfg(model, pcfg, x, out)
     indep = independent_forward(sd, margs, x)
     err = (indep - ref["logits"].double()).abs().max().item()
     assert err < 1e-4, (name, err)
@@ -189,26 +173,8 @@ def make_fixture(name, margs, num_classes, target, seed, expect_counts):
     # Training reference: same weights, train mode (no dropout / drop path configured: rates 0).
     model.train()
     assert not any(isinstance(m, torch.nn.Dropout) and m.p > 0 for m in model.modules())
-    t = torch.tensor(target)
-    loss = LabelSmoothingCrossEntropy(smoothing=0.1)(model(x), t)
-    loss.backward()
-    tref = {"input": x, "target": t.float(), "loss": loss.detach().reshape(1)}
-    for n, p in model.named_parameters():
-        tref[f"grad.{n}"] = p.grad.detach().clone()
-    model.zero_grad()
+    tref, loss = train_reference(model, x, torch.tensor(target))
     nwd = model.no_weight_decay()
-    groups = param_groups_weight_decay(model, 0.05, no_weight_decay_list=nwd)
-    opt = torch.optim.AdamW(groups, lr=2e-3, betas=(0.9, 0.999), eps=1e-8)
-    losses = []
-    for _ in range(3):
-        opt.zero_grad()
-        step_loss = LabelSmoothingCrossEntropy(smoothing=0.1)(model(x), t)
-        step_loss.backward()
-        opt.step()
-        losses.append(step_loss.item())
-    tref["adamw.losses"] = torch.tensor(losses)
-    for n, p in model.named_parameters():
-        tref[f"adamw.step3.{n}"] = p.detach().clone()
     save_file({k: v.contiguous() for k, v in tref.items()}, out / "train_reference.safetensors")
 
     n_params = sum(p.numel() for p in model.parameters())
@@ -217,7 +183,7 @@ def make_fixture(name, margs, num_classes, target, seed, expect_counts):
     print(f"{name}: {n_params} params in {len(sd)} tensors, tokens {' -> '.join(map(str, counts))}, "
           f"max |logit| {ref['logits'].abs().max():.3f} (images {max(ref[f'image.{i}'].abs().max() for i in IMAGES):.3f}), "
           f"independent fp64 forward max err {err:.2e}")
-    print(f"  loss {loss.item():.6f}, adamw losses {[round(v, 6) for v in losses]}, "
+    print(f"  loss {loss.item():.6f}, adamw losses {[round(v, 6) for v in tref['adamw.losses'].tolist()]}, "
           f"no_weight_decay {nwd}, {len(no_decay)} no-decay params")
     print(f"  files {sizes}, total {sum(sizes.values())} bytes")
 

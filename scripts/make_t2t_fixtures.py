@@ -53,15 +53,11 @@ import warnings
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from safetensors.torch import load_file, save_file
-from timm.data import create_transform
-from timm.loss import LabelSmoothingCrossEntropy
-from timm.optim import param_groups_weight_decay
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from make_fixtures import spread_  # noqa: E402  (the same weight spreading as the timm fixtures)
+from make_fixtures import reference_with_cfg, spread_, train_reference  # noqa: E402  (shared with the timm fixtures)
 
 ROOT = HERE.parent / "tests" / "fixtures"
 OFFICIAL = HERE / "t2t_official"
@@ -241,19 +237,7 @@ def make_fixture(t2t_vit, name, margs, target, seed, expect_grids):
     model.eval()
 
     x = torch.randn(2, c, s, s, generator=torch.Generator().manual_seed(100 + seed))
-    tf = create_transform(input_size=tuple(pcfg["input_size"]), interpolation=pcfg["interpolation"],
-                          crop_pct=pcfg["crop_pct"], crop_mode=pcfg["crop_mode"], mean=tuple(pcfg["mean"]),
-                          std=tuple(pcfg["std"]))
-    ref = {"input": x}
-    with torch.no_grad():
-        ref["logits"] = model(x)
-        for img in IMAGES:
-            p = ROOT / "images" / f"{img}.png"
-            t = tf(Image.open(p).convert("RGB")).unsqueeze(0)
-            assert t.shape == (1, c, s, s)
-            ref[f"image.{img}"] = model(t)[0]
-            ref[f"tensor.{img}"] = t[0]
-    save_file({k: v.contiguous() for k, v in ref.items()}, out / "reference.safetensors")
+    ref = reference_with_cfg(model, pcfg, x, out)
     indep, grids = independent_forward(sd, margs, x)
     assert grids == expect_grids, (name, grids, expect_grids)
     err = (indep - ref["logits"].double()).abs().max().item()
@@ -270,33 +254,12 @@ def make_fixture(t2t_vit, name, margs, target, seed, expect_grids):
             att.mlp[3].p = 0.0
     assert not any(isinstance(m, torch.nn.Dropout) and m.p > 0 for m in model.modules())
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
-    t = torch.tensor(target)
-    loss = LabelSmoothingCrossEntropy(smoothing=0.1)(model(x), t)
-    loss.backward()
-    tref = {"input": x, "target": t.float(), "loss": loss.detach().reshape(1)}
-    for n, p in model.named_parameters():
-        if p.requires_grad:
-            tref[f"grad.{n}"] = p.grad.detach().clone()
-        else:
-            assert p.grad is None, n
-    model.zero_grad()
+    tref, loss = train_reference(model, x, torch.tensor(target))
     nwd = model.no_weight_decay()
-    groups = param_groups_weight_decay(model, 0.05, no_weight_decay_list=nwd)
-    assert sum(len(g["params"]) for g in groups) == len(trainable)
-    opt = torch.optim.AdamW(groups, lr=2e-3, betas=(0.9, 0.999), eps=1e-8)
-    losses = []
-    for _ in range(3):
-        opt.zero_grad()
-        step_loss = LabelSmoothingCrossEntropy(smoothing=0.1)(model(x), t)
-        step_loss.backward()
-        opt.step()
-        losses.append(step_loss.item())
-    tref["adamw.losses"] = torch.tensor(losses)
+    assert sum(1 for k in tref if k.startswith("grad.")) == len(trainable)
     for n, p in model.named_parameters():
-        if p.requires_grad:
-            tref[f"adamw.step3.{n}"] = p.detach().clone()
-        else:
-            assert torch.equal(p.detach(), sd[n]), n
+        if not p.requires_grad:
+            assert torch.equal(p.detach(), sd[n]), n  # frozen tensors never move
     save_file({k: v.contiguous() for k, v in tref.items()}, out / "train_reference.safetensors")
 
     n_params = sum(p.numel() for p in model.parameters())
@@ -309,7 +272,7 @@ def make_fixture(t2t_vit, name, margs, target, seed, expect_grids):
           f"independent fp64 forward max err {err:.2e}"
           + (f", min performer D {', '.join(f'{d:.3g}' for d in dmin)}" if dmin else ""))
     print(f"  frozen: {sorted(n for n in sd if n not in trainable)}")
-    print(f"  loss {loss.item():.6f}, adamw losses {[round(v, 6) for v in losses]}, "
+    print(f"  loss {loss.item():.6f}, adamw losses {[round(v, 6) for v in tref['adamw.losses'].tolist()]}, "
           f"no_weight_decay {nwd}, {len(no_decay)} no-decay / {len(trainable) - len(no_decay)} decay params")
     print(f"  files {sizes}, total {sum(sizes.values())} bytes")
 
