@@ -38,6 +38,8 @@ pub enum Feed {
 #[derive(Default)]
 pub struct Program {
     stages: Vec<(Executable, Vec<Feed>)>,
+    /// Readback buffers by (stage, output), made on first read and reused.
+    staging: std::sync::Mutex<std::collections::HashMap<(usize, usize), wgpu::Buffer>>,
 }
 
 impl Program {
@@ -125,15 +127,18 @@ impl Program {
             exe.record_passes(&mut enc);
         }
         let mut staged = Vec::with_capacity(reads.len());
-        for &(s, o) in reads {
-            let (buf, n) = self
-                .stages
-                .get(s)
-                .and_then(|(e, _)| e.output_buffer(o))
-                .ok_or_else(|| Error::Input(format!("program: no output {o} of stage {s} to read")))?;
-            let rb = staging(&ctx.device, n as u64 * 4);
-            enc.copy_buffer_to_buffer(buf, 0, &rb, 0, Some(n as u64 * 4));
-            staged.push((rb, n));
+        {
+            let mut cache = self.staging.lock().map_err(|_| Error::Gpu("program readback buffers poisoned".into()))?;
+            for &(s, o) in reads {
+                let (buf, n) = self
+                    .stages
+                    .get(s)
+                    .and_then(|(e, _)| e.output_buffer(o))
+                    .ok_or_else(|| Error::Input(format!("program: no output {o} of stage {s} to read")))?;
+                let rb = cache.entry((s, o)).or_insert_with(|| staging(&ctx.device, n as u64 * 4)).clone();
+                enc.copy_buffer_to_buffer(buf, 0, &rb, 0, Some(n as u64 * 4));
+                staged.push((rb, n));
+            }
         }
         ctx.queue.submit([enc.finish()]);
         let mut out = Vec::with_capacity(staged.len());

@@ -214,3 +214,26 @@ macro_rules! arch_image_fields {
         }
     };
 }
+
+/// [`Arch`]'s head and input accessors for a config with `num_classes`,
+/// `in_chans` and a square input side in the named field; a non-square size
+/// sets the side to 0, which the family's `validate` refuses (never a crop).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! arch_square_image_fields {
+    ($side:ident) => {
+        fn num_classes(&self) -> usize {
+            self.num_classes
+        }
+        fn set_num_classes(&mut self, n: usize) {
+            self.num_classes = n;
+        }
+        fn input(&self) -> (usize, [usize; 2]) {
+            (self.in_chans, [self.$side, self.$side])
+        }
+        fn set_input(&mut self, chans: usize, size: [usize; 2]) {
+            self.in_chans = chans;
+            self.$side = if size[0] == size[1] { size[0] } else { 0 };
+        }
+    };
+}

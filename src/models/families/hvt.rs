@@ -15,7 +15,7 @@
 //!
 //! `model_args` are the keys of the official config/*.json files.
 
-use crate::arch_common;
+use crate::{arch_common, arch_square_image_fields};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::models::args::{self, ArgRules};
@@ -187,21 +187,7 @@ impl Arch for HvtConfig {
         g.output(out);
         Ok(g)
     }
-    fn num_classes(&self) -> usize {
-        self.num_classes
-    }
-    fn set_num_classes(&mut self, n: usize) {
-        self.num_classes = n;
-    }
-    fn input(&self) -> (usize, [usize; 2]) {
-        (self.in_chans, [self.input_size, self.input_size])
-    }
-    fn set_input(&mut self, chans: usize, size: [usize; 2]) {
-        // A non-square size is kept as its height; validate() cannot see it, so refuse it by
-        // making the config invalid rather than silently cropping.
-        self.in_chans = chans;
-        self.input_size = if size[0] == size[1] { size[0] } else { 0 };
-    }
+    arch_square_image_fields!(input_size);
     fn num_features(&self) -> usize {
         self.embed_dim()
     }

@@ -18,7 +18,7 @@
 //! need ops the graph does not have yet (the random-feature map's exp, the
 //! division by its normaliser); such configs are refused with that reason.
 
-use crate::arch_common;
+use crate::{arch_common, arch_square_image_fields};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, TensorId};
 use crate::models::args::{self, ArgRules};
@@ -198,20 +198,7 @@ impl Arch for T2tConfig {
         g.output(out);
         Ok(g)
     }
-    fn num_classes(&self) -> usize {
-        self.num_classes
-    }
-    fn set_num_classes(&mut self, n: usize) {
-        self.num_classes = n;
-    }
-    fn input(&self) -> (usize, [usize; 2]) {
-        (self.in_chans, [self.img_size, self.img_size])
-    }
-    fn set_input(&mut self, chans: usize, size: [usize; 2]) {
-        self.in_chans = chans;
-        // Square only: a non-square size fails validation instead of being cropped.
-        self.img_size = if size[0] == size[1] { size[0] } else { 0 };
-    }
+    arch_square_image_fields!(img_size);
     fn num_features(&self) -> usize {
         self.embed_dim
     }
