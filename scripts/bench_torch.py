@@ -7,8 +7,9 @@ and shapes as `vitrine bench` (run by hand, never in CI):
 Prints matmul GFLOP/s (x @ w.T, nn.Linear's layout, fp32) and timm forward
 throughput (eval, no_grad, fp32, eager) at batch 1 and 8.
 
-With --official hvt_ti_1,hvt_s_4: the official code of families timm lacks
-(HVT, vendored in scripts/hvt_official/), forward at 224, batch --batches.
+With --official hvt_ti_1,t2t_vit_7,t2t_vit_14: the official code of families timm
+lacks (HVT and T2T-ViT, vendored in scripts/hvt_official/ and scripts/t2t_official/),
+forward at 224, batch --batches.
 
 With --train: training-step throughput (forward, label-smoothed cross-entropy,
 backward, AdamW step; fp32 eager), the counterpart of `vitrine bench --train`:
@@ -46,7 +47,8 @@ def main():
     ap.add_argument("--models", default="vit_tiny_patch16_224,vit_small_patch16_224,vit_base_patch16_224")
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--train", help="model:batch,... (training steps only)")
-    ap.add_argument("--official", help="official-code presets to time (hvt_ti_1, hvt_s_1 .. hvt_s_4)")
+    ap.add_argument("--official", help="official-code presets to time (hvt_ti_1, hvt_s_1 .. hvt_s_4, t2t_vit_7 .. "
+                                       "t2t_vit_24, t2t_vit_t_14 .. t2t_vit_t_24)")
     a = ap.parse_args()
     dev = a.device
     if a.train:
@@ -81,11 +83,23 @@ def official(a):
     import pathlib
     import sys
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-    from make_hvt_fixtures import build, official_module
+    import make_hvt_fixtures as hvt
+    import make_t2t_fixtures as t2t
     dev = a.device
     print(f"torch {torch.__version__} device {dev} threads {torch.get_num_threads()}")
     for name in a.official.split(","):
-        model = build(official_module(HVT[name]), 1000).eval().to(dev)
+        if name in HVT:
+            model = hvt.build(hvt.official_module(HVT[name]), 1000)
+        elif name.startswith("t2t_vit_"):
+            module = t2t.official_t2t()
+            factory = getattr(module, name, None)
+            if factory is None:
+                raise SystemExit(f"--official {name}: the official models/t2t_vit.py has no such factory")
+            with t2t.quiet():
+                model = factory()
+        else:
+            raise SystemExit(f"--official {name}: not an HVT or T2T-ViT preset")
+        model = model.eval().to(dev)
         for b in [int(x) for x in a.batches.split(",")]:
             x = torch.randn(b, 3, 224, 224, device=dev)
             with torch.no_grad():

@@ -6,14 +6,23 @@ Run by hand (needs torch + safetensors), never in CI:
     pip install --target /tmp/pyref torch safetensors
     PYTHONPATH=/tmp/pyref python3 scripts/convert_official.py hvt CHECKPOINT.pth OUT_DIR \\
         (--preset hvt_ti_1 | --config config/hvt-ti-1.json)
+    PYTHONPATH=/tmp/pyref python3 scripts/convert_official.py t2t 81.5_T2T_ViT_14.pth.tar OUT_DIR \\
+        --preset t2t_vit_14
 
-Families: hvt (MonashAI/HVT; preset hvt_ti_1, hvt_s_1, hvt_s_2, hvt_s_3, hvt_s_4 =
-scale-hvt-ti-4, or the official config/*.json whose model keys become model_args).
+Families:
+- hvt (MonashAI/HVT; preset hvt_ti_1, hvt_s_1, hvt_s_2, hvt_s_3, hvt_s_4 = scale-hvt-ti-4,
+  or the official config/*.json whose model keys become model_args).
+- t2t (yitu-opensource/T2T-ViT; preset t2t_vit_7 .. t2t_vit_24, t2t_vit_t_14 .. t2t_vit_t_24).
+  The token layer type, widths and depth are checked against the checkpoint; the input
+  size comes from pos_embed ((img_size / 16)^2 + 1 rows), so the 384 release converts
+  with --preset t2t_vit_14 and gets model_args {"img_size": 384}. The frozen sinusoid
+  pos_embed and Performer w are copied from the checkpoint, as the official code loads them.
 
 The checkpoint may be a .pth / .pth.tar holding the state dict under "model",
-"state_dict_ema" or "state_dict" (or be the state dict itself); a "module." prefix
+"state_dict_ema" (the T2T-ViT releases' EMA weights, what the official eval loads) or "state_dict" (or be the state dict itself); a "module." prefix
 (DataParallel) is removed. Optimizer, scheduler and args entries are ignored. The class
-count comes from head.weight. Preprocessing is the official eval transform.
+count comes from head.weight. Preprocessing is the official eval transform (bicubic, crop
+0.875 for HVT and 0.9 for T2T-ViT, ImageNet mean / std).
 """
 import argparse
 import json
@@ -59,16 +68,40 @@ def hvt(args, sd):
     return arch, margs, [chans, size, size]
 
 
+# The official factories: (embed_dim, depth, num_heads, mlp_ratio); t2t_vit_t_* use token transformers.
+T2T_PRESETS = {"t2t_vit_7": (256, 7, 4, 2.0), "t2t_vit_10": (256, 10, 4, 2.0), "t2t_vit_12": (256, 12, 4, 2.0),
+               "t2t_vit_14": (384, 14, 6, 3.0), "t2t_vit_19": (448, 19, 7, 3.0), "t2t_vit_24": (512, 24, 8, 3.0),
+               "t2t_vit_t_14": (384, 14, 6, 3.0), "t2t_vit_t_19": (448, 19, 7, 3.0), "t2t_vit_t_24": (512, 24, 8, 3.0)}
+
+
+def t2t(args, sd):
+    if args.preset not in T2T_PRESETS:
+        sys.exit(f"t2t needs --preset, one of {', '.join(T2T_PRESETS)}")
+    embed, depth, _, _ = T2T_PRESETS[args.preset]
+    want = "transformer" if args.preset.startswith("t2t_vit_t_") else "performer"
+    got = "performer" if "tokens_to_token.attention1.kqv.weight" in sd else "transformer"
+    have_depth = len({k.split(".")[1] for k in sd if k.startswith("blocks.")})
+    have_embed = sd["tokens_to_token.project.weight"].shape[0]
+    if (got, have_embed, have_depth) != (want, embed, depth):
+        sys.exit(f"{args.checkpoint}: a {got} T2T-ViT with embed_dim {have_embed} and depth {have_depth}, "
+                 f"not {args.preset} ({want}, {embed}, {depth})")
+    rows = sd["pos_embed"].shape[1] - 1
+    side = int(round(rows ** 0.5)) * 16
+    margs = {} if side == 224 else {"img_size": side}
+    return args.preset, margs, [sd["tokens_to_token.attention1.norm1.weight"].shape[0] // 49, side, side]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("family", choices=["hvt"])
+    ap.add_argument("family", choices=["hvt", "t2t"])
     ap.add_argument("checkpoint")
     ap.add_argument("out")
     ap.add_argument("--preset")
     ap.add_argument("--config")
     args = ap.parse_args()
     sd = state_dict(args.checkpoint)
-    arch, margs, input_size = {"hvt": hvt}[args.family](args, sd)
+    arch, margs, input_size = {"hvt": hvt, "t2t": t2t}[args.family](args, sd)
+    crop = {"hvt": 0.875, "t2t": 0.9}[args.family]
     num_classes = sd["head.weight"].shape[0] if "head.weight" in sd else 0
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -77,7 +110,7 @@ def main():
         "architecture": arch,
         "num_classes": num_classes,
         "model_args": margs,
-        "pretrained_cfg": {"input_size": input_size, "interpolation": "bicubic", "crop_pct": 0.875,
+        "pretrained_cfg": {"input_size": input_size, "interpolation": "bicubic", "crop_pct": crop,
                            "crop_mode": "center", "mean": IMAGENET_MEAN, "std": IMAGENET_STD,
                            "num_classes": num_classes},
     }

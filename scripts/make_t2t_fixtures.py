@@ -94,9 +94,16 @@ def official_t2t():
     return t2t_vit
 
 
-def build(t2t_vit, margs):
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # "adopt ... encoder"
+@contextlib.contextmanager
+def quiet():
+    """The official constructor prints "adopt ... encoder" and timm warns about moved modules."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
+        yield
+
+
+def build(t2t_vit, margs):
+    with quiet():
         return t2t_vit.T2T_ViT(**margs)
 
 

@@ -502,3 +502,48 @@ fn masked_softmax_gradient_through_the_max_where_the_eps_terms_matter() {
         }
     }
 }
+
+#[test]
+fn performer_row_ops() {
+    // row_dot (with itself too: both bindings' gradients add), and the row-broadcast
+    // scale, divide and feature map the Performer is made of.
+    let (r, n) = (6, 5);
+    let build = move |g: &mut Graph| {
+        let a = g.input(&[2, 3, n]);
+        let b = g.input(&[2, 3, n]);
+        let s = g.input(&[2, 3, 1]);
+        let sq = g.row_dot(a, a).unwrap();
+        let ab = g.row_dot(a, b).unwrap();
+        let m = g.mul_row(b, ab, 0.7).unwrap();
+        let e = g.prm_exp(m, sq, 0.5).unwrap();
+        let d = g.div_row(e, s, 0.1).unwrap();
+        (d, vec![a, b, s])
+    };
+    let inputs = vec![rand_vec(r * n, 63, 0.6), rand_vec(r * n, 64, 0.6), rand_vec(r, 65, 0.3).iter().map(|v| v + 1.0).collect()];
+    check_grads("performer row ops", &build, Weights::new(), inputs);
+}
+
+#[test]
+fn whole_t2t_fixtures() {
+    // The soft splits (unfold and its fold), the Performer (feature map, normaliser,
+    // linear attention, value residual) and the token transformer; the frozen w and
+    // pos_embed are read, not differentiated.
+    fixture_grads(
+        "t2t_performer",
+        &[
+            "tokens_to_token.attention1.kqv.weight",
+            "tokens_to_token.attention2.proj.bias",
+            "tokens_to_token.project.weight",
+            "blocks.0.attn.qkv.weight",
+        ],
+    );
+    fixture_grads(
+        "t2t_transformer",
+        &[
+            "tokens_to_token.attention1.attn.qkv.weight",
+            "tokens_to_token.attention2.attn.proj.bias",
+            "tokens_to_token.project.weight",
+            "blocks.0.attn.qkv.weight",
+        ],
+    );
+}

@@ -26,8 +26,9 @@ const MODELS: &[&str] = &[
     // HVT, from the official MonashAI/HVT code (scripts/make_hvt_fixtures.py)
     "hvt_2pool",
     "hvt_3pool",
-    // T2T-ViT (token transformers), from the official yitu-opensource/T2T-ViT code (scripts/make_t2t_fixtures.py)
+    // T2T-ViT (token transformers and Performers), from the official yitu-opensource/T2T-ViT code (scripts/make_t2t_fixtures.py)
     "t2t_transformer",
+    "t2t_performer",
 ];
 
 fn fixtures() -> PathBuf {
@@ -284,9 +285,9 @@ fn t2t_presets_and_the_frozen_sinusoid_match_the_official_code() {
     let ours = vitrine::models::families::t2t::sinusoid(shape[1], shape[2]);
     let (d, _) = max_diff(&ours, stored);
     assert!(d <= 1e-7, "sinusoid table differs by {d}");
-    // The Performer token layers are refused with the reason, not mis-built.
-    let text = std::fs::read_to_string(fixtures().join("t2t_performer/config.json")).unwrap();
-    let w = Weights::load(&fixtures().join("t2t_performer/model.safetensors")).unwrap();
-    let err = Model::from_parts(Some(&text), w, None, "t2t_performer").unwrap_err().to_string();
-    assert!(err.contains("performer") && err.contains("not supported yet"), "{err}");
+    // The Performer models, frozen w (2 x 32 x 64) and pos_embed included.
+    for (name, count) in [("t2t_vit_7", 4_310_222), ("t2t_vit_14", 21_545_550)] {
+        let cfg = vitrine::models::config::preset(name).unwrap();
+        assert_eq!(vitrine::models::build(&cfg, 1).unwrap().param_count(), count, "{name}");
+    }
 }

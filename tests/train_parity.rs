@@ -35,9 +35,17 @@ fn training_graph(model: &Model) -> (vitrine::graph::Graph, Vec<usize>, Vec<usiz
 #[test]
 fn loss_and_every_parameter_gradient_match_timm() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    for name in
-        ["vit_plain", "deit_distilled", "vit_avg_reg_ls", "swin_2stage", "swin_3stage_pad", "hvt_2pool", "hvt_3pool", "t2t_transformer"]
-    {
+    for name in [
+        "vit_plain",
+        "deit_distilled",
+        "vit_avg_reg_ls",
+        "swin_2stage",
+        "swin_3stage_pad",
+        "hvt_2pool",
+        "hvt_3pool",
+        "t2t_transformer",
+        "t2t_performer",
+    ] {
         let model = Model::load(&root.join(name), None).unwrap();
         let r = Ckpt::load(&root.join(name).join("train_reference.safetensors")).expect("train fixture (scripts/make_fixtures.py)");
         let (mut g, params, grads) = training_graph(&model);
@@ -75,7 +83,7 @@ fn three_adamw_steps_match_torch() {
     use vitrine::gpu::optim::{OptParam, OptSettings};
     use vitrine::train::step::train_step;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    for name in ["deit_distilled", "vit_avg_reg_ls", "swin_3stage_pad", "hvt_3pool", "t2t_transformer"] {
+    for name in ["deit_distilled", "vit_avg_reg_ls", "swin_3stage_pad", "hvt_3pool", "t2t_transformer", "t2t_performer"] {
         let model = Model::load(&root.join(name), None).unwrap();
         let r = Ckpt::load(&root.join(name).join("train_reference.safetensors")).unwrap();
         let (mut g, params, grads) = training_graph(&model);

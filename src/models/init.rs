@@ -45,3 +45,30 @@ pub fn timm_vit(name: &str, shape: &[usize], layer_scale: Option<f64>, rng: &mut
         _ => trunc_normal(n, 0.02, rng),              // Linear weights, anything else
     }
 }
+
+/// `nn.init.orthogonal_` of a `[rows, cols]` Gaussian matrix, times `gain`: orthonormal rows
+/// when `rows <= cols` (orthonormal columns otherwise), by Gram-Schmidt in f64 over the
+/// shorter side (the same distribution as PyTorch's sign-corrected QR).
+pub fn orthogonal(rows: usize, cols: usize, gain: f64, rng: &mut Rng) -> Vec<f32> {
+    let (n, len) = if rows <= cols { (rows, cols) } else { (cols, rows) };
+    let mut v: Vec<Vec<f64>> = Vec::with_capacity(n);
+    while v.len() < n {
+        let mut x: Vec<f64> = (0..len).map(|_| crate::rng::normal(rng)).collect();
+        for u in &v {
+            let d: f64 = x.iter().zip(u).map(|(a, b)| a * b).sum();
+            x.iter_mut().zip(u).for_each(|(a, b)| *a -= d * b);
+        }
+        let norm = x.iter().map(|a| a * a).sum::<f64>().sqrt();
+        if norm > 1e-8 {
+            v.push(x.into_iter().map(|a| a / norm).collect());
+        }
+    }
+    let mut out = vec![0f32; rows * cols];
+    for r in 0..rows {
+        for c in 0..cols {
+            let x = if rows <= cols { v[r][c] } else { v[c][r] };
+            out[r * cols + c] = (x * gain) as f32;
+        }
+    }
+    out
+}

@@ -1,6 +1,11 @@
 //! Elementwise ops over equal shapes, one kernel (`elementwise.wgsl`):
 //! `(a + b) * alpha` (DeiT's averaged heads, gradient sums), `a * alpha`,
-//! `a * b`, `dy * gelu'(x)` and constant fill.
+//! `a * b`, `dy * gelu'(x)`, constant fill, and the row-broadcast forms
+//! (`a [R, N]` with a per-row `b [R]`: scale, divide, and the Performer's
+//! positive random feature `exp(a - |z|^2 / 2) / sqrt(m)`); [`RowDot`] is the
+//! matching per-row reduction `sum_n a[r, n] * b[r, n]` (same shader, its own
+//! entry point). The Performer token layer (T2T-ViT) is composed of these and
+//! batched matmuls, so its backward is the autodiff of these rules.
 
 use super::linear::gelu_grad_ref;
 use super::u32_of;
@@ -23,6 +28,13 @@ pub enum EwMode {
     Fill,
     /// `a [.., N] * b [N]`.
     MulCol,
+    /// `a [R, N] * b[r] * alpha`: one scale per row.
+    MulRow,
+    /// `a [R, N] / (b[r] + alpha)`: the Performer's normalisation (alpha its epsilon).
+    DivRow,
+    /// `exp(a [R, N] - b[r] / 2) * alpha`: the Performer's feature map, with `a = z w^T`,
+    /// `b = |z|^2` and `alpha = 1 / sqrt(m)`.
+    PrmExp,
 }
 
 /// See the module docs.
@@ -49,12 +61,15 @@ fn ew_code(mode: EwMode) -> u32 {
         EwMode::GeluGrad => 3,
         EwMode::Fill => 4,
         EwMode::MulCol => 5,
+        EwMode::MulRow => 6,
+        EwMode::DivRow => 7,
+        EwMode::PrmExp => 8,
     }
 }
 
 impl Graph {
     fn elementwise(&mut self, a: Option<TensorId>, b: Option<TensorId>, mode: EwMode, alpha: f32, shape: &[usize]) -> Result<TensorId> {
-        let check = if mode == EwMode::MulCol { [a, None] } else { [a, b] };
+        let check = if matches!(mode, EwMode::MulCol | EwMode::MulRow | EwMode::DivRow | EwMode::PrmExp) { [a, None] } else { [a, b] };
         for t in check.into_iter().flatten() {
             if self.shape(t) != shape {
                 return Err(Error::shape("elementwise", format!("{shape:?} vs {:?}", self.shape(t))));
@@ -97,6 +112,49 @@ impl Graph {
         self.elementwise(Some(a), Some(b), EwMode::MulCol, 1.0, &s)
     }
 
+    /// The row-broadcast modes: `a [.., N]` with one value of `b [.., 1]` per row.
+    fn row_broadcast(&mut self, a: TensorId, b: TensorId, mode: EwMode, alpha: f32) -> Result<TensorId> {
+        let s = self.shape(a).to_vec();
+        let mut rows = s.clone();
+        if let Some(n) = rows.last_mut() {
+            *n = 1;
+        }
+        if s.is_empty() || self.shape(b) != rows.as_slice() {
+            return Err(Error::shape(self_name(mode), format!("{s:?} needs one row value per row; got {:?}", self.shape(b))));
+        }
+        self.elementwise(Some(a), Some(b), mode, alpha, &s)
+    }
+
+    /// `a [.., N] * b[row] * alpha`.
+    pub fn mul_row(&mut self, a: TensorId, b: TensorId, alpha: f32) -> Result<TensorId> {
+        self.row_broadcast(a, b, EwMode::MulRow, alpha)
+    }
+
+    /// `a [.., N] / (b[row] + eps)`.
+    pub fn div_row(&mut self, a: TensorId, b: TensorId, eps: f32) -> Result<TensorId> {
+        self.row_broadcast(a, b, EwMode::DivRow, eps)
+    }
+
+    /// The Performer's positive random features `exp(wz [.., m] - sq[row] / 2) * alpha`, where
+    /// `wz = z w^T` and `sq = |z|^2` per row ([`Graph::row_dot`] of `z` with itself).
+    pub fn prm_exp(&mut self, wz: TensorId, sq: TensorId, alpha: f32) -> Result<TensorId> {
+        self.row_broadcast(wz, sq, EwMode::PrmExp, alpha)
+    }
+
+    /// `sum_n a[.., n] * b[.., n]`: one value per row (`a`, `b` of one shape `[.., N]`;
+    /// the result is `[.., 1]`).
+    pub fn row_dot(&mut self, a: TensorId, b: TensorId) -> Result<TensorId> {
+        let s = self.shape(a).to_vec();
+        if self.shape(b) != s.as_slice() || s.is_empty() {
+            return Err(Error::shape("row_dot", format!("{s:?} vs {:?}: one shape [.., N] needed", self.shape(b))));
+        }
+        let (n, lead) = (s[s.len() - 1], &s[..s.len() - 1]);
+        let rows = lead.iter().product();
+        let mut out = lead.to_vec();
+        out.push(1);
+        Ok(self.push(Box::new(RowDot { a, b, rows, n }), &out))
+    }
+
     /// A tensor of `shape` filled with `value`.
     pub fn fill(&mut self, shape: &[usize], value: f32) -> Result<TensorId> {
         self.elementwise(None, None, EwMode::Fill, value, shape)
@@ -112,6 +170,7 @@ impl Op for Elementwise {
             EwMode::GeluGrad => "gelu_grad",
             EwMode::Fill => "fill",
             EwMode::MulCol => "mul_col",
+            EwMode::MulRow | EwMode::DivRow | EwMode::PrmExp => self_name(self.mode),
         }
     }
 
@@ -123,6 +182,7 @@ impl Op for Elementwise {
         let mode = ew_code(self.mode);
         let bn = match (self.mode, self.b) {
             (EwMode::MulCol, Some(b)) => g.numel(b),
+            (EwMode::MulRow | EwMode::DivRow | EwMode::PrmExp, Some(b)) => self.len / g.numel(b).max(1),
             _ => 1,
         };
         let key = KernelKey::new("elementwise", "main")
@@ -136,6 +196,7 @@ impl Op for Elementwise {
     fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
         let a = self.a.map(get).unwrap_or_default();
         let b = self.b.map(get).unwrap_or_default();
+        let row = self.len / b.len().max(1);
         (0..self.len)
             .map(|i| match self.mode {
                 EwMode::AddScale => (a[i] + b[i]) * self.alpha,
@@ -144,11 +205,14 @@ impl Op for Elementwise {
                 EwMode::GeluGrad => b[i] * gelu_grad_ref(a[i]),
                 EwMode::Fill => self.alpha,
                 EwMode::MulCol => a[i] * b[i % b.len().max(1)],
+                EwMode::MulRow => a[i] * b[i / row] * self.alpha,
+                EwMode::DivRow => a[i] / (b[i / row] + self.alpha),
+                EwMode::PrmExp => (a[i] - 0.5 * b[i / row]).exp() * self.alpha,
             })
             .collect()
     }
 
-    fn backward(&self, g: &mut Graph, _out: TensorId, dout: TensorId) -> Result<Vec<Option<TensorId>>> {
+    fn backward(&self, g: &mut Graph, out: TensorId, dout: TensorId) -> Result<Vec<Option<TensorId>>> {
         match self.mode {
             EwMode::AddScale => {
                 let d = g.scale(dout, self.alpha)?;
@@ -166,7 +230,82 @@ impl Op for Elementwise {
                 let ab = g.mul(dout, a)?;
                 Ok(vec![Some(g.mul_col(dout, b)?), Some(g.sum_rows(ab)?)])
             }
+            EwMode::MulRow => {
+                // d a = dy * b[r] * alpha; d b[r] = alpha * sum_n dy a.
+                let (a, b) = self.operands()?;
+                let da = g.mul_row(dout, b, self.alpha)?;
+                let db = g.row_dot(dout, a)?;
+                let db = if self.alpha == 1.0 { db } else { g.scale(db, self.alpha)? };
+                Ok(vec![Some(da), Some(db)])
+            }
+            EwMode::DivRow => {
+                // y = a / (b + eps): d a = dy / (b + eps); d b[r] = -sum_n dy y / (b + eps).
+                let (_, b) = self.operands()?;
+                let da = g.div_row(dout, b, self.alpha)?;
+                let dyy = g.row_dot(dout, out)?;
+                let db = g.div_row(dyy, b, self.alpha)?;
+                Ok(vec![Some(da), Some(g.scale(db, -1.0)?)])
+            }
+            EwMode::PrmExp => {
+                // y = exp(a - b / 2) * alpha: d a = dy y; d b[r] = -1/2 sum_n dy y.
+                let da = g.mul(dout, out)?;
+                let db = g.row_dot(dout, out)?;
+                Ok(vec![Some(da), Some(g.scale(db, -0.5)?)])
+            }
             EwMode::GeluGrad => Err(Error::shape("gelu_grad", "second derivatives are not supported")),
         }
+    }
+}
+
+impl Elementwise {
+    fn operands(&self) -> Result<(TensorId, TensorId)> {
+        let name = self_name(self.mode);
+        Ok((self.a.ok_or_else(|| Error::shape(name, "no a"))?, self.b.ok_or_else(|| Error::shape(name, "no b"))?))
+    }
+}
+
+/// The op name of the row-broadcast modes.
+fn self_name(mode: EwMode) -> &'static str {
+    match mode {
+        EwMode::MulRow => "mul_row",
+        EwMode::DivRow => "div_row",
+        EwMode::PrmExp => "prm_exp",
+        _ => "elementwise",
+    }
+}
+
+/// See [`Graph::row_dot`]: `out[r] = sum_n a[r, n] * b[r, n]`.
+#[derive(Debug, Clone)]
+pub struct RowDot {
+    /// First operand `[R, N]`.
+    pub a: TensorId,
+    /// Second operand `[R, N]`.
+    pub b: TensorId,
+    /// Rows R.
+    pub rows: usize,
+    /// Row length N.
+    pub n: usize,
+}
+
+impl Op for RowDot {
+    fn name(&self) -> &'static str {
+        "row_dot"
+    }
+    fn bindings(&self) -> Vec<Option<TensorId>> {
+        vec![Some(self.a), Some(self.b)]
+    }
+    fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
+        let key = KernelKey::new("elementwise", "row_dot")
+            .u("LEN", u32_of("row_dot", "rows", self.rows)?)
+            .u("BN", u32_of("row_dot", "N", self.n)?);
+        Dispatch::linear(key, self.rows)
+    }
+    fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
+        let (a, b) = (get(self.a), get(self.b));
+        a.chunks(self.n.max(1)).zip(b.chunks(self.n.max(1))).map(|(x, y)| x.iter().zip(y).map(|(p, q)| p * q).sum()).collect()
+    }
+    fn backward(&self, g: &mut Graph, _out: TensorId, dout: TensorId) -> Result<Vec<Option<TensorId>>> {
+        // d a = b * dy[r]; d b = a * dy[r] (autodiff sums both when a and b are one tensor).
+        Ok(vec![Some(g.mul_row(self.b, dout, 1.0)?), Some(g.mul_row(self.a, dout, 1.0)?)])
     }
 }

@@ -22,7 +22,7 @@ pub mod window;
 pub use attention::Attention;
 pub use attention_bias::{AttnBias, RelPos, RelPosDims, RelPosGrad, WindowMask};
 pub use cross_entropy::{CrossEntropy, CrossEntropyDims, CrossEntropyGrad};
-pub use elementwise::{Elementwise, EwMode};
+pub use elementwise::{Elementwise, EwMode, RowDot};
 pub use im2col::{Col2Im, Im2Col, Im2ColDims};
 pub use layernorm::{LayerNorm, LayerNormDims, LayerNormGrad};
 pub use linear::{Act, Linear};

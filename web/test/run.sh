@@ -11,8 +11,9 @@ out=artifacts
 mkdir -p "$out"
 native() { target/release/vitrine classify --json "$@"; }
 sample=models/samples/ankle-boot-0.png
-# "Load your own model": a ViT, a Swin (shifted, padded windows, patch merging), an HVT (1-D token pooling).
-customs="tests/fixtures/vit_plain tests/fixtures/swin_3stage_pad tests/fixtures/hvt_2pool"
+# "Load your own model": a ViT, a Swin (shifted, padded windows, patch merging), an HVT (1-D token pooling),
+# T2T-ViTs (soft splits; Performer and token-transformer token layers).
+customs="tests/fixtures/vit_plain tests/fixtures/swin_3stage_pad tests/fixtures/hvt_2pool tests/fixtures/t2t_performer tests/fixtures/t2t_transformer"
 photo=tests/fixtures/images/photo.png
 {
   echo '{"default": {"image": "'$sample'", "logits": '

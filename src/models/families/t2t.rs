@@ -12,11 +12,17 @@
 //!     -> unfold(3, 2, 1) -> project -> [cls ; tokens] + pos_embed -> depth x block -> norm -> cls -> head
 //! token transformer (`tokens_type = "transformer"`, the t2t_vit_t_* models): one head,
 //!   v + proj(softmax(q k^T * dim^-0.5) v) with dim the layer's input width, then + mlp(norm2(.))
+//! token performer (`tokens_type = "performer"`, the t2t_vit_* models): k, q, v = split(kqv(norm1(x)));
+//!   phi(z) = exp(z w^T - |z|^2 / 2) / sqrt(m) with the frozen w [m, token_dim], m = token_dim / 2;
+//!   y = phi(q) (v^T phi(k))^T / (phi(q) . sum_t phi(k) + 1e-8); v + proj(y), then + mlp(norm2(.))
 //! ```
 //!
-//! The Performer token layers (`tokens_type = "performer"`, t2t_vit_7 .. 24)
-//! need ops the graph does not have yet (the random-feature map's exp, the
-//! division by its normaliser); such configs are refused with that reason.
+//! The Performer is linear attention: `phi(k)` is summed over the tokens
+//! before it meets `phi(q)`, so the cost grows with T, not T^2. It is built
+//! from batched matmuls and the row ops `row_dot`, `prm_exp`, `div_row`, so
+//! its backward is autodiff's; `w` is frozen (stored in the checkpoint, never
+//! regenerated or trained). The official layers' hard-coded dropout 0.1 is not
+//! applied in training (vitrine has no dropout); the fixtures set it to 0.
 
 use crate::{arch_common, arch_square_image_fields};
 use crate::error::{Error, Result};
@@ -34,7 +40,7 @@ use serde_json::{Map, Value};
 /// The registry entry.
 pub static FAMILY: Family = Family {
     name: "t2t_vit",
-    about: "T2T-ViT (tokens-to-token stem), official yitu-opensource/T2T-ViT; token-transformer models",
+    about: "T2T-ViT (tokens-to-token stem), official yitu-opensource/T2T-ViT; Performer and token-transformer models",
     presets: || PRESETS.iter().map(|p| p.0.to_string()).collect(),
     preset,
     base: |name| (name == "t2t_vit").then(|| ModelConfig::new(name, T2tConfig::t_14(), data(224))),
@@ -50,7 +56,7 @@ pub static FAMILY: Family = Family {
 pub struct T2tConfig {
     /// Input side in pixels (a multiple of 16: the official pos_embed has `(img_size / 16)^2 + 1` rows).
     pub img_size: usize,
-    /// `transformer` (t2t_vit_t_*) or `performer` (not supported yet).
+    /// `performer` (t2t_vit_*) or `transformer` (t2t_vit_t_*).
     pub tokens_type: String,
     /// Input image channels.
     pub in_chans: usize,
@@ -79,9 +85,19 @@ const RULES: ArgRules = ArgRules {
     ignored: |k, _| matches!(k, "drop_rate" | "attn_drop_rate" | "drop_path_rate"),
 };
 
-/// (name, embed_dim, depth, heads, mlp_ratio): the official t2t_vit_t_* factories.
-const PRESETS: [(&str, usize, usize, usize, f64); 3] =
-    [("t2t_vit_t_14", 384, 14, 6, 3.0), ("t2t_vit_t_19", 448, 19, 7, 3.0), ("t2t_vit_t_24", 512, 24, 8, 3.0)];
+/// (name, embed_dim, depth, heads, mlp_ratio): the official factories; `t2t_vit_t_*` use
+/// token transformers, the others Performers.
+const PRESETS: [(&str, usize, usize, usize, f64); 9] = [
+    ("t2t_vit_7", 256, 7, 4, 2.0),
+    ("t2t_vit_10", 256, 10, 4, 2.0),
+    ("t2t_vit_12", 256, 12, 4, 2.0),
+    ("t2t_vit_14", 384, 14, 6, 3.0),
+    ("t2t_vit_19", 448, 19, 7, 3.0),
+    ("t2t_vit_24", 512, 24, 8, 3.0),
+    ("t2t_vit_t_14", 384, 14, 6, 3.0),
+    ("t2t_vit_t_19", 448, 19, 7, 3.0),
+    ("t2t_vit_t_24", 512, 24, 8, 3.0),
+];
 
 /// The official `_cfg`: crop 0.9, bicubic, ImageNet mean / std.
 fn data(size: usize) -> DataConfig {
@@ -90,7 +106,8 @@ fn data(size: usize) -> DataConfig {
 
 fn preset(name: &str) -> Option<ModelConfig> {
     let &(_, embed_dim, depth, num_heads, mlp_ratio) = PRESETS.iter().find(|p| p.0 == name)?;
-    Some(ModelConfig::new(name, T2tConfig { embed_dim, depth, num_heads, mlp_ratio, ..T2tConfig::t_14() }, data(224)))
+    let tokens_type = if name.starts_with("t2t_vit_t_") { "transformer" } else { "performer" }.into();
+    Some(ModelConfig::new(name, T2tConfig { embed_dim, depth, num_heads, mlp_ratio, tokens_type, ..T2tConfig::t_14() }, data(224)))
 }
 
 impl T2tConfig {
@@ -135,6 +152,60 @@ impl T2tConfig {
         let (w, b) = linear_params(g, &format!("{pre}.mlp.fc2"), td, td, true);
         g.linear_fused(h, w, b, Act::None, None, Some(x))
     }
+
+    /// One token performer (official `Token_performer`, kernel_ratio 0.5):
+    /// `x [B, L, dim] -> [B, L, token_dim]`.
+    fn token_performer(&self, g: &mut Graph, x: TensorId, pre: &str, dim: usize) -> Result<TensorId> {
+        let (td, m) = (self.token_dim, self.performer_features());
+        let batch = g.shape(x)[0];
+        let tokens = g.shape(x)[1];
+        let h = norm(g, x, &format!("{pre}.norm1"), dim, 1e-5)?;
+        let (w, b) = linear_params(g, &format!("{pre}.kqv"), 3 * td, dim, true);
+        let kqv = g.linear(h, w, b)?;
+        let [k, q, v] = g.split_last(kqv, &[td, td, td])?[..] else {
+            return Err(Error::shape("token_performer", "kqv must split in three"));
+        };
+        let wr = g.param(&format!("{pre}.w"), &[m, td]);
+        let alpha = 1.0 / (m as f32).sqrt();
+        let phi = |g: &mut Graph, z: TensorId| -> Result<TensorId> {
+            let wz = g.linear(z, wr, None)?;
+            let sq = g.row_dot(z, z)?;
+            g.prm_exp(wz, sq, alpha)
+        };
+        let kp = phi(g, k)?;
+        let qp = phi(g, q)?;
+        // D = qp . sum_t kp, as a batched matmul with a row of ones: [B, T, 1].
+        let kp_t = g.transpose(kp)?;
+        let ones = g.fill(&[batch, 1, tokens], 1.0)?;
+        let kp_sum = g.bmm(ones, kp_t)?;
+        let d = g.bmm(qp, kp_sum)?;
+        // kptv = v^T kp [B, td, m]; y = qp kptv^T / (D + 1e-8).
+        let v_t = g.transpose(v)?;
+        let kptv = g.bmm(v_t, kp_t)?;
+        let y = g.bmm(qp, kptv)?;
+        let y = g.div_row(y, d, 1e-8)?;
+        let (w, b) = linear_params(g, &format!("{pre}.proj"), td, td, true);
+        let x = g.linear_fused(y, w, b, Act::None, None, Some(v))?;
+        let h = norm(g, x, &format!("{pre}.norm2"), td, 1e-5)?;
+        let (w, b) = linear_params(g, &format!("{pre}.mlp.0"), td, td, true);
+        let h = g.linear_fused(h, w, b, Act::Gelu, None, None)?;
+        let (w, b) = linear_params(g, &format!("{pre}.mlp.2"), td, td, true);
+        g.linear_fused(h, w, b, Act::None, None, Some(x))
+    }
+
+    /// The Performer's random features m: `int(token_dim * 0.5)`.
+    pub fn performer_features(&self) -> usize {
+        self.token_dim / 2
+    }
+
+    /// The token layer of the configured type.
+    fn token_layer(&self, g: &mut Graph, x: TensorId, pre: &str, dim: usize) -> Result<TensorId> {
+        if self.tokens_type == "performer" {
+            self.token_performer(g, x, pre, dim)
+        } else {
+            self.token_transformer(g, x, pre, dim)
+        }
+    }
 }
 
 impl Arch for T2tConfig {
@@ -145,10 +216,9 @@ impl Arch for T2tConfig {
         let bad = |m: String| Err(Error::Config(m));
         match self.tokens_type.as_str() {
             "transformer" => {}
-            "performer" => {
-                return bad("T2T-ViT tokens_type 'performer' is not supported yet (its random-feature attention needs ops vitrine lacks); the t2t_vit_t_* models ('transformer') are".into())
-            }
-            other => return bad(format!("T2T-ViT tokens_type {other:?} is not supported (transformer)")),
+            "performer" if self.performer_features() > 0 => {}
+            "performer" => return bad(format!("T2T-ViT token_dim {} is too small for a Performer (it needs token_dim / 2 >= 1 random features)", self.token_dim)),
+            other => return bad(format!("T2T-ViT tokens_type {other:?} is not supported (performer or transformer)")),
         }
         if self.img_size == 0 || !self.img_size.is_multiple_of(16) {
             return bad(format!("T2T-ViT img_size {} must be a positive multiple of 16 (the official pos_embed has (img_size / 16)^2 + 1 rows)", self.img_size));
@@ -169,9 +239,9 @@ impl Arch for T2tConfig {
         g.scope("tokens_to_token");
         let img = g.input(&[batch, cin, s, s]);
         let x = g.unfold(img, UnfoldInput::Image, [s, s], 7, 4, 2)?;
-        let x = self.token_transformer(&mut g, x, "tokens_to_token.attention1", cin * 49)?;
+        let x = self.token_layer(&mut g, x, "tokens_to_token.attention1", cin * 49)?;
         let x = g.unfold(x, UnfoldInput::Tokens, [g1, g1], 3, 2, 1)?;
-        let x = self.token_transformer(&mut g, x, "tokens_to_token.attention2", td * 9)?;
+        let x = self.token_layer(&mut g, x, "tokens_to_token.attention2", td * 9)?;
         let x = g.unfold(x, UnfoldInput::Tokens, [g2, g2], 3, 2, 1)?;
         let x = linear(&mut g, x, "tokens_to_token.project", c, td * 9, true)?;
         let n = g3 * g3;
@@ -217,15 +287,16 @@ impl Arch for T2tConfig {
     fn no_weight_decay(&self, name: &str) -> bool {
         name == "cls_token"
     }
-    /// The sinusoid pos_embed is a constant of the official model (`requires_grad=False`).
+    /// The sinusoid pos_embed and the Performers' random projections `w` are constants of the
+    /// official model (`requires_grad=False`).
     fn frozen(&self, name: &str) -> bool {
-        name == "pos_embed"
+        name == "pos_embed" || (name.starts_with("tokens_to_token.attention") && name.ends_with(".w"))
     }
     fn first_conv(&self) -> &'static str {
         "tokens_to_token.project"
     }
-    /// Linear weights and cls_token trunc_normal(0.02), zero biases, LayerNorm (1, 0), and
-    /// pos_embed the official sinusoid table.
+    /// Linear weights and cls_token trunc_normal(0.02), zero biases, LayerNorm (1, 0),
+    /// pos_embed the official sinusoid table, a Performer's `w` orthogonal times sqrt(m).
     fn init(&self, name: &str, shape: &[usize], rng: &mut Rng) -> Vec<f32> {
         if name == "pos_embed" {
             return sinusoid(shape.get(1).copied().unwrap_or(0), shape.get(2).copied().unwrap_or(0));
@@ -233,12 +304,27 @@ impl Arch for T2tConfig {
         if name == "cls_token" {
             return init::trunc_normal(shape.iter().product(), 0.02, rng);
         }
+        if let (true, &[m, d]) = (self.frozen(name), shape) {
+            // The Performer's w: orthogonal_(randn(m, d)) * sqrt(m).
+            return init::orthogonal(m, d, (m as f64).sqrt(), rng);
+        }
         init::timm_vit(name, shape, None, rng)
     }
     fn summary(&self) -> Vec<(String, String)> {
         let [a, b, c] = self.grids();
         vec![
-            ("t2t".into(), format!("{} token layers, token_dim {}, grids {a}x{a} -> {b}x{b} -> {c}x{c}", self.tokens_type, self.token_dim)),
+            (
+                "t2t".into(),
+                format!(
+                    "{} token layers{}, token_dim {}: {} -> {} -> {} tokens ({a}x{a} -> {b}x{b} -> {c}x{c})",
+                    self.tokens_type,
+                    if self.tokens_type == "performer" { format!(" ({} random features, w frozen)", self.performer_features()) } else { String::new() },
+                    self.token_dim,
+                    a * a,
+                    b * b,
+                    c * c
+                ),
+            ),
             (
                 "vit".into(),
                 format!("embed_dim {} depth {} heads {} mlp {} tokens {}", self.embed_dim, self.depth, self.num_heads, (self.embed_dim as f64 * self.mlp_ratio) as usize, c * c + 1),
