@@ -346,7 +346,8 @@ fn t2t_trains_from_scratch_and_fine_tunes_without_touching_its_frozen_tensors() 
     // 60 %, not more: the official T2T_ViT with this config and recipe (PyTorch, the
     // same images resized to 32, AdamW 3e-3, smoothing 0.1, 4 epochs of 16) also
     // plateaus at 66.7 % (loss 0.643), taking every blob for a vertical stripe.
-    let (out, _) = learns_from_scratch("t2t", "t2t_vit_7", &["img_size=32", "embed_dim=32", "depth=2", "num_heads=2", "token_dim=16"], 60.0);
+    let (out, _) =
+        learns_from_scratch("t2t", "t2t_vit_7", &["img_size=32", "embed_dim=32", "depth=2", "num_heads=2", "token_dim=16"], 60.0);
     let data = dataset().to_str().unwrap();
     let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["model_args"]["token_dim"], 16);
