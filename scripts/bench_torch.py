@@ -85,6 +85,7 @@ def official(a):
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
     import make_hvt_fixtures as hvt
     import make_t2t_fixtures as t2t
+    from make_fixtures import quiet
     dev = a.device
     print(f"torch {torch.__version__} device {dev} threads {torch.get_num_threads()}")
     for name in a.official.split(","):
@@ -95,7 +96,7 @@ def official(a):
             factory = getattr(module, name, None)
             if factory is None:
                 raise SystemExit(f"--official {name}: the official models/t2t_vit.py has no such factory")
-            with t2t.quiet():
+            with quiet():
                 model = factory()
         else:
             raise SystemExit(f"--official {name}: not an HVT or T2T-ViT preset")

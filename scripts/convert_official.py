@@ -8,6 +8,8 @@ Run by hand (needs torch + safetensors), never in CI:
         (--preset hvt_ti_1 | --config config/hvt-ti-1.json)
     PYTHONPATH=/tmp/pyref python3 scripts/convert_official.py t2t 81.5_T2T_ViT_14.pth.tar OUT_DIR \\
         --preset t2t_vit_14
+    PYTHONPATH=/tmp/pyref python3 scripts/convert_official.py dynamicvit CHECKPOINT.pth OUT_DIR \\
+        --preset dynamicvit_deit_s [--keep-ratio 0.7]
 
 Families:
 - hvt (MonashAI/HVT; preset hvt_ti_1, hvt_s_1, hvt_s_2, hvt_s_3, hvt_s_4 = scale-hvt-ti-4,
@@ -17,6 +19,10 @@ Families:
   size comes from pos_embed ((img_size / 16)^2 + 1 rows), so the 384 release converts
   with --preset t2t_vit_14 and gets model_args {"img_size": 384}. The frozen sinusoid
   pos_embed and Performer w are copied from the checkpoint, as the official code loads them.
+- dynamicvit (raoyongming/DynamicViT; preset dynamicvit_deit_s, dynamicvit_deit_256,
+  dynamicvit_deit_b; --keep-ratio R, default 0.7, gives token_ratio [R, R^2, R^3] as the
+  official main.py / infer.py --base_rate does). Width and depth are checked against the
+  preset; the released files keep their weights under "model".
 
 The checkpoint may be a .pth / .pth.tar holding the state dict under "model",
 "state_dict_ema" (the T2T-ViT releases' EMA weights, what the official eval loads) or "state_dict" (or be the state dict itself); a "module." prefix
@@ -91,17 +97,37 @@ def t2t(args, sd):
     return args.preset, margs, [sd["tokens_to_token.attention1.norm1.weight"].shape[0] // 49, side, side]
 
 
+# The released DynamicViT backbones (infer.py --model deit-256 / deit-s / deit-b): embed_dim.
+DYNVIT_PRESETS = {"dynamicvit_deit_256": 256, "dynamicvit_deit_s": 384, "dynamicvit_deit_b": 768}
+
+
+def dynamicvit(args, sd):
+    if args.preset not in DYNVIT_PRESETS:
+        sys.exit(f"dynamicvit needs --preset, one of {', '.join(DYNVIT_PRESETS)}")
+    embed = DYNVIT_PRESETS[args.preset]
+    have_embed = sd["patch_embed.proj.weight"].shape[0]
+    have_depth = len({k.split(".")[1] for k in sd if k.startswith("blocks.")})
+    stages = len({k.split(".")[1] for k in sd if k.startswith("score_predictor.")})
+    if (have_embed, have_depth, stages) != (embed, 12, 3):
+        sys.exit(f"{args.checkpoint}: embed_dim {have_embed}, depth {have_depth}, {stages} predictors; "
+                 f"{args.preset} has {embed}, 12, 3")
+    rho = args.keep_ratio
+    margs = {} if rho == 0.7 else {"token_ratio": [rho, rho ** 2, rho ** 3]}
+    return args.preset, margs, [sd["patch_embed.proj.weight"].shape[1], 224, 224]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("family", choices=["hvt", "t2t"])
+    ap.add_argument("family", choices=["hvt", "t2t", "dynamicvit"])
     ap.add_argument("checkpoint")
     ap.add_argument("out")
     ap.add_argument("--preset")
     ap.add_argument("--config")
+    ap.add_argument("--keep-ratio", type=float, default=0.7, help="dynamicvit: the base keep ratio rho")
     args = ap.parse_args()
     sd = state_dict(args.checkpoint)
-    arch, margs, input_size = {"hvt": hvt, "t2t": t2t}[args.family](args, sd)
-    crop = {"hvt": 0.875, "t2t": 0.9}[args.family]
+    arch, margs, input_size = {"hvt": hvt, "t2t": t2t, "dynamicvit": dynamicvit}[args.family](args, sd)
+    crop = {"hvt": 0.875, "t2t": 0.9, "dynamicvit": 0.875}[args.family]
     num_classes = sd["head.weight"].shape[0] if "head.weight" in sd else 0
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,9 @@ timm's own `save_for_hf`, and reference.safetensors holding
 Weights are spread (not timm's init, which gives near-zero logits).
 """
 import argparse
+import contextlib
+import io
+import warnings
 import json
 import pathlib
 
@@ -87,6 +90,15 @@ CUSTOM_SWIN = {
 
 IMAGES = ["photo", "small_odd", "gray", "rgba"]
 
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silences the official constructors' prints ("adopt ... encoder", "## diff vit pruning
+    method") and timm's deprecation warnings (shared by the official-code fixture scripts)."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
 
 def spread_(model, seed):
     g = torch.Generator().manual_seed(seed)

@@ -42,8 +42,6 @@ The vendored files are verbatim (plus a header); models/__init__.py is not vendo
 t2t_vit_se / _dense / _ghost as well), so scripts/t2t_official/models is a namespace package.
 """
 import argparse
-import contextlib
-import io
 import json
 import math
 import pathlib
@@ -57,7 +55,7 @@ from safetensors.torch import load_file, save_file
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from make_fixtures import reference_with_cfg, spread_, train_reference  # noqa: E402  (shared with the timm fixtures)
+from make_fixtures import reference_with_cfg, spread_, train_reference, quiet  # noqa: E402  (shared with the timm fixtures)
 
 ROOT = HERE.parent / "tests" / "fixtures"
 OFFICIAL = HERE / "t2t_official"
@@ -92,14 +90,6 @@ def official_t2t():
         warnings.simplefilter("ignore")  # timm.models.layers / helpers / registry deprecation
         import models.t2t_vit as t2t_vit
     return t2t_vit
-
-
-@contextlib.contextmanager
-def quiet():
-    """The official constructor prints "adopt ... encoder" and timm warns about moved modules."""
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        yield
 
 
 def build(t2t_vit, margs):

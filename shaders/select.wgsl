@@ -18,14 +18,16 @@
 //   2 dst [ROWS, COLS] f32
 //   Dispatch: ROWS * COLS (zero) and ROWS * K (scatter) invocations.
 //
-// Entry `gather_tokens` (op GatherTokens): dst[b, k, c] = src[b, idx[b, k], c]
-// for src [B, N, C] (0 for an index >= N).
-//   0 src [B, N, C] f32,  1 idx [B, K] u32,  2 dst [B, K, C] f32
-//   Dispatch: B * K * C invocations.
+// Entry `gather_tokens` (op GatherTokens): for src [B, N, C], the first P tokens
+// as they are, then the picked ones: dst[b, j, c] = src[b, j, c] for j < P, and
+// src[b, P + idx[b, j - P], c] after (0 for a token >= N).
+//   0 src [B, N, C] f32,  1 idx [B, K] u32,  2 dst [B, P + K, C] f32
+//   Dispatch: B * (P + K) * C invocations.
 //
-// Entry `gather_tokens_grad` (op GatherTokensGrad): dst[b, n, c] = sum over k
-// with idx[b, k] == n of src[b, k, c] (gather form: repeated indices add up, no atomics).
-//   0 src [B, K, C] f32 (dy),  1 idx [B, K] u32,  2 dst [B, N, C] f32
+// Entry `gather_tokens_grad` (op GatherTokensGrad): dst[b, n, c] = src[b, n, c] for
+// n < P, else the sum over k with P + idx[b, k] == n of src[b, P + k, c] (gather
+// form: repeated indices add up, no atomics).
+//   0 src [B, P + K, C] f32 (dy),  1 idx [B, K] u32,  2 dst [B, N, C] f32
 //   Dispatch: B * N * C invocations.
 //
 // Globals sharing a binding number are never used by the same entry point.
@@ -36,6 +38,7 @@ const K: u32 = 1u;
 const B: u32 = 1u;
 const N: u32 = 1u;
 const C: u32 = 1u;
+const P: u32 = 0u;
 
 @group(0) @binding(0) var<storage, read> src: array<f32>;
 @group(0) @binding(1) var<storage, read_write> top_values: array<f32>;
@@ -93,13 +96,17 @@ fn scatter_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 @compute @workgroup_size(64)
 fn gather_tokens(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
-    if (i >= B * K * C) {
+    if (i >= B * (P + K) * C) {
         return;
     }
     let c = i % C;
-    let bk = i / C;
-    let b = bk / K;
-    let n = idx[bk];
+    let bj = i / C;
+    let b = bj / (P + K);
+    let j = bj % (P + K);
+    var n = j;
+    if (j >= P) {
+        n = P + idx[b * K + j - P];
+    }
     var v = 0.0;
     if (n < N) {
         v = src[(b * N + n) * C + c];
@@ -116,10 +123,14 @@ fn gather_tokens_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
     let c = i % C;
     let n = (i / C) % N;
     let b = i / (C * N);
+    if (n < P) {
+        dst[i] = src[(b * (P + K) + n) * C + c];
+        return;
+    }
     var s = 0.0;
     for (var k = 0u; k < K; k = k + 1u) {
-        if (idx[b * K + k] == n) {
-            s = s + src[(b * K + k) * C + c];
+        if (P + idx[b * K + k] == n) {
+            s = s + src[(b * (P + K) + P + k) * C + c];
         }
     }
     dst[i] = s;

@@ -74,6 +74,13 @@ impl Classifier {
         Ok(self.logits_timed(engine, input, false).await?.0)
     }
 
+    /// Every output of the model's graph for a batch: the family's extra outputs
+    /// (DynamicViT's kept indices, see [`Arch::explain`](crate::models::family::Arch::explain)), then the logits.
+    pub async fn outputs(&mut self, engine: &mut Engine, input: &[f32]) -> Result<Vec<Vec<f32>>> {
+        let exe = self.executable_for(engine, input)?;
+        exe.run(&engine.ctx, &[input]).await
+    }
+
     /// Like [`Classifier::logits`], with per-layer GPU times when `timed` and supported.
     pub async fn logits_timed(&mut self, engine: &mut Engine, input: &[f32], timed: bool) -> Result<(Vec<f32>, Option<Vec<LayerTime>>)> {
         let exe = self.executable_for(engine, input)?;
@@ -82,11 +89,16 @@ impl Classifier {
         Ok((outs.pop().unwrap_or_default(), times))
     }
 
-    /// Logits of a batch with stage times from `clock` (ms): (logits, GPU ms, readback ms).
-    pub async fn logits_staged(&mut self, engine: &mut Engine, input: &[f32], clock: &dyn Fn() -> f64) -> Result<(Vec<f32>, f64, f64)> {
+    /// Every output of a batch (as [`Classifier::outputs`]: the logits last) with stage
+    /// times from `clock` (ms): (outputs, GPU ms, readback ms).
+    pub async fn outputs_staged(
+        &mut self,
+        engine: &mut Engine,
+        input: &[f32],
+        clock: &dyn Fn() -> f64,
+    ) -> Result<(Vec<Vec<f32>>, f64, f64)> {
         let exe = self.executable_for(engine, input)?;
-        let (mut outs, gpu, read) = exe.run_staged(&engine.ctx, &[input], clock).await?;
-        Ok((outs.pop().unwrap_or_default(), gpu, read))
+        exe.run_staged(&engine.ctx, &[input], clock).await
     }
 
     /// The `k` most probable classes of one encoded image (PNG, JPEG, ...),

@@ -33,6 +33,7 @@ pub const SHADERS: &[(&str, &[&str])] = &[
     ("token_pool", &[include_str!("../shaders/token_pool.wgsl")]),
     ("masked_softmax", &[include_str!("../shaders/masked_softmax.wgsl")]),
     ("select", &[include_str!("../shaders/select.wgsl")]),
+    ("prune", &[include_str!("../shaders/prune.wgsl")]),
     ("slice", &[include_str!("../shaders/slice.wgsl")]),
     ("unfold", &[include_str!("../shaders/unfold.wgsl")]),
     ("elementwise", &[GELU, include_str!("../shaders/elementwise.wgsl")]),

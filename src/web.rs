@@ -8,6 +8,7 @@
 //! engine.loadDefault();                              // or engine.loadModel(configText, weightsBytes)
 //! const r = JSON.parse(await engine.classify(bytes, 5, "cat.jpg"));   // encoded image bytes (+ a name for errors)
 //! // r = {top_k: [{index, label, prob}], logits: [...], timings: {preprocess_ms, compile_ms, gpu_ms, readback_ms, total_ms}}
+//! //   (+ kept_tokens: [[patch indices] per pruning stage] for DynamicViT)
 //! ```
 //! Errors reject with a JS `Error` whose message is the CLI's error line.
 
@@ -153,10 +154,12 @@ async fn run(inner: Rc<RefCell<Inner>>, img: Image8, top_k: usize, t0: f64) -> R
     let t1 = now_ms();
     clf.prepare(engine, 1).map_err(js)?;
     let t2 = now_ms();
-    let (logits, gpu_ms, readback_ms) = clf.logits_staged(engine, &input, &now_ms).await.map_err(js)?;
+    let (mut outs, gpu_ms, readback_ms) = clf.outputs_staged(engine, &input, &now_ms).await.map_err(js)?;
+    let logits = outs.pop().unwrap_or_default();
+    let extra = clf.model.config.arch.explain(&outs, 1).pop().unwrap_or_default();
     let t3 = now_ms();
     let k = top_k.clamp(1, clf.model.config.num_classes().max(1));
-    let v = serde_json::json!({
+    let mut v = serde_json::json!({
         "top_k": clf.top_k(&logits, k),
         "logits": logits,
         "timings": {
@@ -167,5 +170,8 @@ async fn run(inner: Rc<RefCell<Inner>>, img: Image8, top_k: usize, t0: f64) -> R
             "total_ms": t3 - t0,
         },
     });
+    if let Some(map) = v.as_object_mut() {
+        map.extend(extra); // DynamicViT: kept_tokens per pruning stage
+    }
     Ok(v.to_string())
 }

@@ -86,8 +86,9 @@ fn no_adapter_is_an_error_not_a_panic() {
 
 #[test]
 fn classify_json_reproduces_timm_logits() {
-    // A ViT and a Swin hub folder (the "done when": timm's logits from the CLI).
-    for fixture in ["vit_odd", "swin_3stage_pad"] {
+    // A ViT and a Swin hub folder (the "done when": timm's logits from the CLI),
+    // and a DynamicViT, whose lines also carry the kept patches of each pruning stage.
+    for fixture in ["vit_odd", "swin_3stage_pad", "dynvit_small"] {
         let r = Weights::load(&fixtures().join(fixture).join("reference.safetensors")).unwrap();
         let imgs = [image("photo.png"), image("rgba.png"), image("small_odd.png")];
         let mut args = vec!["classify", "--json", "--batch", "2", "--model"];
@@ -111,8 +112,30 @@ fn classify_json_reproduces_timm_logits() {
             let best = want.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
             assert_eq!(top[0]["index"].as_u64().unwrap() as usize, best);
             assert!(top[0]["prob"].as_f64().unwrap() >= top[1]["prob"].as_f64().unwrap());
+            let stages = (0..).take_while(|p| r.tensors.contains_key(&format!("image.{name}.kept.{p}"))).count();
+            assert_eq!(v.get("kept_tokens").is_some(), stages > 0, "{fixture}: kept_tokens only for DynamicViT");
+            for p in 0..stages {
+                let got: Vec<f32> = v["kept_tokens"][p].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as f32).collect();
+                assert_eq!(got, r.tensors[&format!("image.{name}.kept.{p}")].1, "{fixture}/{name}: stage {p}");
+            }
         }
     }
+}
+
+#[test]
+fn dynamicvit_training_is_refused_with_the_reason() {
+    let data = tmp("dynvit-data");
+    for class in ["a", "b"] {
+        std::fs::create_dir_all(data.join(class)).unwrap();
+        std::fs::copy(fixtures().join("images/photo.png"), data.join(class).join("0.png")).unwrap();
+    }
+    let out = tmp("dynvit-out");
+    let m = model("dynvit_small");
+    fails_with(
+        &["train", "--data", data.to_str().unwrap(), "--model", &m, "--out", out.to_str().unwrap(), "--epochs", "1", "-b", "1", "--quiet"],
+        &[],
+        "DynamicViT training",
+    );
 }
 
 #[test]
@@ -218,11 +241,12 @@ fn stdout_of(args: &[&str]) -> String {
 #[test]
 fn help_lists_every_command_and_its_flags_with_defaults() {
     let top = stdout_of(&["--help"]);
-    for cmd in ["classify", "inspect", "bench", "train", "eval", "presets", "completions", "WGPU_BACKEND"] {
+    for cmd in ["classify", "inspect", "explain", "bench", "train", "eval", "presets", "completions", "WGPU_BACKEND"] {
         assert!(top.contains(cmd), "vitrine --help should mention {cmd}: {top}");
     }
     assert_eq!(stdout_of(&[]), top, "a bare vitrine prints the help");
-    let commands: [(&str, &[&str]); 7] = [
+    let commands: [(&str, &[&str]); 8] = [
+        ("explain", &["--model <M>", "--arch <A>", "--out <FILE>", "<IMAGE>"]),
         ("classify", &["--model <M>", "--arch", "--top-k <K>", "[default: 5]", "--batch <N>", "[default: 1]", "--json", "--labels"]),
         ("inspect", &["--model <M>", "--arch <A>"]),
         ("bench", &["--batch <B>", "--iters <N>", "[default: 10]", "--train", "--matmul", "--kernel <K>"]),
@@ -289,4 +313,37 @@ fn bad_flags_are_one_error_line() {
     fails_with(&["train", "--crop", "square"], &[], "--crop");
     fails_with(&["completions", "tcsh"], &[], "tcsh");
     fails_with(&["completions"], &[], "SHELL");
+}
+
+#[test]
+fn explain_greys_out_the_patches_dynamicvit_drops() {
+    // The PNG: the eval-cropped input (28 x 28, drawn 8x), then one panel per pruning stage;
+    // a kept patch shows the input's pixels, a dropped one is faded. Checked against the
+    // kept tokens classify --json reports for the same image.
+    let out = tmp("explain.png");
+    let _ = std::fs::remove_file(&out);
+    let (m, img) = (model("dynvit_small"), image("photo.png"));
+    let text = String::from_utf8(vitrine(&["explain", "--model", &m, "--out", out.to_str().unwrap(), &img], &[]).stdout).unwrap();
+    assert!(text.contains("196 -> 137 -> 96 -> 67 patches kept"), "{text}");
+    let json = String::from_utf8(vitrine(&["classify", "--json", "--model", &m, &img], &[]).stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["patch_grid"], serde_json::json!([14, 14]));
+    let png = image::open(&out).unwrap().to_rgb8();
+    let (side, gap) = (224u32, 4u32);
+    assert_eq!((png.width(), png.height()), (4 * side + 3 * gap, side));
+    for stage in 0..3 {
+        let kept: Vec<u64> = v["kept_tokens"][stage].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
+        for patch in [0u64, 50, 97, 150, 195] {
+            // The centre of the patch (16 px per patch at 8x).
+            let (x, y) = ((patch % 14) as u32 * 16 + 8, (patch / 14) as u32 * 16 + 8);
+            let orig = png.get_pixel(x, y);
+            let here = png.get_pixel((stage as u32 + 1) * (side + gap) + x, y);
+            if kept.contains(&patch) {
+                assert_eq!(here, orig, "stage {stage}: kept patch {patch} changed");
+            } else {
+                assert_eq!(here.0, orig.0.map(|c| (c as u16 / 4 + 160) as u8), "stage {stage}: dropped patch {patch} not faded");
+            }
+        }
+    }
+    fails_with(&["explain", "--model", &model("vit_odd"), "--out", out.to_str().unwrap(), &img], &[], "does not prune tokens");
 }

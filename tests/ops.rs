@@ -637,3 +637,45 @@ fn masked_softmax_shape_errors_are_reported_not_panicked() {
     let y3 = g.masked_softmax(a3, p).unwrap();
     assert_eq!(g.shape(y3), [6, 5, 5]);
 }
+
+#[test]
+fn dynamicvit_pruning_ops() {
+    use vitrine::autodiff::backward;
+    // [B=2, 1 + 13, C=7] tokens: the patch tokens (slice_tokens), the predictor's local /
+    // global mix (odd C: 3 local, 4 global channels; with and without a 0/1 policy), the
+    // keep score, top-k and the gather that keeps the class token first; the gather's
+    // backward with a prefix (class token copied, picked rows scattered back).
+    let (b, n, c, k) = (2, 13, 7, 5);
+    let mut g = Graph::new();
+    let x = g.input(&[b, n + 1, c]);
+    let policy = g.input(&[b, n, 1]);
+    let patches = g.slice_tokens(x, 1, n).unwrap();
+    let mixed = g.local_global(patches, None).unwrap();
+    let masked = g.local_global(patches, Some(policy)).unwrap();
+    let z = g.slice_last(masked, 0, 2).unwrap();
+    let score = g.keep_score(z).unwrap();
+    assert_eq!(g.shape(score), [b, n]);
+    let (_, idx) = g.top_k(score, k).unwrap();
+    let kept = g.gather_tokens_after(x, idx, 1).unwrap();
+    assert_eq!(g.shape(kept), [b, 1 + k, c]);
+    let dy = g.input(&[b, 1 + k, c]);
+    let dx = backward(&mut g, kept, dy, &[x]).unwrap()[0];
+    for t in [patches, mixed, masked, score, kept, dx] {
+        g.output(t);
+    }
+    let pol: Vec<f32> = (0..b * n).map(|i| if i % 3 == 1 { 0.0 } else { 1.0 }).collect();
+    let inputs = [rand_vec(b * (n + 1) * c, 71, 1.0), pol, rand_vec(b * (1 + k) * c, 72, 1.0)];
+    check(&g, &Weights::new(), &inputs, "dynamicvit pruning ops");
+    // The mix by hand for one global channel of image 1: the mean over the policy's tokens.
+    let out = g.eval_cpu(&inputs, &Weights::new()).unwrap();
+    let xs = &inputs[0];
+    let (ch, img) = (5, 1);
+    let kept_rows: Vec<usize> = (0..n).filter(|t| inputs[1][img * n + t] == 1.0).collect();
+    let want: f32 = kept_rows.iter().map(|t| xs[(img * (n + 1) + 1 + t) * c + ch]).sum::<f32>() / kept_rows.len() as f32;
+    assert!((out[2][(img * n + 4) * c + ch] - want).abs() < 1e-6, "masked mean");
+    assert_eq!(out[2][(img * n + 4) * c + 1], xs[(img * (n + 1) + 5) * c + 1], "local channel copied");
+    // keep_score is log_softmax(z)[0].
+    let (z0, z1) = (out[2][0], out[2][1]);
+    let want = z0 - (z0.exp() + z1.exp()).ln();
+    assert!((out[3][0] - want).abs() < 1e-6, "keep score");
+}

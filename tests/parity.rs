@@ -29,6 +29,9 @@ const MODELS: &[&str] = &[
     // T2T-ViT (token transformers and Performers), from the official yitu-opensource/T2T-ViT code (scripts/make_t2t_fixtures.py)
     "t2t_transformer",
     "t2t_performer",
+    // DynamicViT (pruned inference), from the official raoyongming/DynamicViT code (scripts/make_dynamicvit_fixtures.py)
+    "dynvit_small",
+    "dynvit_2stage",
 ];
 
 fn fixtures() -> PathBuf {
@@ -69,7 +72,8 @@ fn cpu_reference_graph_matches_timm() {
         let r = reference(name);
         let g = model.graph(2).unwrap();
         let out = g.eval_cpu(&[r.tensors["input"].1.clone()], &model.weights.data()).unwrap();
-        assert_close(&out[0], &r.tensors["logits"].1, &format!("{name} cpu"));
+        // The logits are the last output (DynamicViT's kept indices come first).
+        assert_close(out.last().unwrap(), &r.tensors["logits"].1, &format!("{name} cpu"));
     }
 }
 
@@ -289,5 +293,61 @@ fn t2t_presets_and_the_frozen_sinusoid_match_the_official_code() {
     for (name, count) in [("t2t_vit_7", 4_310_222), ("t2t_vit_14", 21_545_550)] {
         let cfg = vitrine::models::config::preset(name).unwrap();
         assert_eq!(vitrine::models::build(&cfg, 1).unwrap().param_count(), count, "{name}");
+    }
+}
+
+#[test]
+fn dynamicvit_presets_have_the_official_parameter_counts_and_keep_counts() {
+    // ../shared/kin/dynamicvit.md section 1 (measured on the official module).
+    for (name, count) in [("dynamicvit_deit_s", 22_774_414), ("dynamicvit_deit_256", 10_304_942)] {
+        let cfg = vitrine::models::config::preset(name).unwrap();
+        assert_eq!(vitrine::models::build(&cfg, 1).unwrap().param_count(), count, "{name}");
+        let dv = cfg.arch_as::<vitrine::models::families::dynamicvit::DynVitConfig>().unwrap();
+        // int(196 * 0.7), int(196 * 0.48999999999999994), int(196 * 0.3429999999999999).
+        assert_eq!(dv.kept(), [137, 96, 67], "{name}");
+    }
+}
+
+#[test]
+fn dynamicvit_keeps_exactly_the_official_tokens() {
+    // The kept patch indices per stage (in the original grid's numbering, the official
+    // descending-score order) equal the official model's, for the batch-2 input and for
+    // each PNG (batch 1), on the GPU and on the CPU graph; the fixtures' score gaps at
+    // every cut are >= 1e-3, so the sets are decidable in f32.
+    for name in ["dynvit_small", "dynvit_2stage"] {
+        let model = Model::load(&fixtures().join(name), None).unwrap();
+        let r = reference(name);
+        let stages = (0..).take_while(|p| r.tensors.contains_key(&format!("kept.{p}"))).count();
+        assert!(stages >= 2, "{name}: fixture without kept indices");
+        let kept_of = |extras: &[serde_json::Map<String, serde_json::Value>], b: usize, p: usize| -> Vec<f32> {
+            extras[b]["kept_tokens"][p].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as f32).collect()
+        };
+        let arch = model.config.arch.clone_box();
+        let input = &r.tensors["input"].1;
+        let cpu = model.graph(2).unwrap().eval_cpu(std::slice::from_ref(input), &model.weights.data()).unwrap();
+        let mut clf = Classifier::new(model);
+        let mut gpu = pollster::block_on(clf.outputs(&mut engine(), input)).unwrap();
+        gpu.pop();
+        for (what, outs) in [("gpu", &gpu), ("cpu", &cpu[..cpu.len() - 1].to_vec())] {
+            let extras = arch.explain(outs, 2);
+            for p in 0..stages {
+                let (shape, want) = &r.tensors[&format!("kept.{p}")];
+                let k = shape[1];
+                for b in 0..2 {
+                    assert_eq!(kept_of(&extras, b, p), want[b * k..(b + 1) * k], "{name} {what}: image {b} stage {p}");
+                }
+            }
+        }
+        for img in ["photo", "small_odd", "gray", "rgba"] {
+            let bytes = std::fs::read(fixtures().join("images").join(format!("{img}.png"))).unwrap();
+            let t = preprocess::load_tensor(&bytes, img, &clf.model.config.data).unwrap();
+            let mut outs = pollster::block_on(clf.outputs(&mut engine(), &t)).unwrap();
+            let logits = outs.pop().unwrap();
+            assert_close(&logits, &r.tensors[&format!("image.{img}")].1, &format!("{name}/{img}"));
+            let extras = arch.explain(&outs, 1);
+            for p in 0..stages {
+                assert_eq!(kept_of(&extras, 0, p), r.tensors[&format!("image.{img}.kept.{p}")].1, "{name}/{img}: stage {p}");
+            }
+        }
     }
 }

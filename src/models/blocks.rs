@@ -6,6 +6,25 @@ use crate::error::Result;
 use crate::graph::{Graph, TensorId};
 use crate::ops::{Act, PoolMode};
 
+/// The image input `[B, Cin, H, W]` and timm's patch embedding: non-overlapping
+/// `p x p` patches (im2col) through `patch_embed.proj` (a conv stored as
+/// `[C, Cin, p, p]`) -> `[B, (H / p) * (W / p), C]`. Returns (input, tokens).
+pub fn patch_embed(
+    g: &mut Graph,
+    batch: usize,
+    cin: usize,
+    hw: [usize; 2],
+    p: usize,
+    c: usize,
+    bias: bool,
+) -> Result<(TensorId, TensorId)> {
+    let img = g.input(&[batch, cin, hw[0], hw[1]]);
+    let cols = g.im2col(img, p)?;
+    let w = g.param_view("patch_embed.proj.weight", &[c, cin, p, p], &[c, cin * p * p]);
+    let b = bias.then(|| g.param("patch_embed.proj.bias", &[c]));
+    Ok((img, g.linear(cols, w, b)?))
+}
+
 /// LayerNorm with the checkpoint's `{name}.weight` / `{name}.bias`.
 pub fn norm(g: &mut Graph, x: TensorId, name: &str, c: usize, eps: f32) -> Result<TensorId> {
     let w = g.param(&format!("{name}.weight"), &[c]);

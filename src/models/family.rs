@@ -87,6 +87,17 @@ pub trait Arch: Debug + Send + Sync + 'static {
     fn remap(&self, _w: &mut Weights) {}
     /// Fresh values of one checkpoint tensor, as the reference code initialises it.
     fn init(&self, name: &str, shape: &[usize], rng: &mut Rng) -> Vec<f32>;
+    /// Whether `vitrine train` can train this config through the plain
+    /// forward graph and cross-entropy; `Err` names what is missing.
+    fn trainable(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Per-image facts from the graph's extra outputs (every output before the
+    /// logits, `batch` images each) for `classify --json`: DynamicViT's kept
+    /// tokens. Default: nothing.
+    fn explain(&self, _extra: &[Vec<f32>], batch: usize) -> Vec<Map<String, Value>> {
+        vec![Map::new(); batch]
+    }
     /// Lines for `vitrine inspect`: (label, text), after architecture and before classes.
     fn summary(&self) -> Vec<(String, String)>;
     /// The config as JSON (its serde form), for `--json` outputs.

@@ -63,6 +63,9 @@ pub struct GatherDims {
     pub picked: usize,
     /// Channels per token (C).
     pub channels: usize,
+    /// Leading tokens copied as they are before the picked ones (P; DynamicViT's class
+    /// token); indices count from the first token after them.
+    pub prefix: usize,
 }
 
 impl GatherDims {
@@ -71,12 +74,19 @@ impl GatherDims {
             .u("B", u32_of("gather_tokens", "batch", self.batch)?)
             .u("N", u32_of("gather_tokens", "tokens", self.tokens)?)
             .u("K", u32_of("gather_tokens", "picked", self.picked)?)
-            .u("C", u32_of("gather_tokens", "channels", self.channels)?))
+            .u("C", u32_of("gather_tokens", "channels", self.channels)?)
+            .u("P", u32_of("gather_tokens", "prefix", self.prefix)?))
+    }
+
+    /// Output rows per image: `P + K`.
+    fn rows(&self) -> usize {
+        self.prefix + self.picked
     }
 }
 
 /// `out[b, k, c] = x[b, idx[b, k], c]` for `x [B, N, C]`, `idx [B, K]` (u32);
-/// an index `>= N` gives zeros.
+/// an index `>= N` gives zeros. With a prefix P the first P tokens come first
+/// unchanged and the indices count from token P: `out [B, P + K, C]`.
 #[derive(Debug, Clone)]
 pub struct GatherTokens {
     /// The tokens.
@@ -121,6 +131,12 @@ impl Graph {
 
     /// Picks tokens by index: `x [B, N, C]`, `idx [B, K]` (u32) -> `[B, K, C]`.
     pub fn gather_tokens(&mut self, x: TensorId, idx: TensorId) -> Result<TensorId> {
+        self.gather_tokens_after(x, idx, 0)
+    }
+
+    /// Keeps the first `prefix` tokens of `x [B, N, C]` and picks the rest by index,
+    /// counted from token `prefix`: `idx [B, K]` (u32) -> `[B, prefix + K, C]`.
+    pub fn gather_tokens_after(&mut self, x: TensorId, idx: TensorId, prefix: usize) -> Result<TensorId> {
         let (xs, is) = (self.shape(x).to_vec(), self.shape(idx).to_vec());
         let ([b, n, c], [bi, k]) = (xs.as_slice(), is.as_slice()) else {
             return Err(Error::shape("gather_tokens", format!("x {xs:?} must be [B, N, C] and idx {is:?} [B, K]")));
@@ -128,8 +144,11 @@ impl Graph {
         if b != bi || self.dtype(idx) != DType::U32 || self.dtype(x) != DType::F32 {
             return Err(Error::shape("gather_tokens", format!("x {xs:?} (f32) and idx {is:?} (u32) must share B")));
         }
-        let dims = GatherDims { batch: *b, tokens: *n, picked: *k, channels: *c };
-        Ok(self.push(Box::new(GatherTokens { x, idx, dims }), &[*b, *k, *c]))
+        if prefix > *n {
+            return Err(Error::shape("gather_tokens", format!("prefix {prefix} is longer than the {n} tokens")));
+        }
+        let dims = GatherDims { batch: *b, tokens: *n, picked: *k, channels: *c, prefix };
+        Ok(self.push(Box::new(GatherTokens { x, idx, dims }), &[*b, prefix + *k, *c]))
     }
 }
 
@@ -213,17 +232,18 @@ impl Op for GatherTokens {
     }
     fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
         let d = self.dims;
-        Dispatch::linear(d.key("gather_tokens")?, d.batch * d.picked * d.channels)
+        Dispatch::linear(d.key("gather_tokens")?, d.batch * d.rows() * d.channels)
     }
     fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
         let (x, idx) = (get(self.x), f32_bits_as_u32(&get(self.idx)));
-        let GatherDims { batch, tokens, picked, channels: c } = self.dims;
-        let mut out = vec![0f32; batch * picked * c];
+        let GatherDims { batch, tokens, picked, channels: c, prefix } = self.dims;
+        let rows = self.dims.rows();
+        let mut out = vec![0f32; batch * rows * c];
         for b in 0..batch {
-            for k in 0..picked {
-                let n = idx[b * picked + k] as usize;
+            for j in 0..rows {
+                let n = if j < prefix { j } else { prefix + idx[b * picked + j - prefix] as usize };
                 if n < tokens {
-                    out[(b * picked + k) * c..][..c].copy_from_slice(&x[(b * tokens + n) * c..][..c]);
+                    out[(b * rows + j) * c..][..c].copy_from_slice(&x[(b * tokens + n) * c..][..c]);
                 }
             }
         }
@@ -249,14 +269,15 @@ impl Op for GatherTokensGrad {
     /// Scatter-adds (the kernel gathers): two directions, one answer.
     fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
         let (dy, idx) = (get(self.dy), f32_bits_as_u32(&get(self.idx)));
-        let GatherDims { batch, tokens, picked, channels: c } = self.dims;
+        let GatherDims { batch, tokens, picked, channels: c, prefix } = self.dims;
+        let rows = self.dims.rows();
         let mut out = vec![0f32; batch * tokens * c];
         for b in 0..batch {
-            for k in 0..picked {
-                let n = idx[b * picked + k] as usize;
+            for j in 0..rows {
+                let n = if j < prefix { j } else { prefix + idx[b * picked + j - prefix] as usize };
                 if n < tokens {
                     for ch in 0..c {
-                        out[(b * tokens + n) * c + ch] += dy[(b * picked + k) * c + ch];
+                        out[(b * tokens + n) * c + ch] += dy[(b * rows + j) * c + ch];
                     }
                 }
             }

@@ -69,6 +69,20 @@ impl Graph {
         Ok(self.push(Box::new(SliceLast { x, dims }), &out))
     }
 
+    /// Tokens `start..start + len` of `x [B, N, C]` -> `[B, len, C]` (DynamicViT's patch
+    /// tokens without the class token): a window of each image's `N * C` values.
+    pub fn slice_tokens(&mut self, x: TensorId, start: usize, len: usize) -> Result<TensorId> {
+        let s = self.shape(x).to_vec();
+        let [b, n, c] = s.as_slice() else {
+            return Err(Error::shape("slice_tokens", format!("x {s:?} must be [B, N, C]")));
+        };
+        if self.dtype(x) != DType::F32 || len == 0 || start.checked_add(len).is_none_or(|end| end > *n) {
+            return Err(Error::shape("slice_tokens", format!("tokens {start}..{} of f32 {s:?}", start.saturating_add(len))));
+        }
+        let dims = SliceDims { rows: *b, cols: n * c, start: start * c, len: len * c };
+        Ok(self.push(Box::new(SliceLast { x, dims }), &[*b, len, *c]))
+    }
+
     /// Cuts the last dimension of `x` into consecutive pieces of the given sizes
     /// (they must add up to its length).
     pub fn split_last(&mut self, x: TensorId, sizes: &[usize]) -> Result<Vec<TensorId>> {

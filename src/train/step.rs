@@ -54,6 +54,7 @@ pub struct TrainingGraph {
 /// backward seeded with 1 / (batch x micro-batches) per row (the mean over the
 /// whole step), to every parameter, or to the head only (`freeze_backbone`).
 pub fn training_graph(model: &Model, b: usize, smoothing: f32, accum: usize, freeze_backbone: bool) -> Result<TrainingGraph> {
+    model.config.arch.trainable()?;
     let mut g = model.graph(b)?;
     let logits = g.outputs.pop().ok_or_else(|| Error::Input("the model graph has no output".into()))?;
     let target = g.input(&[b]);

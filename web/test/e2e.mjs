@@ -95,6 +95,12 @@ try {
     for (const im of c.images) {
       const rr = await classify(im.image);
       check(`custom model ${name}, ${path.basename(im.image)}`, rr.logits, im.logits);
+      if (im.kept_tokens) {
+        // DynamicViT: the patches kept at each pruning stage, exactly as native.
+        const same = JSON.stringify(rr.kept_tokens) === JSON.stringify(im.kept_tokens);
+        console.log(`${same ? "ok  " : "FAIL"} custom model ${name}, ${path.basename(im.image)}: kept tokens ${rr.kept_tokens?.map((s) => s.length).join(" -> ")}`);
+        failed ||= !same;
+      }
     }
     await page.screenshot({ path: path.join(artifacts, `web-custom-${name}.png`), fullPage: true });
   }

@@ -12,8 +12,8 @@ mkdir -p "$out"
 native() { target/release/vitrine classify --json "$@"; }
 sample=models/samples/ankle-boot-0.png
 # "Load your own model": a ViT, a Swin (shifted, padded windows, patch merging), an HVT (1-D token pooling),
-# T2T-ViTs (soft splits; Performer and token-transformer token layers).
-customs="tests/fixtures/vit_plain tests/fixtures/swin_3stage_pad tests/fixtures/hvt_2pool tests/fixtures/t2t_performer tests/fixtures/t2t_transformer"
+# T2T-ViTs (soft splits; Performer and token-transformer token layers), a DynamicViT (per-image token pruning).
+customs="tests/fixtures/vit_plain tests/fixtures/swin_3stage_pad tests/fixtures/hvt_2pool tests/fixtures/t2t_performer tests/fixtures/t2t_transformer tests/fixtures/dynvit_small"
 photo=tests/fixtures/images/photo.png
 {
   echo '{"default": {"image": "'$sample'", "logits": '
@@ -25,7 +25,7 @@ photo=tests/fixtures/images/photo.png
     native --model "$custom" "$sample" "$photo" | python3 -c '
 import json, sys
 rows = [json.loads(l) for l in sys.stdin]
-print(",".join(json.dumps({"image": r["image"], "logits": r["logits"]}) for r in rows))'
+print(",".join(json.dumps({k: r[k] for k in ("image", "logits", "kept_tokens") if k in r}) for r in rows))'
     echo ']}'
     sep=","
   done

@@ -36,6 +36,9 @@ pub enum Command {
     /// Print a model's architecture, parameter count, input config and tensor table
     #[command(args_override_self = true)]
     Inspect(InspectArgs),
+    /// Draw which patch tokens a token-pruning model (DynamicViT) keeps at each stage
+    #[command(args_override_self = true)]
+    Explain(ExplainArgs),
     /// Time inference, training steps (--train) or the matmul kernels (--matmul) on the GPU
     #[command(args_override_self = true, allow_negative_numbers = true)]
     Bench(BenchArgs),
@@ -83,6 +86,22 @@ pub struct ClassifyArgs {
     /// The images to classify (PNG, JPEG, GIF, BMP, WebP, TIFF)
     #[arg(value_name = "IMAGE", value_hint = clap::ValueHint::FilePath)]
     pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// Hub folder (config.json + model.safetensors) or .safetensors file of a DynamicViT
+    #[arg(long, value_name = "M", value_hint = clap::ValueHint::AnyPath)]
+    pub model: String,
+    /// The preset (vitrine presets) of a bare .safetensors --model
+    #[arg(long, value_name = "A")]
+    pub arch: Option<String>,
+    /// Output PNG [default: IMAGE's file stem + "-kept.png" in the current directory]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub out: Option<String>,
+    /// The image to explain
+    #[arg(value_name = "IMAGE", value_hint = clap::ValueHint::FilePath)]
+    pub image: String,
 }
 
 #[derive(Args, Debug)]

@@ -12,7 +12,7 @@ use vitrine::{preprocess, Engine, Error, Result};
 mod cli;
 mod train;
 mod train_args;
-use cli::{BenchArgs, ClassifyArgs, Command, InspectArgs, Parsed};
+use cli::{BenchArgs, ClassifyArgs, Command, ExplainArgs, InspectArgs, Parsed};
 
 fn load_model(model: Option<&str>, arch: Option<&str>) -> Result<Model> {
     match (model, arch) {
@@ -51,12 +51,17 @@ fn classify(a: &ClassifyArgs) -> Result<()> {
     let mut clf = Classifier::new(model);
     for (paths, chunk) in a.images.chunks(a.batch).zip(tensors.chunks(a.batch)) {
         let input: Vec<f32> = chunk.concat();
-        let logits = pollster::block_on(clf.logits(&mut engine, &input))?;
+        let mut outs = pollster::block_on(clf.outputs(&mut engine, &input))?;
+        let logits = outs.pop().unwrap_or_default();
+        let extras = clf.model.config.arch.explain(&outs, chunk.len());
         let width = logits.len() / chunk.len();
-        for (path, row) in paths.iter().zip(logits.chunks(width)) {
+        for ((path, row), extra) in paths.iter().zip(logits.chunks(width)).zip(extras) {
             let top = clf.top_k(row, k);
             if a.json {
-                let obj = serde_json::json!({"image": path, "top_k": top, "logits": row});
+                let mut obj = serde_json::json!({"image": path, "top_k": top, "logits": row});
+                if let Some(map) = obj.as_object_mut() {
+                    map.extend(extra);
+                }
                 println!("{obj}");
             } else {
                 println!("{path}:");
@@ -66,6 +71,72 @@ fn classify(a: &ClassifyArgs) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// The eval-cropped image, then one panel per pruning stage with the dropped
+/// patches greyed out (as the DynamicViT paper's figures), side by side.
+fn explain(a: &ExplainArgs) -> Result<()> {
+    let model = load_model(Some(&a.model), a.arch.as_deref())?;
+    let cfg = model.config.data.clone();
+    let bytes = std::fs::read(&a.image).map_err(|e| Error::io(&a.image, e))?;
+    let img = preprocess::to_channels(preprocess::decode(&bytes, &a.image, cfg.input_size[0])?, cfg.input_size[0]);
+    let shown = preprocess::eval_image(&img, &cfg)?;
+    let input = preprocess::normalize(&shown, &cfg);
+    let mut engine = Engine::new_blocking()?;
+    let mut clf = Classifier::new(model);
+    let mut outs = pollster::block_on(clf.outputs(&mut engine, &input))?;
+    let logits = outs.pop().unwrap_or_default();
+    let facts = clf.model.config.arch.explain(&outs, 1).pop().unwrap_or_default();
+    let (Some(stages), Some([gh, gw])) = (
+        facts.get("kept_tokens").and_then(|v| v.as_array()),
+        facts.get("patch_grid").and_then(|v| serde_json::from_value::<[usize; 2]>(v.clone()).ok()),
+    ) else {
+        return Err(Error::Input(format!(
+            "{}: {} does not prune tokens (explain draws DynamicViT's kept patches)",
+            a.model, clf.model.config.architecture
+        )));
+    };
+    let (w, h, c) = (shown.width, shown.height, shown.channels);
+    // Small inputs are drawn enlarged (nearest neighbour) to at least 224 pixels.
+    let z = (224 / w.max(1)).max(1);
+    let panels = stages.len() + 1;
+    let mut canvas = image::RgbImage::new((z * w * panels + 4 * (panels - 1)) as u32, (z * h) as u32);
+    canvas.pixels_mut().for_each(|p| *p = image::Rgb([255, 255, 255]));
+    let rgb = |x: usize, y: usize| {
+        let i = (y * w + x) * c;
+        if c == 3 {
+            [shown.data[i], shown.data[i + 1], shown.data[i + 2]]
+        } else {
+            [shown.data[i]; 3]
+        }
+    };
+    for panel in 0..panels {
+        let kept: std::collections::HashSet<u64> = match panel {
+            0 => (0..(gh * gw) as u64).collect(),
+            p => stages[p - 1].as_array().map(|v| v.iter().filter_map(|x| x.as_u64()).collect()).unwrap_or_default(),
+        };
+        for y in 0..z * h {
+            for x in 0..z * w {
+                let (sx, sy) = (x / z, y / z);
+                let patch = ((sy * gh / h) * gw + sx * gw / w) as u64;
+                let mut px = rgb(sx, sy);
+                if !kept.contains(&patch) {
+                    px = px.map(|v| (v as u16 / 4 + 160) as u8); // dropped: faded towards light grey
+                }
+                canvas.put_pixel((panel * (z * w + 4) + x) as u32, y as u32, image::Rgb(px));
+            }
+        }
+    }
+    let out = a.out.clone().unwrap_or_else(|| {
+        let stem = Path::new(&a.image).file_stem().and_then(|s| s.to_str()).unwrap_or("image");
+        format!("{stem}-kept.png")
+    });
+    canvas.save(&out).map_err(|e| Error::Input(format!("{out}: cannot write the PNG: {e}")))?;
+    let top = clf.top_k(&logits, 1);
+    let counts: Vec<String> = stages.iter().map(|s| s.as_array().map_or(0, |v| v.len()).to_string()).collect();
+    let best = top.first().map(|p| format!("{} ({:.1}%)", p.label, p.prob * 100.0)).unwrap_or_default();
+    println!("{out}: {} -> {} patches kept; top-1 {best}", gh * gw, counts.join(" -> "));
     Ok(())
 }
 
@@ -207,6 +278,7 @@ fn run(raw: &[String]) -> Result<()> {
     match command {
         Command::Classify(a) => classify(&a),
         Command::Inspect(a) => inspect(&a),
+        Command::Explain(a) => explain(&a),
         Command::Bench(a) => bench(&a),
         Command::Train(a) => train::train(&a),
         Command::Eval(a) => train::eval(&a),

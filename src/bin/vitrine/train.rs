@@ -63,6 +63,7 @@ fn model_for_training(a: &TrainArgs, num_classes: usize, seed: u64) -> Result<Mo
             return Err(Error::Input("train needs --model (a checkpoint to fine-tune) or --arch (a preset to train from scratch)".into()))
         }
     };
+    model.config.arch.trainable()?;
     let d = &mut model.config.data;
     if let Some(m) = &a.mean {
         d.mean = per_channel("--mean", m)?;

@@ -22,4 +22,6 @@ registry! {
     hvt,
     /// T2T-ViT, tokens-to-token (official yitu-opensource/T2T-ViT).
     t2t,
+    /// DynamicViT, per-image token pruning (official raoyongming/DynamicViT).
+    dynamicvit,
 }

@@ -3,7 +3,7 @@
 use super::{Stage, SwinConfig};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
-use crate::models::blocks::{global_pool, linear, linear_params, norm};
+use crate::models::blocks::{global_pool, linear, linear_params, norm, patch_embed};
 use crate::ops::{Act, AttnBias, PosMode, WindowGeom};
 
 /// Builds the forward graph for `batch` images; the output is the logits
@@ -18,11 +18,7 @@ pub fn build(cfg: &SwinConfig, batch: usize) -> Result<Graph> {
     let [gh, gw] = cfg.grid();
 
     g.scope("patch_embed");
-    let img = g.input(&[batch, cin, cfg.img_size[0], cfg.img_size[1]]);
-    let cols = g.im2col(img, p)?;
-    let w = g.param_view("patch_embed.proj.weight", &[c0, cin, p, p], &[c0, cin * p * p]);
-    let b = g.param("patch_embed.proj.bias", &[c0]);
-    let mut x = g.linear(cols, w, Some(b))?;
+    let (_, mut x) = patch_embed(&mut g, batch, cin, cfg.img_size, p, c0, true)?;
     if cfg.patch_norm {
         x = norm(&mut g, x, "patch_embed.norm", c0, eps)?;
     }

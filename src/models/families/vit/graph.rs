@@ -10,7 +10,7 @@
 use super::VitConfig;
 use crate::error::Result;
 use crate::graph::{Graph, TensorId};
-use crate::models::blocks::{global_pool, linear, norm, vit_block, BlockSpec};
+use crate::models::blocks::{global_pool, linear, norm, patch_embed, vit_block, BlockSpec};
 use crate::models::family::Arch;
 use crate::ops::{PoolMode, PosMode};
 
@@ -25,11 +25,7 @@ pub fn build(cfg: &VitConfig, batch: usize) -> Result<Graph> {
     let npre = cfg.num_prefix_tokens();
 
     g.scope("patch_embed");
-    let img = g.input(&[batch, cin, cfg.img_size[0], cfg.img_size[1]]);
-    let cols = g.im2col(img, p)?;
-    let w = g.param_view("patch_embed.proj.weight", &[c, cin, p, p], &[c, cin * p * p]);
-    let b = (!cfg.pre_norm).then(|| g.param("patch_embed.proj.bias", &[c]));
-    let x = g.linear(cols, w, b)?;
+    let (_, x) = patch_embed(&mut g, batch, cin, cfg.img_size, p, c, !cfg.pre_norm)?;
     let mut parts = Vec::new();
     if cfg.class_token {
         parts.push(("cls_token".to_string(), vec![1, 1, c]));

@@ -1,0 +1,306 @@
+//! DynamicViT, "Efficient Vision Transformers with Dynamic Token
+//! Sparsification" (Rao et al., NeurIPS 2021), inference exact to the official
+//! code (raoyongming/DynamicViT `models/dyvit.py`, `VisionTransformerDiffPruning`
+//! in eval mode; spec in ../shared/kin/dynamicvit.md). A DeiT whose patch
+//! tokens are pruned before the blocks in `pruning_loc`: a small predictor
+//! scores every remaining patch token, the `int(num_patches * token_ratio[p])`
+//! best are gathered (per image, on the GPU, no readback), and the class token
+//! always stays first.
+//!
+//! ```text
+//! img -> im2col -> patch_embed.proj -> [cls ; patches] + pos_embed -> [B, 1 + N, C]
+//!   before block i = pruning_loc[p]:
+//!     h = gelu(in_conv.1(LN_1e-5(x[:, 1:])))                  score_predictor.p
+//!     z = [h[.., :C/2] ; mean over tokens of h[.., C/2:]]
+//!     s = log_softmax(out_conv.4(gelu(out_conv.2(gelu(out_conv.0(z))))))[.., 0]
+//!     keep = top_k(s, int(N * token_ratio[p])) (descending)   -> an extra output [B, k] (u32)
+//!     x = [x[:, 0] ; x[:, 1 + keep]]
+//!   -> block i (DeiT block, LN eps 1e-6) ... -> norm -> x[:, 0] -> head
+//! ```
+//!
+//! The official code hard-codes `init_n = 14 * 14`; vitrine counts the real
+//! patches, which is the same at 196 and generalises elsewhere. Kept counts
+//! are static, so every shape is; only which tokens are kept varies per
+//! image. The graph's outputs are the kept indices of each stage (each into
+//! the previous stage's tokens; [`Arch::explain`](crate::models::family::Arch::explain) maps them back to the patch
+//! grid for `classify --json`'s `"kept_tokens"`), then the logits.
+//!
+//! Training (Gumbel decisions, masked attention, teacher and the four-term
+//! loss) is not built yet: `vitrine train` refuses DynamicViT with that reason.
+
+use crate::arch_common;
+use crate::error::{Error, Result};
+use crate::graph::{f32_bits_as_u32, Graph};
+use crate::models::args::{self, ArgRules};
+use crate::models::blocks::{linear, linear_params, norm, patch_embed, vit_block, BlockSpec};
+use crate::models::common::{DataConfig, IMAGENET_MEAN, IMAGENET_STD};
+use crate::models::family::{Arch, Family, ModelConfig};
+use crate::models::init;
+use crate::ops::{Act, PoolMode, PosMode};
+use crate::rng::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The registry entry.
+pub static FAMILY: Family = Family {
+    name: "dynamicvit",
+    about: "DynamicViT (per-image token pruning with learned predictors), official raoyongming/DynamicViT; inference",
+    presets: || PRESETS.iter().map(|p| p.0.to_string()).collect(),
+    preset,
+    base: |name| (name == "dynamicvit").then(|| ModelConfig::new(name, DynVitConfig::deit_s(0.7), data(224))),
+    infer: |w| {
+        w.shape("score_predictor.0.in_conv.1.weight").map(|_| {
+            Err(Error::Config("this looks like a DynamicViT checkpoint: pass --arch (e.g. dynamicvit_deit_s) or use a hub folder with config.json".into()))
+        })
+    },
+};
+
+/// The official `VisionTransformerDiffPruning` keyword arguments (serde names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DynVitConfig {
+    /// Input side in pixels.
+    pub img_size: usize,
+    /// Patch side in pixels.
+    pub patch_size: usize,
+    /// Input image channels.
+    pub in_chans: usize,
+    /// Classes of the head.
+    pub num_classes: usize,
+    /// Token width C.
+    pub embed_dim: usize,
+    /// Blocks.
+    pub depth: usize,
+    /// Attention heads.
+    pub num_heads: usize,
+    /// MLP hidden width as a multiple of C.
+    pub mlp_ratio: f64,
+    /// Bias on qkv.
+    pub qkv_bias: bool,
+    /// Score scale; `None`: head_dim^-0.5 (the only value supported).
+    pub qk_scale: Option<f64>,
+    /// The blocks before which tokens are pruned (increasing).
+    pub pruning_loc: Vec<usize>,
+    /// Kept share of the original patch count at each pruning location.
+    pub token_ratio: Vec<f64>,
+    /// Training output of the official model (features for the teacher loss); no
+    /// effect on inference.
+    pub distill: bool,
+}
+
+const RULES: ArgRules = ArgRules {
+    family: "DynamicViT",
+    internal: &[],
+    read_only: &[],
+    ignored: |k, v| matches!(k, "drop_rate" | "attn_drop_rate" | "drop_path_rate") || (matches!(k, "representation_size" | "hybrid_backbone" | "norm_layer") && v.is_null()),
+};
+
+/// (name, embed_dim, heads): the released backbones (infer.py `--model deit-256 / deit-s / deit-b`),
+/// all at keep ratio 0.7 (token_ratio [0.7, 0.49, 0.343]).
+const PRESETS: [(&str, usize, usize); 3] = [("dynamicvit_deit_256", 256, 4), ("dynamicvit_deit_s", 384, 6), ("dynamicvit_deit_b", 768, 12)];
+
+/// The official eval transform (datasets.py): Resize(int(224 / 0.875)) bicubic, center crop, ImageNet mean / std.
+fn data(size: usize) -> DataConfig {
+    DataConfig::rgb(size, 0.875, IMAGENET_MEAN, IMAGENET_STD)
+}
+
+fn preset(name: &str) -> Option<ModelConfig> {
+    let &(_, embed_dim, num_heads) = PRESETS.iter().find(|p| p.0 == name)?;
+    Some(ModelConfig::new(name, DynVitConfig { embed_dim, num_heads, ..DynVitConfig::deit_s(0.7) }, data(224)))
+}
+
+impl DynVitConfig {
+    /// DynamicViT-DeiT-S with keep ratio `rho`: pruning before blocks 3, 6, 9 to
+    /// `rho`, `rho^2`, `rho^3` of the patches (Python's float products, as main.py computes them).
+    pub fn deit_s(rho: f64) -> Self {
+        DynVitConfig {
+            img_size: 224,
+            patch_size: 16,
+            in_chans: 3,
+            num_classes: 1000,
+            embed_dim: 384,
+            depth: 12,
+            num_heads: 6,
+            mlp_ratio: 4.0,
+            qkv_bias: true,
+            qk_scale: None,
+            pruning_loc: vec![3, 6, 9],
+            token_ratio: vec![rho, rho * rho, rho * rho * rho],
+            distill: true,
+        }
+    }
+    /// Patch tokens of the unpruned image.
+    pub fn num_patches(&self) -> usize {
+        let g = self.img_size / self.patch_size.max(1);
+        g * g
+    }
+    /// Patch tokens kept at each pruning location: `int(num_patches * ratio)`.
+    pub fn kept(&self) -> Vec<usize> {
+        self.token_ratio.iter().map(|r| (self.num_patches() as f64 * r) as usize).collect()
+    }
+}
+
+impl Arch for DynVitConfig {
+    fn family(&self) -> &'static Family {
+        &FAMILY
+    }
+    fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.patch_size == 0 || self.img_size < self.patch_size || !self.img_size.is_multiple_of(self.patch_size) {
+            return bad(format!("DynamicViT img_size {} must be a positive multiple of patch_size {}", self.img_size, self.patch_size));
+        }
+        if self.num_heads == 0 || !self.embed_dim.is_multiple_of(self.num_heads) || self.depth == 0 || self.embed_dim < 4 {
+            return bad(format!("DynamicViT embed_dim {} (at least 4) must divide into num_heads {}; depth must be positive", self.embed_dim, self.num_heads));
+        }
+        if let Some(q) = self.qk_scale {
+            let want = ((self.embed_dim / self.num_heads) as f64).powf(-0.5);
+            if (q - want).abs() > 1e-12 {
+                return bad(format!("DynamicViT qk_scale {q} other than head_dim^-0.5 is not supported"));
+            }
+        }
+        if self.pruning_loc.len() != self.token_ratio.len() || self.pruning_loc.is_empty() {
+            return bad(format!(
+                "DynamicViT needs one token_ratio per pruning location: pruning_loc {:?}, token_ratio {:?}",
+                self.pruning_loc, self.token_ratio
+            ));
+        }
+        if self.pruning_loc.windows(2).any(|w| w[0] >= w[1]) || self.pruning_loc.iter().any(|&l| l >= self.depth) {
+            return bad(format!("DynamicViT pruning_loc {:?} must increase and stay below depth {}", self.pruning_loc, self.depth));
+        }
+        let mut n = self.num_patches();
+        for (p, (&k, r)) in self.kept().iter().zip(&self.token_ratio).enumerate() {
+            if k == 0 || k > n || !(*r > 0.0 && *r <= 1.0) {
+                return bad(format!("DynamicViT token_ratio[{p}] = {r} keeps {k} of {n} tokens; it must keep at least one and no more than the previous stage"));
+            }
+            n = k;
+        }
+        Ok(())
+    }
+    fn build(&self, batch: usize) -> Result<Graph> {
+        self.validate()?;
+        let (c, p, cin, s) = (self.embed_dim, self.patch_size, self.in_chans, self.img_size);
+        let np = self.num_patches();
+        let mut g = Graph::new();
+        g.scope("patch_embed");
+        let (_, x) = patch_embed(&mut g, batch, cin, [s, s], p, c, true)?;
+        let cls = g.param_view("cls_token", &[1, 1, c], &[1, c]);
+        let pos = g.param_view("pos_embed", &[1, np + 1, c], &[np + 1, c]);
+        let mut x = g.tokens(x, Some(cls), Some(pos), PosMode::All)?;
+        let hidden = (c as f64 * self.mlp_ratio) as usize;
+        let spec = BlockSpec { dim: c, heads: self.num_heads, hidden, qkv_bias: self.qkv_bias, proj_bias: true, layer_scale: false, eps: 1e-6 };
+        let (kept, mut n) = (self.kept(), np);
+        let mut keeps = Vec::with_capacity(kept.len());
+        for i in 0..self.depth {
+            if let Some(stage) = self.pruning_loc.iter().position(|&l| l == i) {
+                let pre = format!("score_predictor.{stage}");
+                g.scope(pre.clone());
+                let patches = g.slice_tokens(x, 1, n)?;
+                let h = norm(&mut g, patches, &format!("{pre}.in_conv.0"), c, 1e-5)?;
+                let (w, b) = linear_params(&mut g, &format!("{pre}.in_conv.1"), c, c, true);
+                let h = g.linear_fused(h, w, b, Act::Gelu, None, None)?;
+                let z = g.local_global(h, None)?;
+                let (w, b) = linear_params(&mut g, &format!("{pre}.out_conv.0"), c / 2, c, true);
+                let z = g.linear_fused(z, w, b, Act::Gelu, None, None)?;
+                let (w, b) = linear_params(&mut g, &format!("{pre}.out_conv.2"), c / 4, c / 2, true);
+                let z = g.linear_fused(z, w, b, Act::Gelu, None, None)?;
+                let z = linear(&mut g, z, &format!("{pre}.out_conv.4"), 2, c / 4, true)?;
+                let score = g.keep_score(z)?;
+                let (_, keep) = g.top_k(score, kept[stage])?;
+                x = g.gather_tokens_after(x, keep, 1)?;
+                keeps.push(keep);
+                n = kept[stage];
+            }
+            let pre = format!("blocks.{i}");
+            g.scope(pre.clone());
+            x = vit_block(&mut g, x, &pre, &spec)?;
+        }
+        g.scope("head");
+        let x = norm(&mut g, x, "norm", c, 1e-6)?;
+        let f = g.pool(x, PoolMode::Token(0))?;
+        let out = if self.num_classes > 0 { linear(&mut g, f, "head", self.num_classes, c, true)? } else { f };
+        for keep in keeps {
+            g.output(keep);
+        }
+        g.output(out);
+        Ok(g)
+    }
+    crate::arch_square_image_fields!(img_size);
+    fn num_features(&self) -> usize {
+        self.embed_dim
+    }
+    fn read_args(&mut self, a: &Map<String, Value>) -> Result<()> {
+        args::read(self, a, &RULES)
+    }
+    fn write_args(&self, preset: Option<&dyn Arch>) -> Map<String, Value> {
+        let base = preset.and_then(|p| p.as_any().downcast_ref::<DynVitConfig>());
+        let always: &[&str] =
+            if base.is_some() { &[] } else { &["img_size", "patch_size", "embed_dim", "depth", "num_heads", "mlp_ratio", "qkv_bias", "pruning_loc", "token_ratio"] };
+        args::write(self, base.unwrap_or(&Self::deit_s(0.7)), always, &RULES)
+    }
+    fn classifier(&self) -> Vec<&'static str> {
+        vec!["head"]
+    }
+    /// timm's `param_groups_weight_decay` as the official optimizer factory applies it
+    /// (1-d tensors and biases); cls_token and pos_embed are frozen there.
+    fn no_weight_decay(&self, name: &str) -> bool {
+        name == "cls_token" || name == "pos_embed"
+    }
+    fn first_conv(&self) -> &'static str {
+        "patch_embed.proj"
+    }
+    /// The official `_init_weights`: Linear trunc_normal(0.02) with zero bias, LayerNorm (1, 0);
+    /// cls_token / pos_embed trunc_normal(0.02).
+    fn init(&self, name: &str, shape: &[usize], rng: &mut Rng) -> Vec<f32> {
+        if name == "cls_token" {
+            return init::trunc_normal(shape.iter().product(), 0.02, rng);
+        }
+        init::timm_vit(name, shape, None, rng)
+    }
+    fn trainable(&self) -> Result<()> {
+        Err(Error::Config(
+            "DynamicViT training (Gumbel-softmax decisions, masked attention, teacher and the four-term loss) is not implemented yet; inference is".into(),
+        ))
+    }
+    /// `kept_tokens`: per pruning stage, the patch indices kept (row-major in the original
+    /// grid, class token not counted), in the order the model keeps them (descending score);
+    /// `patch_grid`: that grid's [rows, columns].
+    fn explain(&self, extra: &[Vec<f32>], batch: usize) -> Vec<Map<String, Value>> {
+        let kept = self.kept();
+        let mut out = vec![Map::new(); batch];
+        if extra.len() != kept.len() {
+            return out;
+        }
+        for (b, obj) in out.iter_mut().enumerate() {
+            let mut prev: Vec<u32> = (0..self.num_patches() as u32).collect();
+            let mut stages = Vec::with_capacity(kept.len());
+            for (stage, &k) in kept.iter().enumerate() {
+                let idx = f32_bits_as_u32(extra[stage].get(b * k..(b + 1) * k).unwrap_or(&[]));
+                prev = idx.iter().map(|&i| prev.get(i as usize).copied().unwrap_or(u32::MAX)).collect();
+                stages.push(Value::from(prev.clone()));
+            }
+            obj.insert("kept_tokens".into(), Value::Array(stages));
+            let side = self.img_size / self.patch_size.max(1);
+            obj.insert("patch_grid".into(), Value::from(vec![side, side]));
+        }
+        out
+    }
+    fn summary(&self) -> Vec<(String, String)> {
+        let kept = self.kept();
+        let stages: Vec<String> = self.pruning_loc.iter().zip(&kept).map(|(l, k)| format!("before block {l}: {k} patches")).collect();
+        vec![
+            (
+                "vit".into(),
+                format!(
+                    "patch {} embed_dim {} depth {} heads {} mlp {} tokens {}",
+                    self.patch_size,
+                    self.embed_dim,
+                    self.depth,
+                    self.num_heads,
+                    (self.embed_dim as f64 * self.mlp_ratio) as usize,
+                    self.num_patches() + 1
+                ),
+            ),
+            ("pruning".into(), format!("{} (ratios {:?})", stages.join(", "), self.token_ratio)),
+        ]
+    }
+    arch_common!();
+}
