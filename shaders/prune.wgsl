@@ -7,6 +7,17 @@
 //   0 h [B, N, C],  1 policy [B, N] (unused when POLICY = 0),  2 out [B, N, C]
 //   Dispatch: B * N * L + B * (C - L) invocations.
 //
+// Entry `gumbel_keep` (op GumbelKeep): z [R, 2], g [R, 2] (the Gumbel noise, in the
+// policy binding) -> out [R] = 1 where z0 + g0 >= z1 + g1 (argmax of softmax(z + g),
+// ties to "keep"), else 0.
+//   0 z [R, 2],  1 g [R, 2],  2 out [R]
+//   Dispatch: R invocations.
+//
+// Entry `policy_prefix` (op PolicyPrefix): keep [B, N] -> out [B, 1 + N], a 1 for the
+// class token first.
+//   0 keep [B, N],  2 out [B, 1 + N]
+//   Dispatch: B * (1 + N) invocations.
+//
 // Entry `keep_score` (op KeepScore): z [R, 2] -> out [R] = log_softmax(z)[0],
 // as PyTorch computes it: (z0 - m) - log(exp(z0 - m) + exp(z1 - m)), m = max.
 //   0 z [R, 2],  2 out [R]
@@ -68,4 +79,27 @@ fn keep_score(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     let z1 = src[2u * r + 1u];
     let m = max(z0, z1);
     out[r] = (z0 - m) - log(exp(z0 - m) + exp(z1 - m));
+}
+
+@compute @workgroup_size(64)
+fn gumbel_keep(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = flat(gid, nwg);
+    if (r >= R) {
+        return;
+    }
+    out[r] = select(0.0, 1.0, src[2u * r] + policy[2u * r] >= src[2u * r + 1u] + policy[2u * r + 1u]);
+}
+
+@compute @workgroup_size(64)
+fn policy_prefix(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if (i >= B * (N + 1u)) {
+        return;
+    }
+    let j = i % (N + 1u);
+    if (j == 0u) {
+        out[i] = 1.0;
+    } else {
+        out[i] = src[(i / (N + 1u)) * N + j - 1u];
+    }
 }

@@ -34,6 +34,7 @@ pub const SHADERS: &[(&str, &[&str])] = &[
     ("masked_softmax", &[include_str!("../shaders/masked_softmax.wgsl")]),
     ("select", &[include_str!("../shaders/select.wgsl")]),
     ("prune", &[include_str!("../shaders/prune.wgsl")]),
+    ("prune_train", &[include_str!("../shaders/prune_train.wgsl")]),
     ("slice", &[include_str!("../shaders/slice.wgsl")]),
     ("unfold", &[include_str!("../shaders/unfold.wgsl")]),
     ("elementwise", &[GELU, include_str!("../shaders/elementwise.wgsl")]),

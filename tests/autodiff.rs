@@ -547,3 +547,37 @@ fn whole_t2t_fixtures() {
         ],
     );
 }
+
+#[test]
+fn dynamicvit_training_rules() {
+    // The predictor's masked local / global mix (gradients to the features and to a
+    // fractional policy, odd C), the class-token policy prefix feeding the masked
+    // attention (to qkv and the decisions), the distillation KL (to the student) and a
+    // loss total (sum_rows_as).
+    let (b, n, c, heads) = (2, 5, 7, 2);
+    let policy: Vec<f32> = rand_vec(b * n, 81, 0.4).iter().map(|v| 0.6 + v).collect();
+    let build = move |g: &mut Graph| {
+        let h = g.input(&[b, n, c]);
+        let keep = g.input(&[b, n, 1]);
+        (g.local_global(h, Some(keep)).unwrap(), vec![h, keep])
+    };
+    check_grads("local_global with a policy", &build, Weights::new(), vec![rand_vec(b * n * c, 82, 1.0), policy.clone()]);
+    let build = move |g: &mut Graph| {
+        let qkv = g.input(&[b, n + 1, 3 * 4]);
+        let keep = g.input(&[b, n, 1]);
+        let p = g.policy_prefix(keep).unwrap();
+        (g.attention_policy(qkv, heads, p).unwrap(), vec![qkv, keep])
+    };
+    check_grads("policy prefix + masked attention", &build, Weights::new(), vec![rand_vec(b * (n + 1) * 12, 83, 1.0), policy]);
+    let build = move |g: &mut Graph| {
+        let s = g.input(&[b, 6]);
+        let t = g.input(&[b, 6]);
+        (g.kl_div(s, t).unwrap(), vec![s])
+    };
+    check_grads("kl_div", &build, Weights::new(), vec![rand_vec(b * 6, 84, 2.0), rand_vec(b * 6, 85, 2.0)]);
+    let build = move |g: &mut Graph| {
+        let x = g.input(&[b, n, 1]);
+        (g.sum_rows_as(x, b * n, 1).unwrap(), vec![x])
+    };
+    check_grads("sum_rows_as", &build, Weights::new(), vec![rand_vec(b * n, 86, 1.0)]);
+}

@@ -679,3 +679,38 @@ fn dynamicvit_pruning_ops() {
     let want = z0 - (z0.exp() + z1.exp()).ln();
     assert!((out[3][0] - want).abs() < 1e-6, "keep score");
 }
+
+#[test]
+fn gumbel_decisions_and_their_straight_through_gradient() {
+    use vitrine::autodiff::backward;
+    // Decisions are 1 where z0 + g0 >= z1 + g1 (a tie keeps), their gradient the straight-through
+    // one of softmax(z + g)[0]: dz = dy * y0 (1 - y0) * (1, -1); the noise gets none.
+    let rows = 9;
+    let mut g = Graph::new();
+    let z = g.input(&[1, rows, 2]);
+    let noise = g.input(&[1, rows, 2]);
+    let keep = g.gumbel_keep(z, noise).unwrap();
+    assert_eq!(g.shape(keep), [1, rows, 1]);
+    let dy = g.input(&[1, rows, 1]);
+    let dz = backward(&mut g, keep, dy, &[z]).unwrap()[0];
+    g.output(keep);
+    g.output(dz);
+    let mut zv = rand_vec(2 * rows, 91, 2.0);
+    let gv = rand_vec(2 * rows, 92, 1.0);
+    // Row 0: an exact tie.
+    zv[0] = 0.5 - gv[0] + gv[1];
+    zv[1] = 0.5;
+    let dyv = rand_vec(rows, 93, 1.0);
+    let inputs = [zv.clone(), gv.clone(), dyv.clone()];
+    check(&g, &Weights::new(), &inputs, "gumbel keep");
+    let refs: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
+    let out = engine().run_once(&g, &Weights::new(), &refs).unwrap();
+    for r in 0..rows {
+        let (a, b) = (zv[2 * r] + gv[2 * r], zv[2 * r + 1] + gv[2 * r + 1]);
+        assert_eq!(out[0][r], if a >= b { 1.0 } else { 0.0 }, "row {r}");
+        let y0 = 1.0 / (1.0 + (b - a).exp());
+        let want = dyv[r] * y0 * (1.0 - y0);
+        assert!((out[1][2 * r] - want).abs() < 1e-6 && (out[1][2 * r + 1] + want).abs() < 1e-6, "row {r} gradient");
+    }
+    assert_eq!(out[0][0], 1.0, "a tie keeps");
+}

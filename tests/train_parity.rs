@@ -138,3 +138,113 @@ fn three_adamw_steps_match_torch() {
         }
     }
 }
+
+/// DynamicViT's training step against the official code (scripts/make_dynamicvit_fixtures.py):
+/// the dense teacher's logits, then, with the fixture's Gumbel noise injected, the hard
+/// decisions of every stage (exactly), the loss and each of its four terms, every trainable
+/// gradient (1e-3 * max |official gradient|; cls_token and pos_embed are frozen as the
+/// official optimizer factory leaves them out), and three AdamW steps.
+#[test]
+fn dynamicvit_training_step_matches_the_official_code() {
+    use vitrine::gpu::optim::{OptParam, OptSettings};
+    use vitrine::models::families::dynamicvit::{DynVitConfig, LossWeights};
+    use vitrine::train::step::train_step;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for name in ["dynvit_small", "dynvit_2stage"] {
+        let model = Model::load(&root.join(name), None).unwrap();
+        let cfg = model.config.arch_as::<DynVitConfig>().unwrap().clone();
+        let r =
+            Ckpt::load(&root.join(name).join("train_reference.safetensors")).expect("train fixture (scripts/make_dynamicvit_fixtures.py)");
+        let weights = model.weights.data();
+        let (input, target) = (&r.tensors["input"].1, &r.tensors["target"].1);
+        let mut e = engine();
+        let teacher = e.run_once(&cfg.teacher_graph(2).unwrap(), &weights, &[input]).unwrap();
+        let (t_feat, t_logits) = (&teacher[0], &teacher[1]);
+        let (d, m) = max_diff(t_logits, &r.tensors["teacher.logits"].1);
+        assert!(d <= 1e-4 * m.max(1.0), "{name}: teacher logits differ by {d}");
+
+        let mut t = cfg.training_graph(2, &LossWeights::default()).unwrap();
+        let params: Vec<usize> = t
+            .g
+            .params()
+            .into_iter()
+            .filter(
+                |&p| matches!(&t.g.tensors[p].kind, TensorKind::Param { parts } if !parts.iter().any(|(n, _)| model.config.arch.frozen(n))),
+            )
+            .collect();
+        let seed = t.g.fill(&[1], 1.0).unwrap();
+        let grads = backward(&mut t.g, t.loss, seed, &params).unwrap();
+        let stages = t.decisions.len();
+        let mut inputs: Vec<&[f32]> = vec![input];
+        let gumbels: Vec<Vec<f32>> = (0..stages).map(|p| r.tensors[&format!("gumbel.{p}")].1.clone()).collect();
+        inputs.extend(gumbels.iter().map(|v| v.as_slice()));
+        inputs.extend([target.as_slice(), t_logits.as_slice(), t_feat.as_slice()]);
+
+        let mut g = std::mem::take(&mut t.g);
+        g.output(t.loss);
+        for term in t.terms {
+            g.output(term);
+        }
+        for &d in &t.decisions {
+            g.output(d);
+        }
+        for &d in &grads {
+            g.output(d);
+        }
+        let outs = e.run_once(&g, &weights, &inputs).unwrap();
+        for (i, term) in ["loss", "loss.cls", "loss.ratio", "loss.kl", "loss.token"].iter().enumerate() {
+            let want = r.tensors[*term].1[0];
+            assert!((outs[i][0] - want).abs() <= 1e-5 * want.abs().max(1.0), "{name}: {term} {} vs official {want}", outs[i][0]);
+        }
+        for p in 0..stages {
+            assert_eq!(outs[5 + p], r.tensors[&format!("keep.{p}")].1, "{name}: decisions of stage {p}");
+        }
+        let mut checked = 0;
+        for (k, &p) in params.iter().enumerate() {
+            let TensorKind::Param { parts } = &g.tensors[p].kind else { unreachable!() };
+            let (pname, _) = &parts[0];
+            let (_, want) = r.tensors.get(&format!("grad.{pname}")).unwrap_or_else(|| panic!("{name}: no official gradient for {pname}"));
+            let (d, m) = max_diff(&outs[5 + stages + k], want);
+            assert!(d <= 1e-3 * m.max(1e-6), "{name}: gradient of {pname}: max |diff| {d}, max |official| {m}");
+            checked += 1;
+        }
+        let official = r.tensors.keys().filter(|k| k.starts_with("grad.")).count();
+        assert_eq!(checked, official, "{name}: every official gradient compared");
+
+        // Three AdamW steps (lr 2e-3, wd 0.05 except 1-d tensors and biases), same noise and teacher.
+        let t = cfg.training_graph(2, &LossWeights::default()).unwrap();
+        let mut g2 = t.g;
+        let seed = g2.fill(&[1], 1.0).unwrap();
+        let grads = backward(&mut g2, t.loss, seed, &params).unwrap();
+        g2.output(t.loss);
+        let mut specs = Vec::new();
+        for (i, (&p, &d)) in params.iter().zip(&grads).enumerate() {
+            g2.keep(d);
+            let TensorKind::Param { parts } = &g2.tensors[p].kind else { unreachable!() };
+            specs.push(OptParam { param: p, grad: i, decay: model.config.decays(parts) });
+        }
+        let exe = e.compile(&g2, &weights).unwrap();
+        let mut opt = e.optimizer(&exe, &specs, OptSettings::adamw(0.05)).unwrap();
+        for (step, want) in r.tensors["adamw.losses"].1.iter().enumerate() {
+            let out = pollster::block_on(train_step(&e.ctx, &exe, &mut opt, &inputs, 2e-3)).unwrap();
+            assert!(
+                (out[0][0] - want).abs() <= 1e-4 * want.abs().max(1.0),
+                "{name}: loss at step {step}: {} vs official {want}",
+                out[0][0]
+            );
+        }
+        for &p in &params {
+            let TensorKind::Param { parts } = &g2.tensors[p].kind else { unreachable!() };
+            let pname = &parts[0].0;
+            let got = pollster::block_on(exe.read_param(&e.ctx, p, g2.numel(p))).unwrap();
+            let want = &r.tensors[&format!("adamw.step3.{pname}")].1;
+            let g0 = &r.tensors[&format!("grad.{pname}")].1;
+            let gmax = g0.iter().fold(0f32, |a, b| a.max(b.abs()));
+            // As in three_adamw_steps_match_torch: coordinates whose gradient is (near) zero are
+            // rounding noise amplified by Adam in both frameworks.
+            let kept: Vec<usize> = (0..got.len()).filter(|&i| g0[i].abs() > 1e-5 * gmax).collect();
+            let d = kept.iter().map(|&i| (got[i] - want[i]).abs()).fold(0f32, f32::max);
+            assert!(d <= 5e-5, "{name}: {pname} after 3 AdamW steps: max |diff| {d}");
+        }
+    }
+}

@@ -83,12 +83,21 @@ pub struct BlockSpec {
 /// with the tensors under `{prefix}.norm1`, `.attn.qkv`, `.attn.proj`,
 /// `.norm2`, `.mlp.fc1`, `.mlp.fc2`, `.ls1.gamma`, `.ls2.gamma`.
 pub fn vit_block(g: &mut Graph, x: TensorId, prefix: &str, s: &BlockSpec) -> Result<TensorId> {
+    vit_block_policy(g, x, prefix, s, None)
+}
+
+/// [`vit_block`] whose attention masks dropped keys with a per-token `policy [B, T]`
+/// (DynamicViT's training blocks, [`Graph::attention_policy`]) when one is given.
+pub fn vit_block_policy(g: &mut Graph, x: TensorId, prefix: &str, s: &BlockSpec, policy: Option<TensorId>) -> Result<TensorId> {
     let c = s.dim;
     let gamma = |g: &mut Graph, n: &str| s.layer_scale.then(|| g.param(&format!("{prefix}.{n}.gamma"), &[c]));
     let h = norm(g, x, &format!("{prefix}.norm1"), c, s.eps)?;
     let (w, b) = linear_params(g, &format!("{prefix}.attn.qkv"), 3 * c, c, s.qkv_bias);
     let qkv = g.linear(h, w, b)?;
-    let a = g.attention(qkv, s.heads)?;
+    let a = match policy {
+        Some(p) => g.attention_policy(qkv, s.heads, p)?,
+        None => g.attention(qkv, s.heads)?,
+    };
     let (w, b) = linear_params(g, &format!("{prefix}.attn.proj"), c, c, s.proj_bias);
     let ls1 = gamma(g, "ls1");
     let x = g.linear_fused(a, w, b, Act::None, ls1, Some(x))?;

@@ -71,6 +71,24 @@ impl Graph {
         Ok(self.push(Box::new(Heads { x: o, mode: HeadsMode::Merge, dims }), &[b, t, heads * head_dim]))
     }
 
+    /// DynamicViT's training attention: `softmax_with_policy` over the keys
+    /// ([`Graph::masked_softmax`], `policy [B, T]`: 1 kept, 0 dropped; a dropped
+    /// key stays visible to itself) of `(q k^T) * head_dim^-0.5`, unpadded
+    /// (`T` keys), then `@ v`.
+    pub fn attention_policy(&mut self, qkv: TensorId, heads: usize, policy: TensorId) -> Result<TensorId> {
+        let (b, t, head_dim) = self.attention_dims(qkv, heads)?;
+        let dims = HeadDims { b, t, tp: t, h: heads, d: head_dim };
+        let z = b * heads;
+        let q = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::Split(0), dims }), &[z, t, head_dim]);
+        let k = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::Split(1), dims }), &[z, t, head_dim]);
+        let vt = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::SplitVt, dims }), &[z, head_dim, t]);
+        let s = self.bmm(q, k)?;
+        let s = self.scale(s, (head_dim as f32).powf(-0.5))?;
+        let p = self.masked_softmax(s, policy)?;
+        let o = self.bmm(p, vt)?;
+        Ok(self.push(Box::new(Heads { x: o, mode: HeadsMode::Merge, dims }), &[b, t, heads * head_dim]))
+    }
+
     /// Attention with the fused online-softmax kernel.
     pub fn attention_fused(&mut self, qkv: TensorId, heads: usize) -> Result<TensorId> {
         let (b, t, head_dim) = self.attention_dims(qkv, heads)?;

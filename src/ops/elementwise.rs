@@ -155,6 +155,14 @@ impl Graph {
         Ok(self.push(Box::new(RowDot { a, b, rows, n }), &out))
     }
 
+    /// A copy of `x` that gradients do not flow through (PyTorch's `detach()`:
+    /// DynamicViT's token-distillation mask).
+    pub fn detach(&mut self, x: TensorId) -> Result<TensorId> {
+        let s = self.shape(x).to_vec();
+        let len = s.iter().product();
+        Ok(self.push(Box::new(Detach { x, len }), &s))
+    }
+
     /// A tensor of `shape` filled with `value`.
     pub fn fill(&mut self, shape: &[usize], value: f32) -> Result<TensorId> {
         self.elementwise(None, None, EwMode::Fill, value, shape)
@@ -307,5 +315,33 @@ impl Op for RowDot {
     fn backward(&self, g: &mut Graph, _out: TensorId, dout: TensorId) -> Result<Vec<Option<TensorId>>> {
         // d a = b * dy[r]; d b = a * dy[r] (autodiff sums both when a and b are one tensor).
         Ok(vec![Some(g.mul_row(self.b, dout, 1.0)?), Some(g.mul_row(self.a, dout, 1.0)?)])
+    }
+}
+
+/// See [`Graph::detach`]: the elementwise kernel's copy (`a * 1`), no gradient.
+#[derive(Debug, Clone)]
+pub struct Detach {
+    /// The tensor copied.
+    pub x: TensorId,
+    /// Its element count.
+    pub len: usize,
+}
+
+impl Op for Detach {
+    fn name(&self) -> &'static str {
+        "detach"
+    }
+    fn bindings(&self) -> Vec<Option<TensorId>> {
+        vec![Some(self.x), None]
+    }
+    fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
+        let key = KernelKey::new("elementwise", "main").u("LEN", u32_of("detach", "len", self.len)?).u("MODE", ew_code(EwMode::Scale));
+        Dispatch::linear(key, self.len)
+    }
+    fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
+        get(self.x)
+    }
+    fn backward(&self, _g: &mut Graph, _out: TensorId, _dout: TensorId) -> Result<Vec<Option<TensorId>>> {
+        Ok(vec![None, None])
     }
 }

@@ -29,7 +29,9 @@ pub use layernorm::{LayerNorm, LayerNormDims, LayerNormGrad};
 pub use linear::{Act, Linear};
 pub use masked_softmax::{MaskedSoftmax, MaskedSoftmaxDims, MaskedSoftmaxGrad, MaskedSoftmaxPolicyGrad, MASKED_SOFTMAX_EPS};
 pub use pool::{Pool, PoolDims, PoolGrad, PoolMode};
-pub use prune::{KeepScore, LocalGlobal, LocalGlobalDims};
+pub use prune::{
+    GumbelKeep, GumbelKeepGrad, KeepScore, KlDiv, KlDivGrad, LocalGlobal, LocalGlobalDims, LocalGlobalGrad, LocalGlobalWrt, PolicyPrefix,
+};
 pub use select::{GatherDims, GatherTokens, GatherTokensGrad, ScatterRows, TopK, TopKDims};
 pub use slice::{SliceDims, SliceLast, SliceLastGrad};
 pub use softmax::{Softmax, SoftmaxGrad};

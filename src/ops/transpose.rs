@@ -148,7 +148,13 @@ impl Op for SumRows {
         (0..cols).map(|j| (0..rows).map(|i| x[i * cols + j]).sum::<f32>() * self.scale).collect()
     }
 
-    fn backward(&self, _g: &mut Graph, _out: TensorId, _dout: TensorId) -> Result<Vec<Option<TensorId>>> {
-        Err(Error::shape("sum_rows", "no backward (used only inside backward passes)"))
+    /// Every row of `x` (read as `[R, C]`) gets `dout [C] * scale`: a fill times the
+    /// vector broadcast over rows, in `x`'s own shape (the loss totals of DynamicViT).
+    fn backward(&self, g: &mut Graph, _out: TensorId, dout: TensorId) -> Result<Vec<Option<TensorId>>> {
+        let shape = g.shape(self.x).to_vec();
+        let ones = g.fill(&shape, self.scale)?;
+        let len = g.numel(self.x);
+        let op = super::Elementwise { a: Some(ones), b: Some(dout), mode: super::EwMode::MulCol, alpha: 1.0, len };
+        Ok(vec![Some(g.push(Box::new(op), &shape))])
     }
 }

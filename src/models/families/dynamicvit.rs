@@ -30,9 +30,9 @@
 
 use crate::arch_common;
 use crate::error::{Error, Result};
-use crate::graph::{f32_bits_as_u32, Graph};
+use crate::graph::{f32_bits_as_u32, Graph, TensorId};
 use crate::models::args::{self, ArgRules};
-use crate::models::blocks::{linear, linear_params, norm, patch_embed, vit_block, BlockSpec};
+use crate::models::blocks::{linear, linear_params, norm, patch_embed, vit_block_policy, BlockSpec};
 use crate::models::common::{DataConfig, IMAGENET_MEAN, IMAGENET_STD};
 use crate::models::family::{Arch, Family, ModelConfig};
 use crate::models::init;
@@ -40,6 +40,76 @@ use crate::ops::{Act, PoolMode, PosMode};
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+/// Which forward pass [`DynVitConfig`] builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Inference: tokens gathered after each predictor (the official eval branch).
+    Prune,
+    /// Training: every token kept, Gumbel decisions mask the attention (the train branch).
+    Train,
+    /// The dense teacher: no predictors, plain softmax.
+    Teacher,
+}
+
+/// What a forward pass made.
+struct Forward {
+    image: TensorId,
+    logits: TensorId,
+    /// `norm(x)[:, 1:]` (Train and Teacher).
+    features: Option<TensorId>,
+    /// Per stage: kept indices `[B, k]` (u32, Prune) or hard decisions `[B, N, 1]` (Train).
+    decisions: Vec<TensorId>,
+    /// The Gumbel noise inputs `[B, N, 2]`, one per stage (Train).
+    noise: Vec<TensorId>,
+}
+
+/// The loss weights of `DistillDiffPruningLoss_dynamic` as the official main.py sets them for DeiT.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossWeights {
+    /// Classification (label-smoothed cross-entropy).
+    pub clf: f32,
+    /// Keep-ratio MSE (divided by the number of stages).
+    pub ratio: f32,
+    /// Both distillation terms (KL to the teacher, token MSE).
+    pub distill: f32,
+    /// Label smoothing of the classification term.
+    pub smoothing: f32,
+}
+
+impl Default for LossWeights {
+    /// main.py: clf_weight 1.0, ratio_weight 2.0 (`--ratio_weight`), distill_weight 0.5, smoothing 0.1.
+    fn default() -> Self {
+        LossWeights { clf: 1.0, ratio: 2.0, distill: 0.5, smoothing: 0.1 }
+    }
+}
+
+/// The training graph of [`DynVitConfig::training_graph`] and its named tensors.
+/// Inputs in order: `image`, one Gumbel noise `[B, N, 2]` per stage, `target [B]`
+/// (class indices as f32), `teacher_logits [B, K]`, `teacher_features [B, N, C]`
+/// (from [`DynVitConfig::teacher_graph`]).
+pub struct Training {
+    /// The graph (no outputs yet).
+    pub g: Graph,
+    /// The image input.
+    pub image: TensorId,
+    /// The labels.
+    pub target: TensorId,
+    /// The Gumbel noise inputs, one per stage.
+    pub noise: Vec<TensorId>,
+    /// The teacher's logits.
+    pub teacher_logits: TensorId,
+    /// The teacher's `norm(x)[:, 1:]`.
+    pub teacher_features: TensorId,
+    /// The total loss `[1]`.
+    pub loss: TensorId,
+    /// Its terms, unweighted: classification, ratio (summed over stages), KL, token MSE.
+    pub terms: [TensorId; 4],
+    /// The hard decisions of each stage `[B, N, 1]`.
+    pub decisions: Vec<TensorId>,
+    /// The student's logits.
+    pub logits: TensorId,
+}
 
 /// The registry entry.
 pub static FAMILY: Family = Family {
@@ -133,6 +203,151 @@ impl DynVitConfig {
         let g = self.img_size / self.patch_size.max(1);
         g * g
     }
+    /// The predictor of pruning stage `stage` on the patch tokens `[B, N, C]` (with the
+    /// previous decisions as the global mean's policy in training): keep / drop logits `[B, N, 2]`.
+    fn predictor(&self, g: &mut Graph, patches: TensorId, stage: usize, policy: Option<TensorId>) -> Result<TensorId> {
+        let c = self.embed_dim;
+        let pre = format!("score_predictor.{stage}");
+        g.scope(pre.clone());
+        let h = norm(g, patches, &format!("{pre}.in_conv.0"), c, 1e-5)?;
+        let (w, b) = linear_params(g, &format!("{pre}.in_conv.1"), c, c, true);
+        let h = g.linear_fused(h, w, b, Act::Gelu, None, None)?;
+        let z = g.local_global(h, policy)?;
+        let (w, b) = linear_params(g, &format!("{pre}.out_conv.0"), c / 2, c, true);
+        let z = g.linear_fused(z, w, b, Act::Gelu, None, None)?;
+        let (w, b) = linear_params(g, &format!("{pre}.out_conv.2"), c / 4, c / 2, true);
+        let z = g.linear_fused(z, w, b, Act::Gelu, None, None)?;
+        linear(g, z, &format!("{pre}.out_conv.4"), 2, c / 4, true)
+    }
+
+    /// The forward pass in one of its three forms (see [`Mode`]).
+    fn forward(&self, g: &mut Graph, batch: usize, mode: Mode) -> Result<Forward> {
+        self.validate()?;
+        let (c, p, cin, s) = (self.embed_dim, self.patch_size, self.in_chans, self.img_size);
+        let np = self.num_patches();
+        g.scope("patch_embed");
+        let (image, x) = patch_embed(g, batch, cin, [s, s], p, c, true)?;
+        let cls = g.param_view("cls_token", &[1, 1, c], &[1, c]);
+        let pos = g.param_view("pos_embed", &[1, np + 1, c], &[np + 1, c]);
+        let mut x = g.tokens(x, Some(cls), Some(pos), PosMode::All)?;
+        let hidden = (c as f64 * self.mlp_ratio) as usize;
+        let spec = BlockSpec { dim: c, heads: self.num_heads, hidden, qkv_bias: self.qkv_bias, proj_bias: true, layer_scale: false, eps: 1e-6 };
+        let (kept, mut n) = (self.kept(), np);
+        let (mut decisions, mut noise) = (Vec::with_capacity(kept.len()), Vec::new());
+        // Training: the previous decisions [B, N, 1] and the attention policy [B, 1 + N].
+        let (mut prev, mut policy): (Option<TensorId>, Option<TensorId>) = (None, None);
+        for i in 0..self.depth {
+            if let Some(stage) = self.pruning_loc.iter().position(|&l| l == i).filter(|_| mode != Mode::Teacher) {
+                let patches = g.slice_tokens(x, 1, n)?;
+                if mode == Mode::Prune {
+                    let z = self.predictor(g, patches, stage, None)?;
+                    let score = g.keep_score(z)?;
+                    let (_, keep) = g.top_k(score, kept[stage])?;
+                    x = g.gather_tokens_after(x, keep, 1)?;
+                    decisions.push(keep);
+                    n = kept[stage];
+                } else {
+                    let z = self.predictor(g, patches, stage, prev)?;
+                    let gumbel = g.input(&[batch, np, 2]);
+                    let mut hard = g.gumbel_keep(z, gumbel)?;
+                    if let Some(p) = prev {
+                        hard = g.mul(hard, p)?;
+                    }
+                    noise.push(gumbel);
+                    decisions.push(hard);
+                    policy = Some(g.policy_prefix(hard)?);
+                    prev = Some(hard);
+                }
+            }
+            let pre = format!("blocks.{i}");
+            g.scope(pre.clone());
+            x = vit_block_policy(g, x, &pre, &spec, policy)?;
+        }
+        g.scope("head");
+        let x = norm(g, x, "norm", c, 1e-6)?;
+        let f = g.pool(x, PoolMode::Token(0))?;
+        let logits = if self.num_classes > 0 { linear(g, f, "head", self.num_classes, c, true)? } else { f };
+        let features = if mode == Mode::Prune { None } else { Some(g.slice_tokens(x, 1, np)?) };
+        Ok(Forward { image, logits, features, decisions, noise })
+    }
+
+    /// The dense teacher (the official `VisionTransformerTeacher`: the backbone without
+    /// predictors, plain softmax): outputs `norm(x)[:, 1:]` `[B, N, C]`, then the logits.
+    pub fn teacher_graph(&self, batch: usize) -> Result<Graph> {
+        let mut g = Graph::new();
+        let f = self.forward(&mut g, batch, Mode::Teacher)?;
+        if let Some(feat) = f.features {
+            g.output(feat);
+        }
+        g.output(f.logits);
+        Ok(g)
+    }
+
+    /// The official training step's forward and loss (`DistillDiffPruningLoss_dynamic` with the
+    /// DeiT settings of main.py) for a batch: every token kept, decisions by Gumbel-softmax on
+    /// the graph's noise inputs, masked attention in every block after a predictor, and
+    /// `loss = ce + ratio_weight * ratio / S + distill_weight * (kl + token)` (see [`Training`]).
+    pub fn training_graph(&self, batch: usize, w: &LossWeights) -> Result<Training> {
+        let mut g = Graph::new();
+        let f = self.forward(&mut g, batch, Mode::Train)?;
+        let (np, c, k) = (self.num_patches(), self.embed_dim, self.num_classes);
+        g.scope("loss");
+        let target = g.input(&[batch]);
+        let teacher_logits = g.input(&[batch, k]);
+        let teacher_features = g.input(&[batch, np, c]);
+        let scalar = |g: &mut Graph, t: TensorId, alpha: f32| -> Result<TensorId> {
+            let n = g.numel(t);
+            let total = g.sum_rows_as(t, n, 1)?;
+            g.scale(total, alpha)
+        };
+        let cls = g.cross_entropy_mean(f.logits, target, w.smoothing)?;
+        // ratio: sum over stages of mean_b (mean_n keep - rho)^2.
+        let mut ratio = None;
+        for (&hard, &rho) in f.decisions.iter().zip(&self.token_ratio) {
+            let km = g.pool(hard, PoolMode::Avg(0))?;
+            let r = g.fill(&[batch, 1], -rho as f32)?;
+            let d = g.add_scale(km, r, 1.0)?;
+            let sq = g.mul(d, d)?;
+            let term = scalar(&mut g, sq, 1.0 / batch as f32)?;
+            ratio = Some(match ratio {
+                Some(acc) => g.add_scale(acc, term, 1.0)?,
+                None => term,
+            });
+        }
+        let ratio = ratio.ok_or_else(|| Error::Config("DynamicViT training needs a pruning stage".into()))?;
+        let kl_rows = g.kl_div(f.logits, teacher_logits)?;
+        let kl = scalar(&mut g, kl_rows, 1.0 / batch as f32)?;
+        // token: mean over the finally kept rows and all channels of (features - teacher's)^2.
+        let feats = f.features.ok_or_else(|| Error::Config("training forward without features".into()))?;
+        let last = *f.decisions.last().ok_or_else(|| Error::Config("DynamicViT training needs a pruning stage".into()))?;
+        let mask = g.detach(last)?;
+        let neg = g.scale(teacher_features, -1.0)?;
+        let diff = g.add_scale(feats, neg, 1.0)?;
+        let sq = g.row_dot(diff, diff)?;
+        let masked = g.mul(sq, mask)?;
+        let num = scalar(&mut g, masked, 1.0)?;
+        let count = scalar(&mut g, mask, c as f32)?;
+        let token = g.div_row(num, count, 1e-12)?;
+        let stages = self.pruning_loc.len() as f32;
+        let a = g.scale(ratio, w.ratio / stages)?;
+        let d = g.add_scale(kl, token, w.distill)?;
+        let clf = g.scale(cls, w.clf)?;
+        let loss = g.add_scale(clf, a, 1.0)?;
+        let loss = g.add_scale(loss, d, 1.0)?;
+        Ok(Training {
+            g,
+            image: f.image,
+            target,
+            noise: f.noise,
+            teacher_logits,
+            teacher_features,
+            loss,
+            terms: [cls, ratio, kl, token],
+            decisions: f.decisions,
+            logits: f.logits,
+        })
+    }
+
     /// Patch tokens kept at each pruning location: `int(num_patches * ratio)`.
     pub fn kept(&self) -> Vec<usize> {
         self.token_ratio.iter().map(|r| (self.num_patches() as f64 * r) as usize).collect()
@@ -176,51 +391,12 @@ impl Arch for DynVitConfig {
         Ok(())
     }
     fn build(&self, batch: usize) -> Result<Graph> {
-        self.validate()?;
-        let (c, p, cin, s) = (self.embed_dim, self.patch_size, self.in_chans, self.img_size);
-        let np = self.num_patches();
         let mut g = Graph::new();
-        g.scope("patch_embed");
-        let (_, x) = patch_embed(&mut g, batch, cin, [s, s], p, c, true)?;
-        let cls = g.param_view("cls_token", &[1, 1, c], &[1, c]);
-        let pos = g.param_view("pos_embed", &[1, np + 1, c], &[np + 1, c]);
-        let mut x = g.tokens(x, Some(cls), Some(pos), PosMode::All)?;
-        let hidden = (c as f64 * self.mlp_ratio) as usize;
-        let spec = BlockSpec { dim: c, heads: self.num_heads, hidden, qkv_bias: self.qkv_bias, proj_bias: true, layer_scale: false, eps: 1e-6 };
-        let (kept, mut n) = (self.kept(), np);
-        let mut keeps = Vec::with_capacity(kept.len());
-        for i in 0..self.depth {
-            if let Some(stage) = self.pruning_loc.iter().position(|&l| l == i) {
-                let pre = format!("score_predictor.{stage}");
-                g.scope(pre.clone());
-                let patches = g.slice_tokens(x, 1, n)?;
-                let h = norm(&mut g, patches, &format!("{pre}.in_conv.0"), c, 1e-5)?;
-                let (w, b) = linear_params(&mut g, &format!("{pre}.in_conv.1"), c, c, true);
-                let h = g.linear_fused(h, w, b, Act::Gelu, None, None)?;
-                let z = g.local_global(h, None)?;
-                let (w, b) = linear_params(&mut g, &format!("{pre}.out_conv.0"), c / 2, c, true);
-                let z = g.linear_fused(z, w, b, Act::Gelu, None, None)?;
-                let (w, b) = linear_params(&mut g, &format!("{pre}.out_conv.2"), c / 4, c / 2, true);
-                let z = g.linear_fused(z, w, b, Act::Gelu, None, None)?;
-                let z = linear(&mut g, z, &format!("{pre}.out_conv.4"), 2, c / 4, true)?;
-                let score = g.keep_score(z)?;
-                let (_, keep) = g.top_k(score, kept[stage])?;
-                x = g.gather_tokens_after(x, keep, 1)?;
-                keeps.push(keep);
-                n = kept[stage];
-            }
-            let pre = format!("blocks.{i}");
-            g.scope(pre.clone());
-            x = vit_block(&mut g, x, &pre, &spec)?;
-        }
-        g.scope("head");
-        let x = norm(&mut g, x, "norm", c, 1e-6)?;
-        let f = g.pool(x, PoolMode::Token(0))?;
-        let out = if self.num_classes > 0 { linear(&mut g, f, "head", self.num_classes, c, true)? } else { f };
-        for keep in keeps {
+        let f = self.forward(&mut g, batch, Mode::Prune)?;
+        for keep in f.decisions {
             g.output(keep);
         }
-        g.output(out);
+        g.output(f.logits);
         Ok(g)
     }
     crate::arch_square_image_fields!(img_size);
@@ -246,6 +422,10 @@ impl Arch for DynVitConfig {
     }
     fn first_conv(&self) -> &'static str {
         "patch_embed.proj"
+    }
+    /// The official optimizer factory leaves cls_token and pos_embed out of training.
+    fn frozen(&self, name: &str) -> bool {
+        name == "cls_token" || name == "pos_embed"
     }
     /// The official `_init_weights`: Linear trunc_normal(0.02) with zero bias, LayerNorm (1, 0);
     /// cls_token / pos_embed trunc_normal(0.02).
