@@ -28,24 +28,30 @@
 //   3 da [B, H, N, N]
 //   Dispatch: B * H * N invocations, workgroups of 64, linear over (x, y).
 //
-// Entry `policy_backward` (d policy; gather form, no atomics): one workgroup of
-// 64 per (b, block of 64 keys), one invocation per key k = block * 64 + lid. The
-// workgroup walks every row (h, q) of sample b, reduces the row's max and sums
-// together (shared by its 64 keys), and each invocation adds its key's term.
+// Entry `row_stats` (first launch of the policy gradient; one invocation per row):
+// the row's m, c = (G1 + EPS / N * G2) / D and D, for `policy_backward`.
 //   0 a  [B, H, N, N]
 //   1 p  [B, N]
 //   2 dy [B, H, N, N]
+//   4 stats [B * H * N, 3]
+//   Dispatch: B * H * N invocations, workgroups of 64, linear over (x, y).
+//
+// Entry `policy_backward` (d policy; gather form, no atomics, no barriers): one
+// invocation per (b, k) walks the H * N rows of sample b and adds
+// (dy[r, k] - c_r) / D_r * exp(a[r, k] - m_r) for q != k, from `row_stats`.
+//   0 a  [B, H, N, N]
+//   2 dy [B, H, N, N]
 //   3 dp [B, N]
-//   Dispatch: B * KB workgroups, KB = ceil(N / 64), linear over (x, y).
+//   4 stats [B * H * N, 3]
+//   Dispatch: B * N invocations, workgroups of 64, linear over (x, y).
 //
 // The entries share bindings 0 and 1; `y` and `dy` share binding 2, `da` and
-// `dp` binding 3 (each entry point's layout holds only the globals it uses).
+// `dp` binding 3, `stats` is binding 4 (each entry point's layout holds only the
+// globals it uses).
 
 const B: u32 = 1u;
 const H: u32 = 1u;
 const N: u32 = 1u;
-// Key blocks of 64 per sample in `policy_backward`: ceil(N / 64).
-const KB: u32 = 1u;
 const EPS: f32 = 1e-6;
 // Below every finite f32: the max's starting value.
 const NEG_MAX: f32 = -3.4028235e38;
@@ -56,9 +62,7 @@ const NEG_MAX: f32 = -3.4028235e38;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> da: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dp: array<f32>;
-
-var<workgroup> red_max: array<f32, 64>;
-var<workgroup> red_sum: array<vec3<f32>, 64>;
+@group(0) @binding(4) var<storage, read_write> stats: array<f32>;
 
 // P[b, q, k]: the key's policy, or 1 on the diagonal. (p + (1 - p) rounds to
 // exactly 1 in f32 for p in [0, 1], so this equals the reference's formula.)
@@ -130,74 +134,53 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     da[base + kmax] = da[base + kmax] + EPS * (s * g2 / f32(N) - g1) / (d * d);
 }
 
-// Max of `v` over the workgroup's 64 invocations (fixed tree order); every
-// invocation gets it. The trailing barrier lets the next call overwrite `red_max`.
-fn reduce_max(lid: u32, v: f32) -> f32 {
-    red_max[lid] = v;
-    workgroupBarrier();
-    for (var w = 32u; w > 0u; w = w / 2u) {
-        if (lid < w) {
-            red_max[lid] = max(red_max[lid], red_max[lid + w]);
-        }
-        workgroupBarrier();
+@compute @workgroup_size(64)
+fn row_stats(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = gid.x + gid.y * nwg.x * 64u;
+    if (r >= B * H * N) {
+        return;
     }
-    let out = red_max[0];
-    workgroupBarrier();
-    return out;
-}
-
-// Sum of `v` over the workgroup's 64 invocations, as `reduce_max`.
-fn reduce_sum(lid: u32, v: vec3<f32>) -> vec3<f32> {
-    red_sum[lid] = v;
-    workgroupBarrier();
-    for (var w = 32u; w > 0u; w = w / 2u) {
-        if (lid < w) {
-            red_sum[lid] = red_sum[lid] + red_sum[lid + w];
-        }
-        workgroupBarrier();
+    let q = r % N;
+    let b = r / (H * N);
+    let base = r * N;
+    var m = NEG_MAX;
+    for (var k = 0u; k < N; k = k + 1u) {
+        m = max(m, a[base + k]);
     }
-    let out = red_sum[0];
-    workgroupBarrier();
-    return out;
+    var s = 0.0;
+    var g1 = 0.0;
+    var g2 = 0.0;
+    for (var k = 0u; k < N; k = k + 1u) {
+        let e = exp(a[base + k] - m) * key_weight(b, q, k);
+        let g = dy[base + k];
+        s = s + e;
+        g1 = g1 + g * e;
+        g2 = g2 + g;
+    }
+    let d = s + EPS;
+    stats[3u * r] = m;
+    stats[3u * r + 1u] = (g1 + EPS / f32(N) * g2) / d;
+    stats[3u * r + 2u] = d;
 }
 
 @compute @workgroup_size(64)
-fn policy_backward(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let w = wid.x + wid.y * nwg.x;
-    // Uniform across the workgroup: the barriers below stay in uniform control flow.
-    if (w >= B * KB) {
+fn policy_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 64u;
+    if (i >= B * N) {
         return;
     }
-    let b = w / KB;
-    let k = (w % KB) * 64u + lid;
+    let b = i / N;
+    let k = i % N;
     var acc = 0.0;
     for (var h = 0u; h < H; h = h + 1u) {
         for (var q = 0u; q < N; q = q + 1u) {
-            let base = ((b * H + h) * N + q) * N;
-            var lm = NEG_MAX;
-            for (var j = lid; j < N; j = j + 64u) {
-                lm = max(lm, a[base + j]);
+            if (q == k) {
+                continue;
             }
-            let m = reduce_max(lid, lm);
-            var ls = vec3<f32>(0.0);
-            for (var j = lid; j < N; j = j + 64u) {
-                let e = exp(a[base + j] - m) * key_weight(b, q, j);
-                let g = dy[base + j];
-                ls = ls + vec3<f32>(e, g * e, g);
-            }
-            let sums = reduce_sum(lid, ls);
-            let d = sums.x + EPS;
-            let c = (sums.y + EPS / f32(N) * sums.z) / d;
-            if (k < N && k != q) {
-                acc = acc + (dy[base + k] - c) / d * exp(a[base + k] - m);
-            }
+            let r = (b * H + h) * N + q;
+            let idx = r * N + k;
+            acc = acc + (dy[idx] - stats[3u * r + 1u]) / stats[3u * r + 2u] * exp(a[idx] - stats[3u * r]);
         }
     }
-    if (k < N) {
-        dp[b * N + k] = acc;
-    }
+    dp[i] = acc;
 }

@@ -99,19 +99,41 @@ pub fn train(engine: &mut Engine, model: &crate::models::Model, batch: usize, it
     let images: Vec<f32> = (0..batch * per).map(|_| rng.unit() as f32 * 2.0 - 1.0).collect();
     let k = model.config.num_classes().max(1);
     let labels: Vec<f32> = (0..batch).map(|i| (i % k) as f32).collect();
-    pollster::block_on(train_step(&engine.ctx, &exe, &mut opt, &[&images, &labels], 1e-4))?;
+    // A family's own step (DynamicViT) also reads Gumbel noise and its teacher's outputs;
+    // the teacher runs inside every timed step, as in training.
+    let noise: Vec<Vec<f32>> =
+        tg.noise.iter().map(|&n| (0..n).map(|_| -(-(1.0 - rng.unit()).ln().max(1e-30)).ln() as f32).collect()).collect();
+    let teacher = tg.teacher.as_ref().map(|t| engine.compile(t, &weights)).transpose()?;
+    let inputs = |teacher_out: &[Vec<f32>]| -> Vec<Vec<f32>> {
+        let mut v = vec![images.clone()];
+        v.extend(noise.iter().cloned());
+        v.push(labels.clone());
+        v.extend(teacher_out.iter().cloned());
+        v
+    };
+    let run_teacher = |engine: &Engine| -> Result<Vec<Vec<f32>>> {
+        match &teacher {
+            Some(t) => pollster::block_on(t.run(&engine.ctx, &[&images])),
+            None => Ok(Vec::new()),
+        }
+    };
+    let first = inputs(&run_teacher(engine)?);
+    let refs: Vec<&[f32]> = first.iter().map(Vec::as_slice).collect();
+    pollster::block_on(train_step(&engine.ctx, &exe, &mut opt, &refs, 1e-4))?;
     let mut times = Vec::new();
     for _ in 0..iters.max(1) {
         let t = Instant::now();
-        pollster::block_on(train_step(&engine.ctx, &exe, &mut opt, &[&images, &labels], 1e-4))?;
+        let all = inputs(&run_teacher(engine)?);
+        let refs: Vec<&[f32]> = all.iter().map(Vec::as_slice).collect();
+        pollster::block_on(train_step(&engine.ctx, &exe, &mut opt, &refs, 1e-4))?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(f64::total_cmp);
     let step_ms = times[times.len() / 2];
     let kinds = if engine.ctx.adapter().timestamps {
         let exe = engine.compile_with(&tg.g, &weights, true)?;
-        pollster::block_on(exe.run(&engine.ctx, &[&images, &labels]))?;
-        let (_, ops) = pollster::block_on(exe.run_timed(&engine.ctx, &[&images, &labels]))?;
+        pollster::block_on(exe.run(&engine.ctx, &refs))?;
+        let (_, ops) = pollster::block_on(exe.run_timed(&engine.ctx, &refs))?;
         Some(by_op_kind(&ops.unwrap_or_default()))
     } else {
         None

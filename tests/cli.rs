@@ -123,19 +123,32 @@ fn classify_json_reproduces_timm_logits() {
 }
 
 #[test]
-fn dynamicvit_training_is_refused_with_the_reason() {
+fn teacher_flags_are_checked() {
     let data = tmp("dynvit-data");
     for class in ["a", "b"] {
         std::fs::create_dir_all(data.join(class)).unwrap();
         std::fs::copy(fixtures().join("images/photo.png"), data.join(class).join("0.png")).unwrap();
     }
     let out = tmp("dynvit-out");
-    let m = model("dynvit_small");
-    fails_with(
-        &["train", "--data", data.to_str().unwrap(), "--model", &m, "--out", out.to_str().unwrap(), "--epochs", "1", "-b", "1", "--quiet"],
-        &[],
-        "DynamicViT training",
-    );
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let (vit, dyn_) = (model("vit_plain"), model("dynvit_small"));
+    let base = ["train", "--data", d, "--out", o, "--epochs", "1", "-b", "1", "--quiet"];
+    let with = |extra: &[&'static str], m: &str| -> Vec<String> {
+        base.iter()
+            .map(|s| s.to_string())
+            .chain(["--model".to_string(), m.to_string()])
+            .chain(extra.iter().map(|s| s.to_string()))
+            .collect()
+    };
+    let run = |args: Vec<String>, needle: &str| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        fails_with(&refs, &[], needle);
+    };
+    let teacher = fixtures().join("vit_plain").to_str().unwrap().to_string();
+    let teacher: &'static str = Box::leak(teacher.into_boxed_str());
+    run(with(&["--teacher", teacher], &vit), "trains without a teacher");
+    run(with(&["--teacher", teacher], &dyn_), "teacher");
+    run(with(&["--backbone-lr-scale", "-1"], &dyn_), "--backbone-lr-scale");
 }
 
 #[test]

@@ -204,6 +204,7 @@ fn accumulation_and_clipping_match_their_definitions() {
         weight_decay: 0.0,
         clip_grad: clip,
         accumulate: accum,
+        backbone_lr_scale: 1.0,
     };
     let lr = 0.1f32;
     let mut e = engine();
@@ -381,4 +382,96 @@ fn t2t_trains_from_scratch_and_fine_tunes_without_touching_its_frozen_tensors() 
     for name in ["tokens_to_token.attention1.kqv.weight", "tokens_to_token.project.weight", "blocks.1.mlp.fc2.weight"] {
         assert!(before[name].1 != after[name].1, "{name} did not train");
     }
+}
+
+/// DynamicViT through the trainer as the official recipe starts it: from a plain DeiT
+/// hub folder (dynvit_small's backbone saved as a timm ViT) with `--arch`, the
+/// predictors freshly initialised, the teacher a frozen copy of the DeiT, cls_token and
+/// pos_embed frozen, and the backbone frozen for the first epoch (`--backbone-freeze-epochs
+/// 1`): stopped mid-epoch 1 the backbone is bit-identical to the DeiT's; resumed to the end
+/// of epoch 2 it has moved. The checkpoint classifies and keeps the configured share of
+/// tokens at every stage.
+#[test]
+fn dynamicvit_fine_tunes_from_a_deit_folder_with_teacher_and_backbone_schedule() {
+    use vitrine::train::checkpoint::safetensors_bytes;
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dynvit_small");
+    let deit = tmp("train", "deit-for-dynvit");
+    let _ = std::fs::remove_dir_all(&deit);
+    std::fs::create_dir_all(&deit).unwrap();
+    let src = tensors(&fx.join("model.safetensors"));
+    let mut backbone: Vec<(String, Vec<usize>, Vec<f32>)> =
+        src.iter().filter(|(n, _)| !n.starts_with("score_predictor.")).map(|(n, (s, v))| (n.clone(), s.clone(), v.clone())).collect();
+    backbone.sort_by(|a, b| a.0.cmp(&b.0));
+    std::fs::write(deit.join("model.safetensors"), safetensors_bytes(&backbone, Default::default()).unwrap()).unwrap();
+    let fx_cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fx.join("config.json")).unwrap()).unwrap();
+    let cfg = serde_json::json!({
+        "architecture": "deit_tiny_patch16_224",
+        "num_classes": 5,
+        "model_args": {"img_size": 28, "patch_size": 2, "embed_dim": 32, "depth": 6, "num_heads": 2, "mlp_ratio": 4.0},
+        "pretrained_cfg": fx_cfg["pretrained_cfg"],
+    });
+    std::fs::write(deit.join("config.json"), cfg.to_string()).unwrap();
+
+    let out = tmp("train", "dynvit-from-deit");
+    let _ = std::fs::remove_dir_all(&out);
+    let data = dataset().to_str().unwrap();
+    let (d, o) = (deit.to_str().unwrap(), out.to_str().unwrap());
+    let mut args = vec!["train", "--data", data, "--model", d, "--arch", "dynamicvit_deit_s", "--model-kwargs"];
+    args.extend(["img_size=28", "patch_size=2", "embed_dim=32", "depth=6", "num_heads=2", "pruning_loc=(1,3,5)"]);
+    args.extend([
+        "--out",
+        o,
+        "--epochs",
+        "2",
+        "-b",
+        "16",
+        "--crop-pct",
+        "1",
+        "--backbone-freeze-epochs",
+        "1",
+        "--stop-after",
+        "4",
+        "--quiet",
+    ]);
+    let run = vitrine(&args, &[]);
+    let log = ok(&run);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("starting dynamicvit_deit_s from") && err.contains("freshly initialised (score_predictor)"), "{err}");
+    assert!(
+        log.contains("distilling from a frozen copy of the starting weights")
+            && log.contains("backbone at 0.01 x the rate, frozen for the first 1 epochs"),
+        "{log}"
+    );
+    let mid = tensors(&out.join("model.safetensors"));
+    // The stripes have 3 classes: the head is new (3 rows) and, in the backbone group, frozen too.
+    assert_eq!(mid["head.weight"].0, vec![3, 32]);
+    for (name, (_, v)) in &mid {
+        match src.get(name) {
+            Some((_, before)) if !name.starts_with("head.") && !name.starts_with("score_predictor.") => {
+                assert!(before == v, "{name} moved while the backbone is frozen")
+            }
+            _ => {}
+        }
+    }
+    assert!(mid.keys().any(|n| n.starts_with("score_predictor.2.")), "no predictors in the checkpoint");
+
+    ok(&vitrine(&["train", "--resume", o, "--quiet"], &[]));
+    let h = history(&out);
+    assert!(h[1]["train_loss"].as_f64().unwrap().is_finite(), "{h}");
+    let end = tensors(&out.join("model.safetensors"));
+    for name in ["cls_token", "pos_embed"] {
+        assert!(end[name].1 == src[name].1, "{name} is frozen but moved");
+    }
+    for name in ["blocks.0.attn.qkv.weight", "patch_embed.proj.weight"] {
+        assert!(end[name].1 != src[name].1, "{name} did not train after the freeze");
+    }
+    assert!(end["head.weight"].1 != mid["head.weight"].1, "the new head did not train after the freeze");
+    for name in ["score_predictor.0.in_conv.1.weight", "score_predictor.2.out_conv.4.weight"] {
+        assert!(end[name].1 != mid[name].1, "{name} did not train");
+    }
+    let img = dataset().join("val/vertical/000.png");
+    let c = ok(&vitrine(&["classify", "--json", "--model", o, img.to_str().unwrap()], &[]));
+    let v: serde_json::Value = serde_json::from_str(c.trim()).unwrap();
+    let kept: Vec<usize> = v["kept_tokens"].as_array().unwrap().iter().map(|s| s.as_array().unwrap().len()).collect();
+    assert_eq!(kept, [137, 96, 67], "int(196 * 0.7^k) patches at the three stages");
 }

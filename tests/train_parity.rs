@@ -91,7 +91,7 @@ fn three_adamw_steps_match_torch() {
         for (i, (&p, &d)) in params.iter().zip(&grads).enumerate() {
             g.keep(d);
             let TensorKind::Param { parts } = &g.tensors[p].kind else { unreachable!() };
-            specs.push(OptParam { param: p, grad: i, decay: model.config.decays(parts) });
+            specs.push(OptParam { param: p, grad: i, decay: model.config.decays(parts), backbone: false });
         }
         let mut e = engine();
         let exe = e.compile(&g, &model.weights.data()).unwrap();
@@ -178,7 +178,7 @@ fn dynamicvit_training_step_matches_the_official_code() {
         let mut inputs: Vec<&[f32]> = vec![input];
         let gumbels: Vec<Vec<f32>> = (0..stages).map(|p| r.tensors[&format!("gumbel.{p}")].1.clone()).collect();
         inputs.extend(gumbels.iter().map(|v| v.as_slice()));
-        inputs.extend([target.as_slice(), t_logits.as_slice(), t_feat.as_slice()]);
+        inputs.extend([target.as_slice(), t_feat.as_slice(), t_logits.as_slice()]);
 
         let mut g = std::mem::take(&mut t.g);
         g.output(t.loss);
@@ -221,7 +221,7 @@ fn dynamicvit_training_step_matches_the_official_code() {
         for (i, (&p, &d)) in params.iter().zip(&grads).enumerate() {
             g2.keep(d);
             let TensorKind::Param { parts } = &g2.tensors[p].kind else { unreachable!() };
-            specs.push(OptParam { param: p, grad: i, decay: model.config.decays(parts) });
+            specs.push(OptParam { param: p, grad: i, decay: model.config.decays(parts), backbone: false });
         }
         let exe = e.compile(&g2, &weights).unwrap();
         let mut opt = e.optimizer(&exe, &specs, OptSettings::adamw(0.05)).unwrap();

@@ -49,12 +49,20 @@ pub struct OptSettings {
     pub clip_grad: Option<f32>,
     /// Sum gradients over micro-batches before each update.
     pub accumulate: bool,
+    /// Learning-rate multiplier of the [`OptParam::backbone`] group (1: none).
+    pub backbone_lr_scale: f32,
 }
 
 impl OptSettings {
     /// AdamW with torch's default betas / eps, no clipping or accumulation.
     pub fn adamw(weight_decay: f32) -> Self {
-        OptSettings { kind: OptKind::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8 }, weight_decay, clip_grad: None, accumulate: false }
+        OptSettings {
+            kind: OptKind::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+            weight_decay,
+            clip_grad: None,
+            accumulate: false,
+            backbone_lr_scale: 1.0,
+        }
     }
 }
 
@@ -68,6 +76,11 @@ pub struct OptParam {
     pub grad: usize,
     /// Whether weight decay applies (timm's rule, see `ModelConfig::decays`).
     pub decay: bool,
+    /// Whether it belongs to the backbone group, trained at
+    /// [`OptSettings::backbone_lr_scale`] times the rate, or not at all while
+    /// [`Optimizer::set_backbone_frozen`] (DynamicViT's recipe: everything but the
+    /// new predictors). False for every parameter of the other families.
+    pub backbone: bool,
 }
 
 #[repr(C)]
@@ -108,8 +121,10 @@ pub struct Optimizer {
     clip: Option<Clip>,
     /// [clip factor, global norm]
     scale: wgpu::Buffer,
-    hyper_decay: wgpu::Buffer,
-    hyper_plain: wgpu::Buffer,
+    /// One uniform per (backbone group, weight decay applies) pair in use.
+    hypers: Vec<(bool, bool, wgpu::Buffer)>,
+    /// The backbone group is not updated (its rate is 0) while set.
+    backbone_frozen: bool,
     /// Moment buffers (m, v) per parameter, in `params` order (v is a
     /// placeholder for SGD), and each parameter's length.
     state: Vec<(wgpu::Buffer, wgpu::Buffer, usize)>,
@@ -151,7 +166,7 @@ impl Optimizer {
         let pipeline = cache.get(dev, &key)?;
         let layout = pipeline.get_bind_group_layout(0);
         let hyper_size = [0u8; std::mem::size_of::<Hyper>()];
-        let (hyper_decay, hyper_plain) = (uniform(ctx, "hyper decay", &hyper_size), uniform(ctx, "hyper no decay", &hyper_size));
+        let mut hypers: Vec<(bool, bool, wgpu::Buffer)> = Vec::new();
         let scale = storage(dev, "clip factor", 8);
         ctx.queue.write_buffer(&scale, 0, bytemuck::cast_slice(&[1f32, 0.0, 0.0, 0.0]));
 
@@ -196,14 +211,26 @@ impl Optimizer {
             }
             let m = zeroed(ctx, pb.size());
             let v = if mode == 0 { zeroed(ctx, pb.size()) } else { zeroed(ctx, 16) };
-            let hyper = if p.decay { &hyper_decay } else { &hyper_plain };
-            let bg = bind(dev, &layout, "optim", &[(0, &gb), (1, pb), (2, &m), (3, &v), (4, hyper), (5, &scale)]);
+            let at = match hypers.iter().position(|(b, d, _)| *b == p.backbone && *d == p.decay) {
+                Some(i) => i,
+                None => {
+                    hypers.push((p.backbone, p.decay, uniform(ctx, "hyperparameters", &hyper_size)));
+                    hypers.len() - 1
+                }
+            };
+            let bg = bind(dev, &layout, "optim", &[(0, &gb), (1, pb), (2, &m), (3, &v), (4, &hypers[at].2), (5, &scale)]);
             steps.push((bg, Dispatch::linear(key.clone(), n)?.workgroups));
             state.push((m, v, n));
         }
         ctx.check_errors("building the optimizer")?;
         let clip = clip_state.map(|(c, _)| c);
-        Ok(Optimizer { settings, pipeline, steps, accumulate, clip, scale, hyper_decay, hyper_plain, state, t: 0 })
+        Ok(Optimizer { settings, pipeline, steps, accumulate, clip, scale, hypers, backbone_frozen: false, state, t: 0 })
+    }
+
+    /// Freezes (rate 0; the moments still update, as a zero-rate group does in
+    /// torch) or thaws the [`OptParam::backbone`] group from the next step on.
+    pub fn set_backbone_frozen(&mut self, frozen: bool) {
+        self.backbone_frozen = frozen;
     }
 
     /// Advances the step count and writes this step's hyperparameters.
@@ -213,9 +240,16 @@ impl Optimizer {
             OptKind::AdamW { beta1, beta2, eps } => (beta1, beta2, eps, 1.0 - beta1.powi(self.t as i32), 1.0 - beta2.powi(self.t as i32)),
             OptKind::Sgd { momentum, .. } => (momentum, 0.0, 0.0, 1.0, 1.0),
         };
-        let h = |wd| Hyper { lr, wd, b1, b2, eps, bc1, bc2, pad: 0.0 };
-        ctx.queue.write_buffer(&self.hyper_decay, 0, bytemuck::bytes_of(&h(self.settings.weight_decay)));
-        ctx.queue.write_buffer(&self.hyper_plain, 0, bytemuck::bytes_of(&h(0.0)));
+        for (backbone, decay, buf) in &self.hypers {
+            let wd = if *decay { self.settings.weight_decay } else { 0.0 };
+            let lr = match (*backbone, self.backbone_frozen) {
+                (false, _) => lr,
+                (true, false) => lr * self.settings.backbone_lr_scale,
+                (true, true) => 0.0,
+            };
+            let h = Hyper { lr, wd, b1, b2, eps, bc1, bc2, pad: 0.0 };
+            ctx.queue.write_buffer(buf, 0, bytemuck::bytes_of(&h));
+        }
     }
 
     /// Adds this micro-batch's gradients to the running sums (`first`: start

@@ -8,7 +8,7 @@
 
 use super::common::{DataConfig, GlobalPool};
 use crate::error::Result;
-use crate::graph::Graph;
+use crate::graph::{Graph, TensorId};
 use crate::rng::Rng;
 use crate::weights::Weights;
 use serde_json::{Map, Value};
@@ -87,10 +87,25 @@ pub trait Arch: Debug + Send + Sync + 'static {
     fn remap(&self, _w: &mut Weights) {}
     /// Fresh values of one checkpoint tensor, as the reference code initialises it.
     fn init(&self, name: &str, shape: &[usize], rng: &mut Rng) -> Vec<f32>;
-    /// Whether `vitrine train` can train this config through the plain
-    /// forward graph and cross-entropy; `Err` names what is missing.
+    /// Whether `vitrine train` can train this config; `Err` names what is missing.
     fn trainable(&self) -> Result<()> {
         Ok(())
+    }
+    /// The family's own training step when it is not label-smoothed cross-entropy on
+    /// the inference graph (DynamicViT: Gumbel decisions, a dense teacher, four loss
+    /// terms). Default: none.
+    fn custom_training(&self, _batch: usize, _smoothing: f32) -> Option<Result<CustomTraining>> {
+        None
+    }
+    /// Tensors of the backbone group, trained at the backbone learning-rate scale
+    /// and frozen for the first epochs (DynamicViT: everything but the predictors).
+    fn backbone(&self, _name: &str) -> bool {
+        false
+    }
+    /// The family's (backbone learning-rate scale, backbone freeze epochs) when the
+    /// run gives none: the official recipe's (DynamicViT: 0.01, 5). Default (1, 0).
+    fn backbone_schedule(&self) -> (f64, usize) {
+        (1.0, 0)
     }
     /// Per-image facts from the graph's extra outputs (every output before the
     /// logits, `batch` images each) for `classify --json`: DynamicViT's kept
@@ -106,6 +121,23 @@ pub trait Arch: Debug + Send + Sync + 'static {
     fn clone_box(&self) -> Box<dyn Arch>;
     /// For a family reading its own preset in [`Arch::write_args`].
     fn as_any(&self) -> &dyn Any;
+}
+
+/// A family's own training step (see [`Arch::custom_training`]).
+pub struct CustomTraining {
+    /// Forward and loss. Inputs in order: the images, each of `noise`, the labels
+    /// (class indices as f32), then the teacher graph's outputs in its output order.
+    pub g: Graph,
+    /// The batch's mean loss `[1]`.
+    pub loss: TensorId,
+    /// The logits `[B, K]` (for the running accuracy).
+    pub logits: TensorId,
+    /// Inputs the trainer fills with fresh Gumbel(0, 1) samples from its seeded RNG
+    /// at every micro-step.
+    pub noise: Vec<TensorId>,
+    /// A graph the trainer runs first on the same images, with the teacher's
+    /// weights (never updated); its outputs are the last inputs of `g`.
+    pub teacher: Option<Graph>,
 }
 
 /// A resolved model: its family's config, preprocessing and labels.

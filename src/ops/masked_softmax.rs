@@ -30,14 +30,11 @@
 
 use super::u32_of;
 use crate::error::{Error, Result};
-use crate::graph::{DeviceCaps, Dispatch, Graph, Op, TensorId};
+use crate::graph::{DType, DeviceCaps, Dispatch, Graph, Op, TensorId};
 use crate::kernel::{Const, KernelKey};
 
 /// The eps of DynamicViT's `softmax_with_policy` (the shader's `EPS`).
 pub const MASKED_SOFTMAX_EPS: f32 = 1e-6;
-
-/// Invocations per workgroup of the policy gradient (keys per block).
-const KEY_BLOCK: usize = 64;
 
 /// The sizes of a masked softmax.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +60,6 @@ impl MaskedSoftmaxDims {
             .u("B", u32_of(op, "batch", self.batch)?)
             .u("H", u32_of(op, "heads", self.heads)?)
             .u("N", u32_of(op, "tokens", self.tokens)?)
-            .u("KB", u32_of(op, "key blocks", self.tokens.div_ceil(KEY_BLOCK))?)
             .with("EPS", Const::f32(MASKED_SOFTMAX_EPS)))
     }
 
@@ -114,8 +110,9 @@ pub struct MaskedSoftmaxGrad {
 }
 
 /// The policy's gradient of [`MaskedSoftmax`]: `d policy [B, N]`, each key
-/// summing its terms over every head and query of its sample (one workgroup
-/// per sample and block of 64 keys, sharing each row's max and sums).
+/// summing its terms over every head and query of its sample. Two outputs and
+/// two launches: each row's max, `c` and `D` (`[B * H * N, 3]`, the extra
+/// output), then one invocation per (sample, key) reading them.
 #[derive(Debug, Clone)]
 pub struct MaskedSoftmaxPolicyGrad {
     /// The forward's scores.
@@ -180,7 +177,12 @@ impl Op for MaskedSoftmax {
         let (scores_shape, policy_shape) = (g.shape(self.scores).to_vec(), g.shape(self.policy).to_vec());
         let (scores, policy, dims) = (self.scores, self.policy, self.dims);
         let d_scores = g.push(Box::new(MaskedSoftmaxGrad { scores, policy, dout, dims }), &scores_shape);
-        let d_policy = g.push(Box::new(MaskedSoftmaxPolicyGrad { scores, policy, dout, dims }), &policy_shape);
+        let stats_shape = [dims.rows(), 3];
+        let outs = g.push_outputs(
+            Box::new(MaskedSoftmaxPolicyGrad { scores, policy, dout, dims }),
+            &[(&policy_shape, DType::F32), (&stats_shape, DType::F32)],
+        );
+        let d_policy = outs[0];
         Ok(vec![Some(d_scores), Some(d_policy)])
     }
 
@@ -261,10 +263,34 @@ impl Op for MaskedSoftmaxPolicyGrad {
         Err(Error::shape("masked_softmax_policy_grad", "second derivatives are not supported"))
     }
 
-    fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
+    fn dispatch(&self, g: &Graph, caps: &DeviceCaps) -> Result<Dispatch> {
+        self.dispatches(g, caps)?.pop().ok_or_else(|| Error::shape("masked_softmax_policy_grad", "no launch"))
+    }
+
+    /// Two launches: each row's max, `c` and `D` into the extra output (binding 4), then
+    /// one invocation per (sample, key) gathering its terms (no barriers, no atomics).
+    fn dispatches(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Vec<Dispatch>> {
         let d = self.dims;
-        let groups = d.batch * d.tokens.div_ceil(KEY_BLOCK);
-        Dispatch::groups(d.key("masked_softmax_policy_grad", "policy_backward")?, groups)
+        let op = "masked_softmax_policy_grad";
+        Ok(vec![
+            Dispatch::linear(d.key(op, "row_stats")?, d.rows())?.without(&[3]),
+            Dispatch::linear(d.key(op, "policy_backward")?, d.batch * d.tokens)?.without(&[1]),
+        ])
+    }
+
+    fn cpu_outputs(&self, g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<Vec<f32>> {
+        let (a, p, dy) = (get(self.scores), get(self.policy), get(self.dout));
+        let d = self.dims;
+        let (n, eps) = (d.tokens, MASKED_SOFTMAX_EPS as f64);
+        let mut stats = Vec::with_capacity(d.rows() * 3);
+        for r in 0..d.rows() {
+            let (e, s, m, _) = d.row(&a, &p, r);
+            let den = s + eps;
+            let g = &dy[r * n..(r + 1) * n];
+            let (g1, g2): (f64, f64) = (e.iter().zip(g).map(|(e, g)| e * *g as f64).sum(), g.iter().map(|&v| v as f64).sum());
+            stats.extend([m as f32, ((g1 + eps / n as f64 * g2) / den) as f32, den as f32]);
+        }
+        vec![self.cpu(g, get), stats]
     }
 
     /// Scatter form (each row adds to the keys it weighs), an independent

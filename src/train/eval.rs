@@ -54,7 +54,7 @@ pub fn evaluate(
     workers: usize,
     progress: Option<&str>,
 ) -> Result<EvalResult> {
-    let k = exe.plan().outputs.first().map(|o| o.1 / batch.max(1)).unwrap_or(0);
+    let k = exe.plan().outputs.last().map(|o| o.1 / batch.max(1)).unwrap_or(0);
     let n = data.len();
     if n == 0 {
         return Err(Error::Input("the evaluation set is empty".into()));
@@ -76,7 +76,7 @@ pub fn evaluate(
     for (i, b) in spec.start(0).enumerate() {
         let b = b?;
         let out = pollster::block_on(exe.run(&engine.ctx, &[&b.images]))?;
-        let logits = out.first().ok_or_else(|| Error::Input("the evaluation graph has no output".into()))?;
+        let logits = out.last().ok_or_else(|| Error::Input("the evaluation graph has no output".into()))?;
         score(logits, &b.labels, b.count, k, &mut acc);
         let seen = (i + 1) * batch;
         bar.update(i + 1, 0, seen.min(n), &format!("top1 {:.2}%", 100.0 * acc.0 as f64 / seen.min(n) as f64));

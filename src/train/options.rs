@@ -73,6 +73,18 @@ pub struct TrainOptions {
     pub workers: usize,
     /// Also checkpoint every this many optimizer steps.
     pub checkpoint_every: Option<u64>,
+    /// The frozen teacher of a distilling family (DynamicViT; `--teacher`): a hub folder
+    /// of the dense model. `None`: a frozen copy of the starting weights.
+    #[serde(default)]
+    pub teacher: Option<PathBuf>,
+    /// Learning-rate multiplier of the family's backbone group (`--backbone-lr-scale`;
+    /// DynamicViT: all but the predictors). `None`: the family's (DynamicViT 0.01, else 1).
+    #[serde(default)]
+    pub backbone_lr_scale: Option<f64>,
+    /// Epochs at the start during which the backbone group is not updated
+    /// (`--backbone-freeze-epochs`). `None`: the family's (DynamicViT 5, else 0).
+    #[serde(default)]
+    pub backbone_freeze_epochs: Option<usize>,
 }
 
 impl TrainOptions {
@@ -109,6 +121,9 @@ impl TrainOptions {
             val_split: 0.1,
             workers: 2,
             checkpoint_every: None,
+            teacher: None,
+            backbone_lr_scale: None,
+            backbone_freeze_epochs: None,
         }
     }
 
@@ -123,6 +138,7 @@ impl TrainOptions {
             weight_decay: self.weight_decay as f32,
             clip_grad: self.clip_grad.map(|c| c as f32),
             accumulate: self.grad_accum > 1,
+            backbone_lr_scale: 1.0,
         }
     }
 
@@ -142,6 +158,9 @@ impl TrainOptions {
         }
         if self.clip_grad.is_some_and(|c| c.is_nan() || c <= 0.0) {
             return bad("--clip-grad must be positive".into());
+        }
+        if self.backbone_lr_scale.is_some_and(|s| !(s.is_finite() && s >= 0.0)) {
+            return bad("--backbone-lr-scale must be a number >= 0".into());
         }
         Ok(())
     }

@@ -41,44 +41,65 @@ pub fn adapt_head(model: &mut Model, classes: &[String], num_classes: usize, see
 /// A model's training graph: inputs (images, labels); outputs (per-row loss,
 /// logits); the parameters' gradients kept for the optimizer.
 pub struct TrainingGraph {
-    /// The graph: inputs images `[B, C, H, W]` and labels `[B]`; outputs
-    /// per-row loss `[B]` and logits `[B, K]`.
+    /// The graph: inputs images `[B, C, H, W]`, the noise inputs (a family's own step
+    /// only), labels `[B]`, then the teacher's outputs (idem); outputs the loss summed
+    /// over the batch (`[B]` per row, or `[1]`) and logits `[B, K]`.
     pub g: Graph,
     /// The parameter tensors that get gradients, in kept-gradient order.
     pub trainable: Vec<TensorId>,
     /// One optimizer entry per trainable parameter (same order).
     pub specs: Vec<OptParam>,
+    /// Element counts of the Gumbel noise inputs, filled at every micro-step.
+    pub noise: Vec<usize>,
+    /// The teacher graph a family's own step runs first (see `Arch::custom_training`).
+    pub teacher: Option<Graph>,
 }
 
 /// Builds the training graph: forward, label-smoothed cross-entropy per row,
 /// backward seeded with 1 / (batch x micro-batches) per row (the mean over the
 /// whole step), to every parameter, or to the head only (`freeze_backbone`).
+/// A family with its own step (`Arch::custom_training`: DynamicViT) brings its
+/// graph and loss; its mean is seeded with 1 / micro-batches.
 pub fn training_graph(model: &Model, b: usize, smoothing: f32, accum: usize, freeze_backbone: bool) -> Result<TrainingGraph> {
     model.config.arch.trainable()?;
+    let trains = |g: &Graph, t: TensorId| {
+        let parts = g.param_parts(t).unwrap_or_default();
+        // Tensors the reference code never trains (T2T's Performer `w`, say) get no gradient.
+        !parts.iter().any(|(n, _)| model.config.arch.frozen(n)) && (!freeze_backbone || parts.iter().all(|(n, _)| model.config.is_head(n)))
+    };
+    let specs_of = |g: &mut Graph, trainable: &[TensorId], grads: &[TensorId]| {
+        let mut specs = Vec::with_capacity(grads.len());
+        for (i, (&p, &d)) in trainable.iter().zip(grads).enumerate() {
+            g.keep(d);
+            let parts = g.param_parts(p).unwrap_or_default();
+            let backbone = parts.iter().any(|(n, _)| model.config.arch.backbone(n));
+            specs.push(OptParam { param: p, grad: i, decay: model.config.decays(parts), backbone });
+        }
+        specs
+    };
+    if let Some(custom) = model.config.arch.custom_training(b, smoothing) {
+        let crate::models::family::CustomTraining { mut g, loss, logits, noise, teacher } = custom?;
+        let trainable: Vec<TensorId> = g.params().into_iter().filter(|&t| trains(&g, t)).collect();
+        let seed = g.fill(&[1], 1.0 / accum.max(1) as f32)?;
+        let grads = backward(&mut g, loss, seed, &trainable)?;
+        let total = g.scale(loss, b as f32)?;
+        g.output(total);
+        g.output(logits);
+        let specs = specs_of(&mut g, &trainable, &grads);
+        let noise = noise.iter().map(|&t| g.numel(t)).collect();
+        return Ok(TrainingGraph { g, trainable, specs, noise, teacher });
+    }
     let mut g = model.graph(b)?;
     let logits = g.outputs.pop().ok_or_else(|| Error::Input("the model graph has no output".into()))?;
     let target = g.input(&[b]);
     let rows = g.cross_entropy(logits, target, smoothing)?;
     g.output(rows);
     g.output(logits);
-    let trainable: Vec<TensorId> = g
-        .params()
-        .into_iter()
-        .filter(|&t| {
-            let parts = g.param_parts(t).unwrap_or_default();
-            // Tensors the reference code never trains (T2T's Performer `w`, say) get no gradient.
-            !parts.iter().any(|(n, _)| model.config.arch.frozen(n))
-                && (!freeze_backbone || parts.iter().all(|(n, _)| model.config.is_head(n)))
-        })
-        .collect();
+    let trainable: Vec<TensorId> = g.params().into_iter().filter(|&t| trains(&g, t)).collect();
     let seed = g.fill(&[b], 1.0 / (b * accum.max(1)) as f32)?;
     let grads = backward(&mut g, rows, seed, &trainable)?;
-    let mut specs = Vec::with_capacity(grads.len());
-    for (i, (&p, &d)) in trainable.iter().zip(&grads).enumerate() {
-        g.keep(d);
-        specs.push(OptParam { param: p, grad: i, decay: g.param_parts(p).is_some_and(|parts| model.config.decays(parts)) });
-    }
-    Ok(TrainingGraph { g, trainable, specs })
+    let specs = specs_of(&mut g, &trainable, &grads);
+    Ok(TrainingGraph { g, trainable, specs, noise: Vec::new(), teacher: None })
 }
 
 /// Per-process training context: graphs, executables, optimizer.
@@ -89,17 +110,75 @@ pub(crate) struct Session {
     pub(crate) opt: Optimizer,
     pub(crate) trainable: Vec<TensorId>,
     pub(crate) classes: usize,
+    /// Element counts of the Gumbel noise inputs.
+    noise: Vec<usize>,
+    /// The teacher's executable (its own weights, never updated).
+    teacher: Option<Executable>,
+    /// Epochs during which the backbone group is frozen.
+    pub(crate) backbone_freeze_epochs: usize,
+}
+
+/// The inputs a micro-step adds to its images and labels: Gumbel noise, teacher outputs.
+pub(crate) struct ExtraInputs {
+    pub(crate) noise: Vec<Vec<f32>>,
+    pub(crate) teacher: Vec<Vec<f32>>,
 }
 
 impl Session {
     pub(crate) fn new(engine: &mut Engine, model: &Model, opts: &TrainOptions) -> Result<Self> {
         let b = opts.batch_size;
-        let TrainingGraph { g, trainable, specs } = training_graph(model, b, opts.smoothing as f32, opts.grad_accum, opts.freeze_backbone)?;
+        let TrainingGraph { g, trainable, specs, noise, teacher } =
+            training_graph(model, b, opts.smoothing as f32, opts.grad_accum, opts.freeze_backbone)?;
         let exe = engine.compile(&g, &model.weights.data())?;
-        let opt = engine.optimizer(&exe, &specs, opts.settings())?;
+        let (scale, freeze) = model.config.arch.backbone_schedule();
+        let settings =
+            crate::gpu::optim::OptSettings { backbone_lr_scale: opts.backbone_lr_scale.unwrap_or(scale) as f32, ..opts.settings() };
+        let opt = engine.optimizer(&exe, &specs, settings)?;
         let eval_g = model.graph(b)?;
         let eval_exe = engine.compile_sharing(&eval_g, &g, &exe)?;
-        Ok(Session { g, exe, eval_exe, opt, trainable, classes: model.config.num_classes() })
+        let teacher = match teacher {
+            Some(tg) => {
+                let weights = match &opts.teacher {
+                    Some(dir) => {
+                        let t = Model::load(dir, None)?;
+                        if t.config.num_classes() != model.config.num_classes() {
+                            return Err(Error::Input(format!(
+                                "{}: the teacher has {} classes, the model {}",
+                                dir.display(),
+                                t.config.num_classes(),
+                                model.config.num_classes()
+                            )));
+                        }
+                        t.weights.data()
+                    }
+                    None => model.weights.data(),
+                };
+                Some(engine.compile(&tg, &weights)?)
+            }
+            None if opts.teacher.is_some() => {
+                return Err(Error::Input(format!("--teacher: {} trains without a teacher", model.config.architecture)))
+            }
+            None => None,
+        };
+        let backbone_freeze_epochs = opts.backbone_freeze_epochs.unwrap_or(freeze);
+        Ok(Session { g, exe, eval_exe, opt, trainable, classes: model.config.num_classes(), noise, teacher, backbone_freeze_epochs })
+    }
+
+    /// Whether this run distils from a teacher.
+    pub(crate) fn has_teacher(&self) -> bool {
+        self.teacher.is_some()
+    }
+
+    /// A micro-step's noise (Gumbel(0, 1) from a generator seeded with `seed`, as
+    /// `F.gumbel_softmax` draws it: `-log(Exp(1))`) and the teacher's outputs on `images`.
+    pub(crate) fn extra_inputs(&self, engine: &Engine, images: &[f32], seed: u64) -> Result<ExtraInputs> {
+        let mut rng = Rng::new(seed);
+        let noise = self.noise.iter().map(|&n| (0..n).map(|_| -((-(1.0 - rng.unit()).ln()).max(1e-30)).ln() as f32).collect()).collect();
+        let teacher = match &self.teacher {
+            Some(exe) => pollster::block_on(exe.run(&engine.ctx, &[images]))?,
+            None => Vec::new(),
+        };
+        Ok(ExtraInputs { noise, teacher })
     }
 
     /// Current weights, split into the checkpoint's tensors.

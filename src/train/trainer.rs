@@ -29,6 +29,11 @@ pub use super::resume::{load_resume, Resume};
 pub use super::state::{EpochRecord, Hooks, Running, TrainReport, TrainState};
 pub use super::step::{adapt_head, training_graph, NamedTensor, TrainingGraph};
 
+/// The seed of micro-batch `i` of optimizer step `step` (its Gumbel noise).
+fn opts_seed(seed: u64, step: u64, i: usize) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ step.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ (i as u64 + 1)
+}
+
 fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
     let mut rng = Rng::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ (epoch as u64 + 1));
@@ -59,6 +64,18 @@ pub fn train(engine: &mut Engine, model: Model, opts: TrainOptions, resume: Opti
         )));
     }
     let session = Session::new(engine, &model, &opts)?;
+    if session.has_teacher() {
+        let teacher = opts.teacher.as_ref().map_or(
+            "a frozen copy of the starting weights (a new head included: give --teacher a model trained on these classes)".to_string(),
+            |t| t.display().to_string(),
+        );
+        let (scale, _) = model.config.arch.backbone_schedule();
+        (hooks.log)(&format!(
+            "distilling from {teacher}; backbone at {} x the rate, frozen for the first {} epochs",
+            opts.backbone_lr_scale.unwrap_or(scale),
+            session.backbone_freeze_epochs
+        ));
+    }
     let mut state = TrainState {
         format: 1,
         epoch: 0,
@@ -119,6 +136,7 @@ impl Run<'_> {
             workers: opts.workers,
         };
         let first = state.step;
+        self.session.opt.set_backbone_frozen(epoch < self.session.backbone_freeze_epochs);
         let mut loader = spec.start(first * a);
         let mut bar = Progress::new(format!("epoch {}/{}", epoch + 1, opts.epochs), self.steps_per_epoch, self.hooks.progress);
         let t0 = Instant::now();
@@ -129,8 +147,14 @@ impl Run<'_> {
             for i in 0..a {
                 let batch = loader.next().ok_or_else(|| Error::Input("data loader ended early".into()))??;
                 let s = &mut self.session;
-                let out =
-                    pollster::block_on(micro_step(&engine.ctx, &s.exe, &mut s.opt, &[&batch.images, &batch.labels], i, a, lr as f32))?;
+                // Gumbel noise seeded by (seed, step, micro-batch): a resumed run draws the same.
+                let seed = opts_seed(self.opts.seed, state.global_step, i);
+                let extra = s.extra_inputs(engine, &batch.images, seed)?;
+                let mut inputs: Vec<&[f32]> = vec![&batch.images];
+                inputs.extend(extra.noise.iter().map(Vec::as_slice));
+                inputs.push(&batch.labels);
+                inputs.extend(extra.teacher.iter().map(Vec::as_slice));
+                let out = pollster::block_on(micro_step(&engine.ctx, &s.exe, &mut s.opt, &inputs, i, a, lr as f32))?;
                 let (rows, logits) = (&out[0], &out[1]);
                 self.check_finite(rows, state, lr)?;
                 state.running.loss_sum += rows.iter().map(|&v| v as f64).sum::<f64>();

@@ -28,6 +28,52 @@ fn model_kwargs(a: &TrainArgs) -> Result<serde_json::Map<String, serde_json::Val
 }
 
 /// `--mean` / `--std`: one number for all channels, or three.
+/// `--model DIR --arch PRESET [--model-kwargs ..]` where the preset is of another family than
+/// the folder (a plain timm DeiT folder to start a DynamicViT from, as the official code does):
+/// a fresh PRESET with the folder's classes and preprocessing, every tensor the folder has copied
+/// (shapes must agree), the others (the predictors) freshly initialised. The same family:
+/// the preset only renames the folder's architecture, as for any hub folder.
+fn start_from(dir: &Path, arch: &str, kwargs: &serde_json::Map<String, serde_json::Value>, seed: u64) -> Result<Model> {
+    let src = Model::load(dir, None)?;
+    let mut cfg = preset(arch)?;
+    if cfg.family().name == src.config.family().name {
+        if !kwargs.is_empty() {
+            return Err(Error::Input("--model-kwargs shape a new model; they cannot change --model's".into()));
+        }
+        return Model::load(dir, Some(arch));
+    }
+    cfg.apply_model_args(kwargs)?;
+    let (chans, size) = src.config.input();
+    cfg.arch.set_input(chans, size);
+    cfg.set_num_classes(src.config.num_classes());
+    cfg.data = src.config.data.clone();
+    cfg.labels = src.config.labels.clone();
+    let mut model = Model::fresh(finish(cfg)?, seed)?;
+    let (mut copied, total) = (0, model.weights.tensors.len());
+    let mut fresh = Vec::new();
+    for (name, (shape, data)) in model.weights.tensors.iter_mut() {
+        match src.weights.tensors.get(name) {
+            Some((s, d)) if s == shape => {
+                data.clone_from(d);
+                copied += 1;
+            }
+            Some((s, _)) => {
+                return Err(Error::Input(format!("{}: {name} is {s:?} but {arch} needs {shape:?}", dir.display())));
+            }
+            None => fresh.push(name.clone()),
+        }
+    }
+    fresh.sort();
+    eprintln!(
+        "starting {arch} from {}: {copied} of {total} tensors copied, {} freshly initialised ({})",
+        dir.display(),
+        fresh.len(),
+        fresh.first().map(|f| f.split('.').next().unwrap_or(f)).unwrap_or("none")
+    );
+    model.source = dir.display().to_string();
+    Ok(model)
+}
+
 fn per_channel(name: &str, v: &[f64]) -> Result<[f32; 3]> {
     match v {
         [x] => Ok([*x as f32; 3]),
@@ -40,6 +86,9 @@ fn per_channel(name: &str, v: &[f64]) -> Result<[f32; 3]> {
 /// with `--model-kwargs`, `--img-size`, `--in-chans`), with data-config flags applied.
 fn model_for_training(a: &TrainArgs, num_classes: usize, seed: u64) -> Result<Model> {
     let mut model = match (&a.model, &a.arch) {
+        (Some(m), Some(arch)) if Path::new(m).is_dir() && a.img_size.is_none() && a.in_chans.is_none() => {
+            start_from(Path::new(m), arch, &model_kwargs(a)?, seed)?
+        }
         (Some(m), arch) => {
             if a.model_kwargs.is_some() || a.img_size.is_some() || a.in_chans.is_some() {
                 return Err(Error::Input(
@@ -109,6 +158,15 @@ fn apply_flags(a: &TrainArgs, o: &mut TrainOptions, resuming: bool) -> Result<()
     set(a.seed, &mut o.seed);
     if a.freeze_backbone {
         o.freeze_backbone = true;
+    }
+    if let Some(t) = &a.teacher {
+        o.teacher = Some(std::path::PathBuf::from(t));
+    }
+    if a.backbone_lr_scale.is_some() {
+        o.backbone_lr_scale = a.backbone_lr_scale;
+    }
+    if a.backbone_freeze_epochs.is_some() {
+        o.backbone_freeze_epochs = a.backbone_freeze_epochs;
     }
     if a.checkpoint_every.is_some() {
         o.checkpoint_every = a.checkpoint_every;

@@ -89,6 +89,15 @@ pub struct TrainArgs {
     /// Train the head only
     #[arg(long, help_heading = "Model")]
     pub freeze_backbone: bool,
+    /// Distilling families (DynamicViT): the frozen dense teacher, a hub folder [default: a frozen copy of the starting weights]
+    #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath, help_heading = "Model")]
+    pub teacher: Option<String>,
+    /// Learning-rate multiplier of the family's backbone (DynamicViT: all but the predictors) [default: DynamicViT 0.01, else 1]
+    #[arg(long, value_name = "S", value_parser = number, help_heading = "Model")]
+    pub backbone_lr_scale: Option<f64>,
+    /// Epochs at the start with the family's backbone not updated [default: DynamicViT 5, else 0]
+    #[arg(long, value_name = "E", help_heading = "Model")]
+    pub backbone_freeze_epochs: Option<usize>,
 
     /// Optimizer (sgd: Nesterov SGD) [default: adamw]
     #[arg(long, value_name = "NAME", value_parser = opt_names(), help_heading = "Optimizer")]

@@ -25,8 +25,13 @@
 //! the previous stage's tokens; [`Arch::explain`](crate::models::family::Arch::explain) maps them back to the patch
 //! grid for `classify --json`'s `"kept_tokens"`), then the logits.
 //!
-//! Training (Gumbel decisions, masked attention, teacher and the four-term
-//! loss) is not built yet: `vitrine train` refuses DynamicViT with that reason.
+//! Training follows the official train branch: every token kept, hard
+//! Gumbel-softmax decisions (noise from the trainer's seeded RNG, or injected
+//! by a test) with the straight-through gradient, `softmax_with_policy`
+//! attention in every block after a predictor, and the four-term loss against
+//! a frozen dense teacher (`DynVitConfig::training_graph`,
+//! `DynVitConfig::teacher_graph`); cls_token and pos_embed frozen, the
+//! backbone at 0.01 of the rate and frozen for 5 epochs by default.
 
 use crate::arch_common;
 use crate::error::{Error, Result};
@@ -34,7 +39,7 @@ use crate::graph::{f32_bits_as_u32, Graph, TensorId};
 use crate::models::args::{self, ArgRules};
 use crate::models::blocks::{linear, linear_params, norm, patch_embed, vit_block_policy, BlockSpec};
 use crate::models::common::{DataConfig, IMAGENET_MEAN, IMAGENET_STD};
-use crate::models::family::{Arch, Family, ModelConfig};
+use crate::models::family::{Arch, CustomTraining, Family, ModelConfig};
 use crate::models::init;
 use crate::ops::{Act, PoolMode, PosMode};
 use crate::rng::Rng;
@@ -86,8 +91,8 @@ impl Default for LossWeights {
 
 /// The training graph of [`DynVitConfig::training_graph`] and its named tensors.
 /// Inputs in order: `image`, one Gumbel noise `[B, N, 2]` per stage, `target [B]`
-/// (class indices as f32), `teacher_logits [B, K]`, `teacher_features [B, N, C]`
-/// (from [`DynVitConfig::teacher_graph`]).
+/// (class indices as f32), `teacher_features [B, N, C]`, `teacher_logits [B, K]`
+/// (the outputs of [`DynVitConfig::teacher_graph`], in its order).
 pub struct Training {
     /// The graph (no outputs yet).
     pub g: Graph,
@@ -293,8 +298,8 @@ impl DynVitConfig {
         let (np, c, k) = (self.num_patches(), self.embed_dim, self.num_classes);
         g.scope("loss");
         let target = g.input(&[batch]);
-        let teacher_logits = g.input(&[batch, k]);
         let teacher_features = g.input(&[batch, np, c]);
+        let teacher_logits = g.input(&[batch, k]);
         let scalar = |g: &mut Graph, t: TensorId, alpha: f32| -> Result<TensorId> {
             let n = g.numel(t);
             let total = g.sum_rows_as(t, n, 1)?;
@@ -435,10 +440,22 @@ impl Arch for DynVitConfig {
         }
         init::timm_vit(name, shape, None, rng)
     }
-    fn trainable(&self) -> Result<()> {
-        Err(Error::Config(
-            "DynamicViT training (Gumbel-softmax decisions, masked attention, teacher and the four-term loss) is not implemented yet; inference is".into(),
-        ))
+    /// The official training step ([`DynVitConfig::training_graph`] with main.py's weights and
+    /// the run's label smoothing) and its dense teacher.
+    fn custom_training(&self, batch: usize, smoothing: f32) -> Option<Result<CustomTraining>> {
+        Some((|| {
+            let t = self.training_graph(batch, &LossWeights { smoothing, ..LossWeights::default() })?;
+            Ok(CustomTraining { g: t.g, loss: t.loss, logits: t.logits, noise: t.noise, teacher: Some(self.teacher_graph(batch)?) })
+        })())
+    }
+    /// Everything but the predictors (the official optimizer factory's "new_param" groups are
+    /// the names containing `predictor`).
+    fn backbone(&self, name: &str) -> bool {
+        !name.contains("predictor")
+    }
+    /// main.py / engine.py: the backbone at 0.01 of the rate, and at 0 for the first 5 epochs.
+    fn backbone_schedule(&self) -> (f64, usize) {
+        (0.01, 5)
     }
     /// `kept_tokens`: per pruning stage, the patch indices kept (row-major in the original
     /// grid, class token not counted), in the order the model keeps them (descending score);
