@@ -7,9 +7,9 @@ and shapes as `vitrine bench` (run by hand, never in CI):
 Prints matmul GFLOP/s (x @ w.T, nn.Linear's layout, fp32) and timm forward
 throughput (eval, no_grad, fp32, eager) at batch 1 and 8.
 
-With --official hvt_ti_1,t2t_vit_7,t2t_vit_14: the official code of families timm
-lacks (HVT and T2T-ViT, vendored in scripts/hvt_official/ and scripts/t2t_official/),
-forward at 224, batch --batches.
+With --official hvt_ti_1,t2t_vit_7,t2t_vit_14,dynamicvit_deit_s: the official code of
+families timm lacks (HVT, T2T-ViT and DynamicViT, vendored in scripts/*_official/),
+forward at 224 (eval: DynamicViT prunes), batch --batches.
 
 With --train: training-step throughput (forward, label-smoothed cross-entropy,
 backward, AdamW step; fp32 eager), the counterpart of `vitrine bench --train`:
@@ -48,7 +48,7 @@ def main():
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--train", help="model:batch,... (training steps only)")
     ap.add_argument("--official", help="official-code presets to time (hvt_ti_1, hvt_s_1 .. hvt_s_4, t2t_vit_7 .. "
-                                       "t2t_vit_24, t2t_vit_t_14 .. t2t_vit_t_24)")
+                                       "t2t_vit_24, t2t_vit_t_14 .. t2t_vit_t_24, dynamicvit_deit_256/_s/_b)")
     a = ap.parse_args()
     dev = a.device
     if a.train:
@@ -91,6 +91,14 @@ def official(a):
     for name in a.official.split(","):
         if name in HVT:
             model = hvt.build(hvt.official_module(HVT[name]), 1000)
+        elif name.startswith("dynamicvit_deit_"):
+            import make_dynamicvit_fixtures as dvt
+            embed, heads = {"dynamicvit_deit_256": (256, 4), "dynamicvit_deit_s": (384, 6), "dynamicvit_deit_b": (768, 12)}[name]
+            dyvit, _ = dvt.official()
+            with quiet():
+                model = dyvit.VisionTransformerDiffPruning(patch_size=16, embed_dim=embed, depth=12, num_heads=heads,
+                                                           mlp_ratio=4, qkv_bias=True, pruning_loc=[3, 6, 9],
+                                                           token_ratio=[0.7, 0.7 ** 2, 0.7 ** 3], distill=True)
         elif name.startswith("t2t_vit_"):
             module = t2t.official_t2t()
             factory = getattr(module, name, None)
@@ -99,7 +107,7 @@ def official(a):
             with quiet():
                 model = factory()
         else:
-            raise SystemExit(f"--official {name}: not an HVT or T2T-ViT preset")
+            raise SystemExit(f"--official {name}: not an HVT, T2T-ViT or DynamicViT preset")
         model = model.eval().to(dev)
         for b in [int(x) for x in a.batches.split(",")]:
             x = torch.randn(b, 3, 224, 224, device=dev)

@@ -475,3 +475,12 @@ fn dynamicvit_fine_tunes_from_a_deit_folder_with_teacher_and_backbone_schedule()
     let kept: Vec<usize> = v["kept_tokens"].as_array().unwrap().iter().map(|s| s.as_array().unwrap().len()).collect();
     assert_eq!(kept, [137, 96, 67], "int(196 * 0.7^k) patches at the three stages");
 }
+
+/// HVT through the same trainer: a small HVT (two pooling stages) learns the stripes from
+/// scratch, and the two-pool fixture fine-tunes with a new 3-class head and a frozen backbone.
+#[test]
+fn hvt_trains_from_scratch_and_fine_tunes() {
+    let kwargs = ["input_size=16", "patch_size=4", "num_heads=2", "head_dim=16", "num_blocks=2", "pool_block_width=1"];
+    learns_from_scratch("hvt", "hvt_ti_1", &kwargs, 85.0);
+    fine_tune_frozen("hvt_2pool", "head.");
+}
