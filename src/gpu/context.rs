@@ -4,6 +4,10 @@
 //! (vulkan, metal, dx12, gl, webgpu), `WGPU_ADAPTER_NAME` (substring of the
 //! adapter name, case-insensitive) and `WGPU_POWER_PREF` (low, high, none).
 
+// The web build trains nothing and caches no pipelines on disk: the optimizer, the
+// training entry points and the disk cache are native-only there.
+#![cfg_attr(target_arch = "wasm32", allow(dead_code, unused_imports))]
+
 use crate::error::{Error, Result};
 
 /// Facts about the adapter the engine runs on, for logs, `inspect` and the demo page.

@@ -2,6 +2,10 @@
 //! once here; a run writes the inputs, records one compute pass per layer
 //! (scope), submits once and reads the outputs back asynchronously.
 
+// The web build trains nothing and caches no pipelines on disk: the optimizer, the
+// training entry points and the disk cache are native-only there.
+#![cfg_attr(target_arch = "wasm32", allow(dead_code, unused_imports))]
+
 use super::buffers::{read_buffer, read_f32, staging, storage, upload, work_done};
 use super::kernels::PipelineCache;
 use super::Context;

@@ -2,6 +2,10 @@
 //! `crate::kernel`) into a wgpu compute pipeline once, backed by the
 //! driver's pipeline cache on disk ([`DiskCache`]).
 
+// The web build trains nothing and caches no pipelines on disk: the optimizer, the
+// training entry points and the disk cache are native-only there.
+#![cfg_attr(target_arch = "wasm32", allow(dead_code, unused_imports))]
+
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 

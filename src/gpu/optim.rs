@@ -8,6 +8,10 @@
 //! (a running sum per parameter) and clipping by global norm (one sum of
 //! squares per tensor, then one factor every update multiplies by).
 
+// The web build trains nothing and caches no pipelines on disk: the optimizer, the
+// training entry points and the disk cache are native-only there.
+#![cfg_attr(target_arch = "wasm32", allow(dead_code, unused_imports))]
+
 use super::buffers::{read_buffer, storage};
 use super::exec::Executable;
 use super::kernels::{KernelKey, PipelineCache};
