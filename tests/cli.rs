@@ -149,6 +149,8 @@ fn teacher_flags_are_checked() {
     run(with(&["--teacher", teacher], &vit), "trains without a teacher");
     run(with(&["--teacher", teacher], &dyn_), "teacher");
     run(with(&["--backbone-lr-scale", "-1"], &dyn_), "--backbone-lr-scale");
+    run(with(&["--ratio-weight", "5"], &vit), "has no keep-ratio loss");
+    run(with(&["--ratio-weight", "-2"], &dyn_), "--ratio-weight");
 }
 
 #[test]
@@ -288,6 +290,10 @@ fn help_lists_every_command_and_its_flags_with_defaults() {
                 "--sched-on-updates",
                 "--stop-after <STEPS>",
                 "--quiet",
+                "--teacher <DIR>",
+                "--backbone-lr-scale <S>",
+                "--backbone-freeze-epochs <E>",
+                "--ratio-weight <W>",
             ],
         ),
         ("eval", &["--data <D>", "--split <SPLIT>", "[default: val]", "-b, --batch-size <B>", "[default: 64]", "--json", "-j, --workers"]),

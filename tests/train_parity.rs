@@ -199,6 +199,13 @@ fn dynamicvit_training_step_matches_the_official_code() {
         for p in 0..stages {
             assert_eq!(outs[5 + p], r.tensors[&format!("keep.{p}")].1, "{name}: decisions of stage {p}");
         }
+        // --ratio-weight 5 (the official README's for DeiT-B) adds 3 / S of the ratio term.
+        let mut heavy = cfg.training_graph(2, &LossWeights { ratio: 5.0, ..LossWeights::default() }).unwrap();
+        let heavy_loss = heavy.loss;
+        heavy.g.output(heavy_loss);
+        let l5 = e.run_once(&heavy.g, &weights, &inputs).unwrap()[0][0];
+        let want = outs[0][0] + 3.0 / stages as f32 * outs[2][0];
+        assert!((l5 - want).abs() <= 1e-5 * want.abs().max(1.0), "{name}: loss with ratio weight 5: {l5} vs {want}");
         let mut checked = 0;
         for (k, &p) in params.iter().enumerate() {
             let TensorKind::Param { parts } = &g.tensors[p].kind else { unreachable!() };

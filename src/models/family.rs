@@ -94,7 +94,7 @@ pub trait Arch: Debug + Send + Sync + 'static {
     /// The family's own training step when it is not label-smoothed cross-entropy on
     /// the inference graph (DynamicViT: Gumbel decisions, a dense teacher, four loss
     /// terms). Default: none.
-    fn custom_training(&self, _batch: usize, _smoothing: f32) -> Option<Result<CustomTraining>> {
+    fn custom_training(&self, _batch: usize, _loss: &LossOptions) -> Option<Result<CustomTraining>> {
         None
     }
     /// Tensors of the backbone group, trained at the backbone learning-rate scale
@@ -121,6 +121,15 @@ pub trait Arch: Debug + Send + Sync + 'static {
     fn clone_box(&self) -> Box<dyn Arch>;
     /// For a family reading its own preset in [`Arch::write_args`].
     fn as_any(&self) -> &dyn Any;
+}
+
+/// The run's loss settings a family's own step reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossOptions {
+    /// Label smoothing of the classification term.
+    pub smoothing: f32,
+    /// DynamicViT's keep-ratio weight (`--ratio-weight`; `None`: main.py's 2.0).
+    pub ratio_weight: Option<f32>,
 }
 
 /// A family's own training step (see [`Arch::custom_training`]).

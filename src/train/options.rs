@@ -85,6 +85,10 @@ pub struct TrainOptions {
     /// (`--backbone-freeze-epochs`). `None`: the family's (DynamicViT 5, else 0).
     #[serde(default)]
     pub backbone_freeze_epochs: Option<usize>,
+    /// DynamicViT's keep-ratio loss weight (`--ratio-weight`; `None`: main.py's 2.0, the
+    /// README uses 5.0 for DeiT-B).
+    #[serde(default)]
+    pub ratio_weight: Option<f64>,
 }
 
 impl TrainOptions {
@@ -124,6 +128,7 @@ impl TrainOptions {
             teacher: None,
             backbone_lr_scale: None,
             backbone_freeze_epochs: None,
+            ratio_weight: None,
         }
     }
 
@@ -161,6 +166,9 @@ impl TrainOptions {
         }
         if self.backbone_lr_scale.is_some_and(|s| !(s.is_finite() && s >= 0.0)) {
             return bad("--backbone-lr-scale must be a number >= 0".into());
+        }
+        if self.ratio_weight.is_some_and(|w| !(w.is_finite() && w >= 0.0)) {
+            return bad("--ratio-weight must be a number >= 0".into());
         }
         Ok(())
     }

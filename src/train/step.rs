@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::gpu::optim::{OptParam, Optimizer};
 use crate::gpu::{Context, Executable};
 use crate::graph::{Graph, TensorId};
+use crate::models::family::LossOptions;
 use crate::models::Model;
 use std::collections::HashMap;
 
@@ -61,6 +62,12 @@ pub struct TrainingGraph {
 /// A family with its own step (`Arch::custom_training`: DynamicViT) brings its
 /// graph and loss; its mean is seeded with 1 / micro-batches.
 pub fn training_graph(model: &Model, b: usize, smoothing: f32, accum: usize, freeze_backbone: bool) -> Result<TrainingGraph> {
+    training_graph_with(model, b, &LossOptions { smoothing, ratio_weight: None }, accum, freeze_backbone)
+}
+
+/// [`training_graph`] with every loss setting (a family's own step reads more than smoothing).
+pub fn training_graph_with(model: &Model, b: usize, loss: &LossOptions, accum: usize, freeze_backbone: bool) -> Result<TrainingGraph> {
+    let smoothing = loss.smoothing;
     model.config.arch.trainable()?;
     let trains = |g: &Graph, t: TensorId| {
         let parts = g.param_parts(t).unwrap_or_default();
@@ -77,7 +84,7 @@ pub fn training_graph(model: &Model, b: usize, smoothing: f32, accum: usize, fre
         }
         specs
     };
-    if let Some(custom) = model.config.arch.custom_training(b, smoothing) {
+    if let Some(custom) = model.config.arch.custom_training(b, loss) {
         let crate::models::family::CustomTraining { mut g, loss, logits, noise, teacher } = custom?;
         let trainable: Vec<TensorId> = g.params().into_iter().filter(|&t| trains(&g, t)).collect();
         let seed = g.fill(&[1], 1.0 / accum.max(1) as f32)?;
@@ -127,8 +134,9 @@ pub(crate) struct ExtraInputs {
 impl Session {
     pub(crate) fn new(engine: &mut Engine, model: &Model, opts: &TrainOptions) -> Result<Self> {
         let b = opts.batch_size;
+        let loss = LossOptions { smoothing: opts.smoothing as f32, ratio_weight: opts.ratio_weight.map(|w| w as f32) };
         let TrainingGraph { g, trainable, specs, noise, teacher } =
-            training_graph(model, b, opts.smoothing as f32, opts.grad_accum, opts.freeze_backbone)?;
+            training_graph_with(model, b, &loss, opts.grad_accum, opts.freeze_backbone)?;
         let exe = engine.compile(&g, &model.weights.data())?;
         let (scale, freeze) = model.config.arch.backbone_schedule();
         let settings =
@@ -157,6 +165,9 @@ impl Session {
             }
             None if opts.teacher.is_some() => {
                 return Err(Error::Input(format!("--teacher: {} trains without a teacher", model.config.architecture)))
+            }
+            None if opts.ratio_weight.is_some() => {
+                return Err(Error::Input(format!("--ratio-weight: {} has no keep-ratio loss", model.config.architecture)))
             }
             None => None,
         };

@@ -168,6 +168,9 @@ fn apply_flags(a: &TrainArgs, o: &mut TrainOptions, resuming: bool) -> Result<()
     if a.backbone_freeze_epochs.is_some() {
         o.backbone_freeze_epochs = a.backbone_freeze_epochs;
     }
+    if a.ratio_weight.is_some() {
+        o.ratio_weight = a.ratio_weight;
+    }
     if a.checkpoint_every.is_some() {
         o.checkpoint_every = a.checkpoint_every;
     }

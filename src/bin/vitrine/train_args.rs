@@ -98,6 +98,9 @@ pub struct TrainArgs {
     /// Epochs at the start with the family's backbone not updated [default: DynamicViT 5, else 0]
     #[arg(long, value_name = "E", help_heading = "Model")]
     pub backbone_freeze_epochs: Option<usize>,
+    /// DynamicViT's keep-ratio loss weight [default: 2 (main.py; its README uses 5 for DeiT-B)]
+    #[arg(long, value_name = "W", value_parser = number, help_heading = "Optimizer")]
+    pub ratio_weight: Option<f64>,
 
     /// Optimizer (sgd: Nesterov SGD) [default: adamw]
     #[arg(long, value_name = "NAME", value_parser = opt_names(), help_heading = "Optimizer")]

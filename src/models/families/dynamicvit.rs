@@ -39,7 +39,7 @@ use crate::graph::{f32_bits_as_u32, Graph, TensorId};
 use crate::models::args::{self, ArgRules};
 use crate::models::blocks::{linear, linear_params, norm, patch_embed, vit_block_policy, BlockSpec};
 use crate::models::common::{DataConfig, IMAGENET_MEAN, IMAGENET_STD};
-use crate::models::family::{Arch, CustomTraining, Family, ModelConfig};
+use crate::models::family::{Arch, CustomTraining, Family, LossOptions, ModelConfig};
 use crate::models::init;
 use crate::ops::{Act, PoolMode, PosMode};
 use crate::rng::Rng;
@@ -440,11 +440,13 @@ impl Arch for DynVitConfig {
         }
         init::timm_vit(name, shape, None, rng)
     }
-    /// The official training step ([`DynVitConfig::training_graph`] with main.py's weights and
-    /// the run's label smoothing) and its dense teacher.
-    fn custom_training(&self, batch: usize, smoothing: f32) -> Option<Result<CustomTraining>> {
+    /// The official training step ([`DynVitConfig::training_graph`] with main.py's weights, the
+    /// run's label smoothing and `--ratio-weight`) and its dense teacher.
+    fn custom_training(&self, batch: usize, loss: &LossOptions) -> Option<Result<CustomTraining>> {
         Some((|| {
-            let t = self.training_graph(batch, &LossWeights { smoothing, ..LossWeights::default() })?;
+            let d = LossWeights::default();
+            let w = LossWeights { smoothing: loss.smoothing, ratio: loss.ratio_weight.unwrap_or(d.ratio), ..d };
+            let t = self.training_graph(batch, &w)?;
             Ok(CustomTraining { g: t.g, loss: t.loss, logits: t.logits, noise: t.noise, teacher: Some(self.teacher_graph(batch)?) })
         })())
     }
