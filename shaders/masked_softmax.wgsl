@@ -21,33 +21,28 @@
 //   2 y [B, H, N, N]
 //   Dispatch: B * H * N invocations, workgroups of 64, linear over (x, y).
 //
-// Entry `backward` (d scores; one invocation per row, recomputing its max and sums):
+// Entry `backward` (d scores; one invocation per row, recomputing its max and
+// sums). It also writes the row's m, c = (G1 + EPS / N * G2) / D and D for
+// `policy_backward`:
 //   0 a  [B, H, N, N]
 //   1 p  [B, N]
 //   2 dy [B, H, N, N]
 //   3 da [B, H, N, N]
-//   Dispatch: B * H * N invocations, workgroups of 64, linear over (x, y).
-//
-// Entry `row_stats` (first launch of the policy gradient; one invocation per row):
-// the row's m, c = (G1 + EPS / N * G2) / D and D, for `policy_backward`.
-//   0 a  [B, H, N, N]
-//   1 p  [B, N]
-//   2 dy [B, H, N, N]
 //   4 stats [B * H * N, 3]
 //   Dispatch: B * H * N invocations, workgroups of 64, linear over (x, y).
 //
 // Entry `policy_backward` (d policy; gather form, no atomics, no barriers): one
 // invocation per (b, k) walks the H * N rows of sample b and adds
-// (dy[r, k] - c_r) / D_r * exp(a[r, k] - m_r) for q != k, from `row_stats`.
+// (dy[r, k] - c_r) / D_r * exp(a[r, k] - m_r) for q != k, from `backward`'s stats.
 //   0 a  [B, H, N, N]
 //   2 dy [B, H, N, N]
-//   3 dp [B, N]
-//   4 stats [B * H * N, 3]
+//   3 stats [B * H * N, 3]
+//   4 dp [B, N]
 //   Dispatch: B * N invocations, workgroups of 64, linear over (x, y).
 //
-// The entries share bindings 0 and 1; `y` and `dy` share binding 2, `da` and
-// `dp` binding 3, `stats` is binding 4 (each entry point's layout holds only the
-// globals it uses).
+// The entries share bindings 0 and 1; `y` and `dy` share binding 2; `da` and
+// the stats read back share binding 3, the stats written and `dp` binding 4
+// (each entry point's layout holds only the globals it uses).
 
 const B: u32 = 1u;
 const H: u32 = 1u;
@@ -61,8 +56,9 @@ const NEG_MAX: f32 = -3.4028235e38;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> da: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dp: array<f32>;
+@group(0) @binding(3) var<storage, read> stats_in: array<f32>;
 @group(0) @binding(4) var<storage, read_write> stats: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dp: array<f32>;
 
 // P[b, q, k]: the key's policy, or 1 on the diagonal. (p + (1 - p) rounds to
 // exactly 1 in f32 for p in [0, 1], so this equals the reference's formula.)
@@ -132,34 +128,8 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
         da[base + k] = (dy[base + k] - c) / d * da[base + k];
     }
     da[base + kmax] = da[base + kmax] + EPS * (s * g2 / f32(N) - g1) / (d * d);
-}
-
-@compute @workgroup_size(64)
-fn row_stats(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let r = gid.x + gid.y * nwg.x * 64u;
-    if (r >= B * H * N) {
-        return;
-    }
-    let q = r % N;
-    let b = r / (H * N);
-    let base = r * N;
-    var m = NEG_MAX;
-    for (var k = 0u; k < N; k = k + 1u) {
-        m = max(m, a[base + k]);
-    }
-    var s = 0.0;
-    var g1 = 0.0;
-    var g2 = 0.0;
-    for (var k = 0u; k < N; k = k + 1u) {
-        let e = exp(a[base + k] - m) * key_weight(b, q, k);
-        let g = dy[base + k];
-        s = s + e;
-        g1 = g1 + g * e;
-        g2 = g2 + g;
-    }
-    let d = s + EPS;
     stats[3u * r] = m;
-    stats[3u * r + 1u] = (g1 + EPS / f32(N) * g2) / d;
+    stats[3u * r + 1u] = c;
     stats[3u * r + 2u] = d;
 }
 
@@ -179,7 +149,7 @@ fn policy_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
             }
             let r = (b * H + h) * N + q;
             let idx = r * N + k;
-            acc = acc + (dy[idx] - stats[3u * r + 1u]) / stats[3u * r + 2u] * exp(a[idx] - stats[3u * r]);
+            acc = acc + (dy[idx] - stats_in[3u * r + 1u]) / stats_in[3u * r + 2u] * exp(a[idx] - stats_in[3u * r]);
         }
     }
     dp[i] = acc;

@@ -446,7 +446,7 @@ fn masked_softmax_rows_sum_to_one_so_a_uniform_dout_has_no_gradient() {
     // No second derivatives.
     let dims = MaskedSoftmaxDims { batch: b, heads: h, tokens: n };
     assert!(MaskedSoftmaxGrad { scores: a, policy: p, dout: seed, dims }.backward(&mut g, grads[0], seed).is_err());
-    assert!(MaskedSoftmaxPolicyGrad { scores: a, policy: p, dout: seed, dims }.backward(&mut g, grads[1], seed).is_err());
+    assert!(MaskedSoftmaxPolicyGrad { scores: a, policy: p, dout: seed, stats: seed, dims }.backward(&mut g, grads[1], seed).is_err());
 }
 
 #[test]

@@ -13,8 +13,9 @@
 //! Because of the eps terms this is not softmax even when `p` is all ones.
 //!
 //! The backward is two ops of their own: [`MaskedSoftmaxGrad`] (the scores'
-//! gradient, one invocation per row) and [`MaskedSoftmaxPolicyGrad`] (the
-//! policy's, gathered over heads and queries per key: no atomics). With
+//! gradient, one invocation per row, which also writes each row's max, `c`
+//! and `D`) and [`MaskedSoftmaxPolicyGrad`] (the policy's, gathered over
+//! heads and queries per key from those: no atomics, no barriers). With
 //! `g = dout` on a row, `D = S + eps`, `S = sum_k e_k`, `c = sum_k g_k out_k`
 //! and `t_k = (g_k - c) / D`:
 //!
@@ -110,9 +111,8 @@ pub struct MaskedSoftmaxGrad {
 }
 
 /// The policy's gradient of [`MaskedSoftmax`]: `d policy [B, N]`, each key
-/// summing its terms over every head and query of its sample. Two outputs and
-/// two launches: each row's max, `c` and `D` (`[B * H * N, 3]`, the extra
-/// output), then one invocation per (sample, key) reading them.
+/// summing its terms over every head and query of its sample: one invocation
+/// per (sample, key), reading each row's max, `c` and `D` from [`MaskedSoftmaxGrad`].
 #[derive(Debug, Clone)]
 pub struct MaskedSoftmaxPolicyGrad {
     /// The forward's scores.
@@ -121,6 +121,8 @@ pub struct MaskedSoftmaxPolicyGrad {
     pub policy: TensorId,
     /// The gradient of the forward's output (the scores' shape).
     pub dout: TensorId,
+    /// Each row's max, `c` and `D` `[B * H * N, 3]`: [`MaskedSoftmaxGrad`]'s second output.
+    pub stats: TensorId,
     /// The forward's sizes.
     pub dims: MaskedSoftmaxDims,
 }
@@ -176,13 +178,15 @@ impl Op for MaskedSoftmax {
     fn backward(&self, g: &mut Graph, _out: TensorId, dout: TensorId) -> Result<Vec<Option<TensorId>>> {
         let (scores_shape, policy_shape) = (g.shape(self.scores).to_vec(), g.shape(self.policy).to_vec());
         let (scores, policy, dims) = (self.scores, self.policy, self.dims);
-        let d_scores = g.push(Box::new(MaskedSoftmaxGrad { scores, policy, dout, dims }), &scores_shape);
+        // The scores' gradient also writes each row's max, c and D (its second output),
+        // which the policy's gradient reads instead of recomputing them.
         let stats_shape = [dims.rows(), 3];
         let outs = g.push_outputs(
-            Box::new(MaskedSoftmaxPolicyGrad { scores, policy, dout, dims }),
-            &[(&policy_shape, DType::F32), (&stats_shape, DType::F32)],
+            Box::new(MaskedSoftmaxGrad { scores, policy, dout, dims }),
+            &[(&scores_shape, DType::F32), (&stats_shape, DType::F32)],
         );
-        let d_policy = outs[0];
+        let (d_scores, stats) = (outs[0], outs[1]);
+        let d_policy = g.push(Box::new(MaskedSoftmaxPolicyGrad { scores, policy, dout, stats, dims }), &policy_shape);
         Ok(vec![Some(d_scores), Some(d_policy)])
     }
 
@@ -220,6 +224,22 @@ impl Op for MaskedSoftmaxGrad {
         Dispatch::linear(self.dims.key("masked_softmax_grad", "backward")?, self.dims.rows())
     }
 
+    /// The scores' gradient, then each row's `(m, c, D)` with `c = (sum g e + eps / N sum g) / D`.
+    fn cpu_outputs(&self, g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<Vec<f32>> {
+        let (a, p, dy) = (get(self.scores), get(self.policy), get(self.dout));
+        let d = self.dims;
+        let (n, eps) = (d.tokens, MASKED_SOFTMAX_EPS as f64);
+        let mut stats = Vec::with_capacity(d.rows() * 3);
+        for r in 0..d.rows() {
+            let (e, s, m, _) = d.row(&a, &p, r);
+            let den = s + eps;
+            let gr = &dy[r * n..(r + 1) * n];
+            let (g1, g2): (f64, f64) = (e.iter().zip(gr).map(|(e, g)| e * *g as f64).sum(), gr.iter().map(|&v| v as f64).sum());
+            stats.extend([m as f32, ((g1 + eps / n as f64 * g2) / den) as f32, den as f32]);
+        }
+        vec![self.cpu(g, get), stats]
+    }
+
     /// The full Jacobian of each row, `d out_k / d a_j`, applied to `dout`
     /// (an independent check of the kernel's closed form): with `D = S + eps`,
     /// `d out_k / d a_j = (δ_kj e_k D - (e_k + eps / N) e_j) / D^2` at a fixed
@@ -255,42 +275,18 @@ impl Op for MaskedSoftmaxPolicyGrad {
         "masked_softmax_policy_grad"
     }
 
+    /// The policy (binding 1) is read by the CPU reference only: the kernel reads the stats.
     fn bindings(&self) -> Vec<Option<TensorId>> {
-        vec![Some(self.scores), Some(self.policy), Some(self.dout)]
+        vec![Some(self.scores), Some(self.policy), Some(self.dout), Some(self.stats)]
     }
 
     fn backward(&self, _g: &mut Graph, _out: TensorId, _dout: TensorId) -> Result<Vec<Option<TensorId>>> {
         Err(Error::shape("masked_softmax_policy_grad", "second derivatives are not supported"))
     }
 
-    fn dispatch(&self, g: &Graph, caps: &DeviceCaps) -> Result<Dispatch> {
-        self.dispatches(g, caps)?.pop().ok_or_else(|| Error::shape("masked_softmax_policy_grad", "no launch"))
-    }
-
-    /// Two launches: each row's max, `c` and `D` into the extra output (binding 4), then
-    /// one invocation per (sample, key) gathering its terms (no barriers, no atomics).
-    fn dispatches(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Vec<Dispatch>> {
+    fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
         let d = self.dims;
-        let op = "masked_softmax_policy_grad";
-        Ok(vec![
-            Dispatch::linear(d.key(op, "row_stats")?, d.rows())?.without(&[3]),
-            Dispatch::linear(d.key(op, "policy_backward")?, d.batch * d.tokens)?.without(&[1]),
-        ])
-    }
-
-    fn cpu_outputs(&self, g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<Vec<f32>> {
-        let (a, p, dy) = (get(self.scores), get(self.policy), get(self.dout));
-        let d = self.dims;
-        let (n, eps) = (d.tokens, MASKED_SOFTMAX_EPS as f64);
-        let mut stats = Vec::with_capacity(d.rows() * 3);
-        for r in 0..d.rows() {
-            let (e, s, m, _) = d.row(&a, &p, r);
-            let den = s + eps;
-            let g = &dy[r * n..(r + 1) * n];
-            let (g1, g2): (f64, f64) = (e.iter().zip(g).map(|(e, g)| e * *g as f64).sum(), g.iter().map(|&v| v as f64).sum());
-            stats.extend([m as f32, ((g1 + eps / n as f64 * g2) / den) as f32, den as f32]);
-        }
-        vec![self.cpu(g, get), stats]
+        Ok(Dispatch::linear(d.key("masked_softmax_policy_grad", "policy_backward")?, d.batch * d.tokens)?.without(&[1]))
     }
 
     /// Scatter form (each row adds to the keys it weighs), an independent
