@@ -135,7 +135,6 @@ logits and kept sets; train: decisions, the four loss terms and every gradient),
 state_dict and the recorded Gumbel noise alone.
 """
 import argparse
-import json
 import pathlib
 import sys
 import warnings
@@ -146,13 +145,11 @@ from safetensors.torch import load_file, save_file
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from make_fixtures import reference_with_cfg, spread_, quiet  # noqa: E402  (shared with the timm fixtures)
+from make_fixtures import grads_and_adamw, official_pretrained_cfg, quiet, reference_with_cfg, spread_, write_hub_config  # noqa: E402  (shared with the timm fixtures)
 
 ROOT = HERE.parent / "tests" / "fixtures"
 OFFICIAL = HERE / "dynamicvit_official"
 
-IMAGENET_MEAN = [0.485, 0.456, 0.406]  # datasets.py: IMAGENET_DEFAULT_MEAN / STD
-IMAGENET_STD = [0.229, 0.224, 0.225]
 CROP_PCT = 0.875  # datasets.py: crop_pct defaults to 224 / 256
 IMAGES = ["photo", "small_odd", "gray", "rgba"]
 INIT_N = 14 * 14  # dyvit.py: init_n, hard-coded
@@ -394,32 +391,19 @@ def train_run(model, criterion, x, t, gumbel):
             hr = h.detach().round()
             assert ((h.detach() - hr).abs() < 1e-6).all() and ((hr == 0) | (hr == 1)).all()
             ref[f"keep.{p}"] = hr
-        for n, p in model.named_parameters():
-            if p.requires_grad:
-                ref[f"grad.{n}"] = p.grad.detach().clone()
-            else:
-                assert p.grad is None, n
-        model.zero_grad()
-        groups = param_groups_weight_decay(model, 0.05)  # skips requires_grad False (cls_token, pos_embed)
-        opt = torch.optim.AdamW(groups, lr=2e-3, betas=(0.9, 0.999), eps=1e-8)
-        step_losses = []
-        for _ in range(3):
-            opt.zero_grad()
+        def step_loss():
             out = model(x)
             with quiet():
-                step_loss, _ = criterion(x, out, t)
-            step_loss.backward()
-            opt.step()
-            step_losses.append(step_loss.item())
+                loss, _ = criterion(x, out, t)
             hard_keeps.append([h.detach() for h in out[3]])
+            return loss
+
+        groups = param_groups_weight_decay(model, 0.05)  # skips requires_grad False (cls_token, pos_embed)
+        ref.update(grads_and_adamw(model, groups, step_loss))
         assert inj.calls == 4 * len(gumbel)
         margins = kept_margins(inj, hard_keeps)
     for p, m in enumerate(margins):
         ref[f"margin.{p}"] = torch.tensor([m])
-    ref["adamw.losses"] = torch.tensor(step_losses)
-    for n, p in model.named_parameters():
-        if p.requires_grad:
-            ref[f"adamw.step3.{n}"] = p.detach().clone()
     return ref, min(margins)
 
 
@@ -536,8 +520,7 @@ def make_fixture(dyvit, losses, name, margs, target, seed, gseed, expect_kept):
     c, s = margs["in_chans"], margs["img_size"]
     assert s // margs["patch_size"] == 14 and s % margs["patch_size"] == 0, "init_n = 14 * 14 is hard-coded"
     S = len(margs["pruning_loc"])
-    pcfg = {"input_size": [c, s, s], "interpolation": "bicubic", "crop_pct": CROP_PCT, "crop_mode": "center",
-            "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "num_classes": margs["num_classes"]}
+    pcfg = official_pretrained_cfg(c, s, CROP_PCT, margs["num_classes"])
     out = ROOT / name
     out.mkdir(parents=True, exist_ok=True)
 
@@ -582,9 +565,7 @@ def make_fixture(dyvit, losses, name, margs, target, seed, gseed, expect_kept):
             assert set(kept[p][b].tolist()) <= set(kept[p - 1][b].tolist())
     save_file({k: v.contiguous() for k, v in ref.items()}, out / "reference.safetensors",
               metadata={"format": "pt"})
-    config = {"architecture": "dynamicvit", "num_classes": margs["num_classes"], "model_args": dict(margs),
-              "pretrained_cfg": pcfg}
-    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    write_hub_config(out, "dynamicvit", margs["num_classes"], margs, pcfg)
 
     ind_logits, ind_kept = independent_eval(sd, margs, x)
     err = (ind_logits - ref["logits"].double()).abs().max().item()

@@ -304,26 +304,50 @@ def train_reference(model, x, t):
     loss = LabelSmoothingCrossEntropy(smoothing=0.1)(model(x), t)
     loss.backward()
     ref = {"input": x, "target": t.float(), "loss": loss.detach().reshape(1)}
+    groups = param_groups_weight_decay(model, 0.05, no_weight_decay_list=model.no_weight_decay())
+    ref.update(grads_and_adamw(model, groups, lambda: LabelSmoothingCrossEntropy(smoothing=0.1)(model(x), t)))
+    return ref, loss
+
+
+def official_pretrained_cfg(c, s, crop_pct, num_classes):
+    """timm's pretrained_cfg for an official eval transform: bicubic resize of the shorter side to
+    floor(s / crop_pct), center crop to s x s, ImageNet mean / std (the official-code families)."""
+    return {"input_size": [c, s, s], "interpolation": "bicubic", "crop_pct": crop_pct, "crop_mode": "center",
+            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "num_classes": num_classes}
+
+
+def write_hub_config(out, architecture, num_classes, margs, pcfg):
+    """config.json of a fixture folder in the hub layout vitrine reads."""
+    config = {"architecture": architecture, "num_classes": num_classes, "model_args": dict(margs),
+              "pretrained_cfg": pcfg}
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+
+
+def grads_and_adamw(model, groups, step_loss):
+    """After a backward: grad.<name> of every parameter that requires grad (the others must
+    have none), then three torch AdamW steps (lr 2e-3, betas (0.9, 0.999), eps 1e-8, the weight
+    decay of `groups`) on the loss `step_loss()` computes: adamw.losses [3] and
+    adamw.step3.<name>. Shared by every family's training reference."""
+    ref = {}
     for n, p in model.named_parameters():
         if p.requires_grad:
             ref[f"grad.{n}"] = p.grad.detach().clone()
         else:
             assert p.grad is None, n
     model.zero_grad()
-    groups = param_groups_weight_decay(model, 0.05, no_weight_decay_list=model.no_weight_decay())
     opt = torch.optim.AdamW(groups, lr=2e-3, betas=(0.9, 0.999), eps=1e-8)
     losses = []
     for _ in range(3):
         opt.zero_grad()
-        step_loss = LabelSmoothingCrossEntropy(smoothing=0.1)(model(x), t)
-        step_loss.backward()
+        loss = step_loss()
+        loss.backward()
         opt.step()
-        losses.append(step_loss.item())
+        losses.append(loss.item())
     ref["adamw.losses"] = torch.tensor(losses)
     for n, p in model.named_parameters():
         if p.requires_grad:
             ref[f"adamw.step3.{n}"] = p.detach().clone()
-    return ref, loss
+    return ref
 
 
 def make_train_references(only=None):

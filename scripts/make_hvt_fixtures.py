@@ -47,14 +47,12 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from make_fixtures import reference_with_cfg, spread_, train_reference  # noqa: E402  (shared with the timm fixtures)
+from make_fixtures import official_pretrained_cfg, reference_with_cfg, spread_, train_reference, write_hub_config  # noqa: E402  (shared with the timm fixtures)
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent / "tests" / "fixtures"
 OFFICIAL = HERE / "hvt_official"
 
-IMAGENET_MEAN = [0.485, 0.456, 0.406]  # datasets.py: IMAGENET_DEFAULT_MEAN / STD
-IMAGENET_STD = [0.229, 0.224, 0.225]
 IMAGES = ["photo", "small_odd", "gray", "rgba"]
 
 # name -> (official config keys, num_classes, train targets, seed, expected token counts)
@@ -150,11 +148,8 @@ def make_fixture(name, margs, num_classes, target, seed, expect_counts):
     save_file(sd, out / "model.safetensors", metadata={"format": "pt"})
 
     c, s = 3, margs["input_size"]
-    pcfg = {"input_size": [c, s, s], "interpolation": "bicubic", "crop_pct": 0.875, "crop_mode": "center",
-            "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "num_classes": num_classes}
-    config = {"architecture": "hvt", "num_classes": num_classes, "model_args": dict(margs),
-              "pretrained_cfg": pcfg}
-    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    pcfg = official_pretrained_cfg(c, s, 0.875, num_classes)
+    write_hub_config(out, "hvt", num_classes, margs, pcfg)
 
     # The reference is the official module with the saved weights loaded back (strict).
     torch.manual_seed(1234)

@@ -42,7 +42,6 @@ The vendored files are verbatim (plus a header); models/__init__.py is not vendo
 t2t_vit_se / _dense / _ghost as well), so scripts/t2t_official/models is a namespace package.
 """
 import argparse
-import json
 import math
 import pathlib
 import sys
@@ -55,13 +54,11 @@ from safetensors.torch import load_file, save_file
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from make_fixtures import reference_with_cfg, spread_, train_reference, quiet  # noqa: E402  (shared with the timm fixtures)
+from make_fixtures import official_pretrained_cfg, quiet, reference_with_cfg, spread_, train_reference, write_hub_config  # noqa: E402  (shared with the timm fixtures)
 
 ROOT = HERE.parent / "tests" / "fixtures"
 OFFICIAL = HERE / "t2t_official"
 
-IMAGENET_MEAN = [0.485, 0.456, 0.406]  # t2t_vit.py _cfg
-IMAGENET_STD = [0.229, 0.224, 0.225]
 CROP_PCT = 0.9  # t2t_vit.py _cfg: crop_pct .9 (eval: Resize(floor(H / 0.9)), CenterCrop(H))
 KQV_SCALE = 0.25
 IMAGES = ["photo", "small_odd", "gray", "rgba"]
@@ -220,11 +217,8 @@ def make_fixture(t2t_vit, name, margs, target, seed, expect_grids):
     save_file(sd, out / "model.safetensors", metadata={"format": "pt"})
 
     c = margs["in_chans"]
-    pcfg = {"input_size": [c, s, s], "interpolation": "bicubic", "crop_pct": CROP_PCT, "crop_mode": "center",
-            "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "num_classes": num_classes}
-    config = {"architecture": "t2t_vit", "num_classes": num_classes, "model_args": dict(margs),
-              "pretrained_cfg": pcfg}
-    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    pcfg = official_pretrained_cfg(c, s, CROP_PCT, num_classes)
+    write_hub_config(out, "t2t_vit", num_classes, margs, pcfg)
 
     # The reference is the official module with the saved weights loaded back (strict): a fresh
     # build draws a different w, so this also proves that w / pos_embed come from the file.
