@@ -104,28 +104,28 @@ pub fn train(engine: &mut Engine, model: &crate::models::Model, batch: usize, it
     let noise: Vec<Vec<f32>> =
         tg.noise.iter().map(|&n| (0..n).map(|_| -(-(1.0 - rng.unit()).ln().max(1e-30)).ln() as f32).collect()).collect();
     let teacher = tg.teacher.as_ref().map(|t| engine.compile(t, &weights)).transpose()?;
-    let inputs = |teacher_out: &[Vec<f32>]| -> Vec<Vec<f32>> {
-        let mut v = vec![images.clone()];
-        v.extend(noise.iter().cloned());
-        v.push(labels.clone());
-        v.extend(teacher_out.iter().cloned());
+    // Borrowed, not copied: only the teacher's outputs are new at each step.
+    fn step_inputs<'a>(images: &'a [f32], noise: &'a [Vec<f32>], labels: &'a [f32], teacher: &'a [Vec<f32>]) -> Vec<&'a [f32]> {
+        let mut v: Vec<&[f32]> = vec![images];
+        v.extend(noise.iter().map(Vec::as_slice));
+        v.push(labels);
+        v.extend(teacher.iter().map(Vec::as_slice));
         v
-    };
+    }
     let run_teacher = |engine: &Engine| -> Result<Vec<Vec<f32>>> {
         match &teacher {
             Some(t) => pollster::block_on(t.run(&engine.ctx, &[&images])),
             None => Ok(Vec::new()),
         }
     };
-    let first = inputs(&run_teacher(engine)?);
-    let refs: Vec<&[f32]> = first.iter().map(Vec::as_slice).collect();
+    let first = run_teacher(engine)?;
+    let refs = step_inputs(&images, &noise, &labels, &first);
     pollster::block_on(train_step(&engine.ctx, &exe, &mut opt, &refs, 1e-4))?;
     let mut times = Vec::new();
     for _ in 0..iters.max(1) {
         let t = Instant::now();
-        let all = inputs(&run_teacher(engine)?);
-        let refs: Vec<&[f32]> = all.iter().map(Vec::as_slice).collect();
-        pollster::block_on(train_step(&engine.ctx, &exe, &mut opt, &refs, 1e-4))?;
+        let teacher_out = run_teacher(engine)?;
+        pollster::block_on(train_step(&engine.ctx, &exe, &mut opt, &step_inputs(&images, &noise, &labels, &teacher_out), 1e-4))?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(f64::total_cmp);
