@@ -30,7 +30,7 @@ pub use super::state::{EpochRecord, Hooks, Running, TrainReport, TrainState};
 pub use super::step::{adapt_head, training_graph, NamedTensor, TrainingGraph};
 
 /// The seed of micro-batch `i` of optimizer step `step` (its Gumbel noise).
-fn opts_seed(seed: u64, step: u64, i: usize) -> u64 {
+fn noise_seed(seed: u64, step: u64, i: usize) -> u64 {
     seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ step.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ (i as u64 + 1)
 }
 
@@ -148,7 +148,7 @@ impl Run<'_> {
                 let batch = loader.next().ok_or_else(|| Error::Input("data loader ended early".into()))??;
                 let s = &mut self.session;
                 // Gumbel noise seeded by (seed, step, micro-batch): a resumed run draws the same.
-                let seed = opts_seed(self.opts.seed, state.global_step, i);
+                let seed = noise_seed(self.opts.seed, state.global_step, i);
                 let extra = s.extra_inputs(engine, &batch.images, seed)?;
                 let mut inputs: Vec<&[f32]> = vec![&batch.images];
                 inputs.extend(extra.noise.iter().map(Vec::as_slice));
