@@ -27,12 +27,16 @@ pub struct Classifier {
     exes: HashMap<usize, Executable>,
     /// The graph and batch size of the executable that owns the weights.
     first: Option<(Graph, usize)>,
+    /// An early-exit cascade's executables, per (exit, batch).
+    exit_exes: HashMap<(usize, usize), Executable>,
+    /// Per exit: the graph and batch size of the executable that owns its weights.
+    exit_first: HashMap<usize, (Graph, usize)>,
 }
 
 impl Classifier {
     /// A classifier for `model`; nothing is compiled until the first batch.
     pub fn new(model: Model) -> Self {
-        Classifier { model, exes: HashMap::new(), first: None }
+        Classifier { model, exes: HashMap::new(), first: None, exit_exes: HashMap::new(), exit_first: HashMap::new() }
     }
 
     /// Values in one preprocessed image tensor.
@@ -40,8 +44,138 @@ impl Classifier {
         self.model.config.data.input_size.iter().product()
     }
 
-    /// Builds (once) the executable for `batch` images.
-    pub fn prepare(&mut self, engine: &mut Engine, batch: usize) -> Result<&Executable> {
+    /// Builds (once) the executables for `batch` images: the model's, or for an
+    /// early-exit cascade every exit's at that batch size.
+    pub fn prepare(&mut self, engine: &mut Engine, batch: usize) -> Result<()> {
+        match self.model.config.arch.exits() {
+            Some(x) => (0..x.gflops.len()).try_for_each(|e| self.prepare_exit(engine, e, batch).map(|_| ())),
+            None => self.prepare_single(engine, batch).map(|_| ()),
+        }
+    }
+
+    /// Builds (once) exit `e`'s executable for `batch` images; every batch size of an
+    /// exit runs on the parameter buffers of its first.
+    fn prepare_exit(&mut self, engine: &mut Engine, e: usize, batch: usize) -> Result<&Executable> {
+        if batch == 0 {
+            return Err(Error::Input("batch size must be at least 1".into()));
+        }
+        if !self.exit_exes.contains_key(&(e, batch)) {
+            let g = self.model.config.arch.build_exit(e, batch)?;
+            let shared = self.exit_first.get(&e).and_then(|(src_g, b)| Some((src_g, self.exit_exes.get(&(e, *b))?)));
+            let exe = match shared {
+                Some((src_g, src)) => engine.compile_sharing(&g, src_g, src)?,
+                None => engine.compile(&g, &self.model.weights.data())?,
+            };
+            self.exit_first.entry(e).or_insert((g, batch));
+            self.exit_exes.insert((e, batch), exe);
+        }
+        self.exit_exes.get(&(e, batch)).ok_or_else(|| Error::Input("executable missing".into()))
+    }
+
+    /// Runs an early-exit cascade on a batch of preprocessed images: exit 0 for every
+    /// image, then each next exit only for the images whose max softmax stayed below
+    /// their exit's threshold, gathered into a smaller batch (a power-of-two bucket,
+    /// padded with a copy of the first survivor) whose carried tensors are copied row
+    /// by row on the GPU; only each exit's logits are read back. Returns the exit each
+    /// image took (as f32), each exit's logits `[B, K]` (NaN rows where an image did not
+    /// run it), then the logits of the exit taken.
+    async fn run_cascade(&mut self, engine: &mut Engine, input: &[f32]) -> Result<Vec<Vec<f32>>> {
+        let exits = self.model.config.arch.exits().ok_or_else(|| Error::Input("not an early-exit model".into()))?;
+        let n_exit = exits.gflops.len();
+        let per = self.image_len();
+        if input.is_empty() || !input.len().is_multiple_of(per) {
+            return Err(Error::Input(format!("input has {} values, not a multiple of one image ({per})", input.len())));
+        }
+        let n = input.len() / per;
+        let k = self.model.config.num_classes().max(1);
+        let buckets = crate::gpu::BatchBuckets::powers_of_two(n);
+        let mut exit_of = vec![0f32; n];
+        let mut per_exit = vec![vec![f32::NAN; n * k]; n_exit];
+        let mut taken = vec![0f32; n * k];
+        let mut alive: Vec<usize> = (0..n).collect();
+        // The previous exit's batch size and each surviving image's row in it.
+        let mut prev: Option<(usize, HashMap<usize, usize>)> = None;
+        for (e, exit_logits) in per_exit.iter_mut().enumerate() {
+            let Some(&first) = alive.first() else { break };
+            let b = if e == 0 { n } else { buckets.bucket(alive.len()).unwrap_or(n) };
+            self.prepare_exit(engine, e, b)?;
+            if let Some((pb, _)) = &prev {
+                self.prepare_exit(engine, e - 1, *pb)?;
+            }
+            let exe = self.exit_exes.get(&(e, b)).ok_or_else(|| Error::Input("executable missing".into()))?;
+            let row_image = |r: usize| alive.get(r).copied().unwrap_or(first);
+            let ctx = &engine.ctx;
+            let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("cascade") });
+            let mut images = Vec::with_capacity(b * per);
+            for r in 0..b {
+                let i = row_image(r);
+                images.extend_from_slice(&input[i * per..(i + 1) * per]);
+            }
+            let (dst, len) = exe.input_buffer(0).ok_or_else(|| Error::Input("exit has no image input".into()))?;
+            if len != images.len() {
+                return Err(Error::Input(format!("exit {e}: image input holds {len} values, not {}", images.len())));
+            }
+            ctx.queue.write_buffer(dst, 0, bytemuck::cast_slice(&images));
+            if let Some((pb, rows)) = &prev {
+                let src_exe = self.exit_exes.get(&(e - 1, *pb)).ok_or_else(|| Error::Input("executable missing".into()))?;
+                for i in 1..exe.plan().inputs.len() {
+                    let (dst, len) = exe.input_buffer(i).ok_or_else(|| Error::Input("missing input".into()))?;
+                    let (src, src_len) =
+                        src_exe.output_buffer(i).ok_or_else(|| Error::Input(format!("exit {} carries no output {i}", e - 1)))?;
+                    if len % b != 0 || src_len % pb != 0 || len / b != src_len / pb {
+                        return Err(Error::Input(format!(
+                            "exit {e} input {i}: {len} values for {b} images; exit {} gives {src_len} for {pb}",
+                            e - 1
+                        )));
+                    }
+                    let row = (len / b * 4) as u64;
+                    for r in 0..b {
+                        let sr = rows.get(&row_image(r)).copied().ok_or_else(|| Error::Input("cascade lost an image".into()))?;
+                        enc.copy_buffer_to_buffer(src, sr as u64 * row, dst, r as u64 * row, Some(row));
+                    }
+                }
+            }
+            exe.record_passes(&mut enc);
+            let (out, len) = exe.output_buffer(0).ok_or_else(|| Error::Input("exit has no logits".into()))?;
+            if len != b * k {
+                return Err(Error::Input(format!("exit {e}: {len} logits for {b} images of {k} classes")));
+            }
+            let rb = crate::gpu::buffers::staging(&ctx.device, len as u64 * 4);
+            enc.copy_buffer_to_buffer(out, 0, &rb, 0, Some(len as u64 * 4));
+            ctx.queue.submit([enc.finish()]);
+            let logits = crate::gpu::buffers::read_f32(&ctx.device, &rb, len).await?;
+            ctx.check_errors("running an exit")?;
+            let mut next = Vec::new();
+            let mut rows = HashMap::new();
+            for (r, &i) in alive.iter().enumerate() {
+                let row = &logits[r * k..(r + 1) * k];
+                exit_logits[i * k..(i + 1) * k].copy_from_slice(row);
+                let conf = top_k(row, 1).first().map_or(0.0, |p| p.1);
+                if e + 1 == n_exit || exits.thresholds.get(e).is_some_and(|&t| conf >= t) {
+                    exit_of[i] = e as f32;
+                    taken[i * k..(i + 1) * k].copy_from_slice(row);
+                } else {
+                    next.push(i);
+                    rows.insert(i, r);
+                }
+            }
+            alive = next;
+            prev = Some((b, rows));
+        }
+        let mut out = vec![exit_of];
+        out.extend(per_exit);
+        out.push(taken);
+        Ok(out)
+    }
+
+    /// The model's single-graph executable for `batch` images, built on first use
+    /// (not for early-exit cascades, whose exits are separate executables).
+    pub fn executable(&mut self, engine: &mut Engine, batch: usize) -> Result<&Executable> {
+        self.prepare_single(engine, batch)
+    }
+
+    /// Builds (once) the single-graph executable for `batch` images.
+    fn prepare_single(&mut self, engine: &mut Engine, batch: usize) -> Result<&Executable> {
         if batch == 0 {
             return Err(Error::Input("batch size must be at least 1".into()));
         }
@@ -66,7 +200,7 @@ impl Classifier {
         if input.is_empty() || !input.len().is_multiple_of(n) {
             return Err(Error::Input(format!("input has {} values, not a multiple of one image ({n})", input.len())));
         }
-        self.prepare(engine, input.len() / n)
+        self.prepare_single(engine, input.len() / n)
     }
 
     /// Logits `[B, classes]` for a batch of preprocessed tensors `[B, C, H, W]`.
@@ -77,12 +211,18 @@ impl Classifier {
     /// Every output of the model's graph for a batch: the family's extra outputs
     /// (DynamicViT's kept indices, see [`Arch::explain`](crate::models::family::Arch::explain)), then the logits.
     pub async fn outputs(&mut self, engine: &mut Engine, input: &[f32]) -> Result<Vec<Vec<f32>>> {
+        if self.model.config.arch.exits().is_some() {
+            return self.run_cascade(engine, input).await;
+        }
         let exe = self.executable_for(engine, input)?;
         exe.run(&engine.ctx, &[input]).await
     }
 
     /// Like [`Classifier::logits`], with per-layer GPU times when `timed` and supported.
     pub async fn logits_timed(&mut self, engine: &mut Engine, input: &[f32], timed: bool) -> Result<(Vec<f32>, Option<Vec<LayerTime>>)> {
+        if self.model.config.arch.exits().is_some() {
+            return Ok((self.run_cascade(engine, input).await?.pop().unwrap_or_default(), None));
+        }
         let exe = self.executable_for(engine, input)?;
         let (mut outs, times) =
             if timed { exe.run_timed(&engine.ctx, &[input]).await? } else { (exe.run(&engine.ctx, &[input]).await?, None) };
@@ -97,6 +237,12 @@ impl Classifier {
         input: &[f32],
         clock: &dyn Fn() -> f64,
     ) -> Result<(Vec<Vec<f32>>, f64, f64)> {
+        if self.model.config.arch.exits().is_some() {
+            // The cascade reads back between exits: its GPU time includes those readbacks.
+            let t0 = clock();
+            let out = self.run_cascade(engine, input).await?;
+            return Ok((out, clock() - t0, 0.0));
+        }
         let exe = self.executable_for(engine, input)?;
         exe.run_staged(&engine.ctx, &[input], clock).await
     }

@@ -44,6 +44,8 @@ pub const SHADERS: &[(&str, &[&str])] = &[
     ("grad", &[include_str!("../shaders/grad.wgsl")]),
     ("window", &[include_str!("../shaders/window.wgsl")]),
     ("relpos", &[include_str!("../shaders/relpos.wgsl")]),
+    ("reuse", &[include_str!("../shaders/reuse.wgsl")]),
+    ("concat", &[include_str!("../shaders/concat.wgsl")]),
 ];
 
 /// The full WGSL source of a kernel (its parts concatenated).

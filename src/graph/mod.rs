@@ -183,6 +183,11 @@ pub trait Op: Debug {
     fn cpu_outputs(&self, g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<Vec<f32>> {
         vec![self.cpu(g, get)]
     }
+    /// Multiply-adds of one run of this op, as PyTorch's FlopCounter counts them
+    /// (matmuls only; default 0).
+    fn macs(&self, _g: &Graph) -> u64 {
+        0
+    }
     /// Adds the nodes computing the gradient of each binding (same order as
     /// [`Op::bindings`]) from `dout`, the gradient of this op's output `out`.
     /// `None` where an input needs no gradient.

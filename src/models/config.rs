@@ -120,6 +120,12 @@ pub fn from_hub_json(v: &Value) -> Result<ModelConfig> {
         None => &empty,
     };
     cfg.apply_model_args(args)?;
+    // DVT's cascades: one max-softmax threshold per exit but the last.
+    if let Some(t) = obj.get("exit_thresholds") {
+        let list = t.as_array().ok_or_else(|| Error::Config(format!("exit_thresholds must be a list of numbers, got {t}")))?;
+        let t = list.iter().map(|v| as_f64("exit_thresholds", v).map(|x| x as f32)).collect::<Result<Vec<f32>>>()?;
+        cfg.arch.set_exit_thresholds(&t)?;
+    }
     if let Some(l) = obj.get("label_names") {
         cfg.labels = Some(labels_of(l)?);
     }

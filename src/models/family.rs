@@ -113,6 +113,21 @@ pub trait Arch: Debug + Send + Sync + 'static {
     fn explain(&self, _extra: &[Vec<f32>], batch: usize) -> Vec<Map<String, Value>> {
         vec![Map::new(); batch]
     }
+    /// An early-exit cascade's exits (DVT): thresholds and costs; `None` (the default):
+    /// one exit, [`Arch::build`] is the whole model.
+    fn exits(&self) -> Option<Exits> {
+        None
+    }
+    /// Sets the max-softmax thresholds of every exit but the last (`--exit-thresholds`).
+    fn set_exit_thresholds(&mut self, _t: &[f32]) -> Result<()> {
+        Err(crate::Error::Config(format!("{} has a single exit: exit thresholds do not apply", self.family().name)))
+    }
+    /// The graph of exit `k` alone for `batch` images (cascades only). Inputs: the images,
+    /// then what exit `k - 1` carries; outputs: the logits, then what exit `k + 1` reads
+    /// (each carried tensor holds `batch` equal-sized rows, one per image, in order).
+    fn build_exit(&self, _k: usize, _batch: usize) -> Result<Graph> {
+        Err(crate::Error::Config(format!("{} has a single exit", self.family().name)))
+    }
     /// Lines for `vitrine inspect`: (label, text), after architecture and before classes.
     fn summary(&self) -> Vec<(String, String)>;
     /// The config as JSON (its serde form), for `--json` outputs.
@@ -121,6 +136,16 @@ pub trait Arch: Debug + Send + Sync + 'static {
     fn clone_box(&self) -> Box<dyn Arch>;
     /// For a family reading its own preset in [`Arch::write_args`].
     fn as_any(&self) -> &dyn Any;
+}
+
+/// An early-exit cascade's exits ([`Arch::exits`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exits {
+    /// Max-softmax threshold of each exit but the last: an image stops at the first
+    /// exit whose confidence reaches it (infinite: never stops there).
+    pub thresholds: Vec<f32>,
+    /// Cumulative GFLOPs (multiply-adds, one image) to reach each exit.
+    pub gflops: Vec<f64>,
 }
 
 /// The run's loss settings a family's own step reads.

@@ -62,9 +62,7 @@ impl Graph {
         let scale = scale.unwrap_or((head_dim as f32).powf(-0.5));
         let dims = HeadDims { b, t, tp, h: heads, d: head_dim };
         let z = b * heads;
-        let q = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::Split(0), dims }), &[z, t, head_dim]);
-        let k = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::Split(1), dims }), &[z, t, head_dim]);
-        let vt = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::SplitVt, dims }), &[z, head_dim, tp]);
+        let (q, k, vt) = self.split_heads(qkv, dims);
         let s = self.bmm(q, k)?;
         let p = self.push(Box::new(Softmax { s, rows: z * t, t, tp, scale, bias }), &[z, t, tp]);
         let o = self.bmm(p, vt)?;
@@ -78,15 +76,31 @@ impl Graph {
     pub fn attention_policy(&mut self, qkv: TensorId, heads: usize, policy: TensorId) -> Result<TensorId> {
         let (b, t, head_dim) = self.attention_dims(qkv, heads)?;
         let dims = HeadDims { b, t, tp: t, h: heads, d: head_dim };
-        let z = b * heads;
-        let q = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::Split(0), dims }), &[z, t, head_dim]);
-        let k = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::Split(1), dims }), &[z, t, head_dim]);
-        let vt = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::SplitVt, dims }), &[z, head_dim, t]);
+        let (q, k, vt) = self.split_heads(qkv, dims);
         let s = self.bmm(q, k)?;
         let s = self.scale(s, (head_dim as f32).powf(-0.5))?;
         let p = self.masked_softmax(s, policy)?;
         let o = self.bmm(p, vt)?;
         Ok(self.push(Box::new(Heads { x: o, mode: HeadsMode::Merge, dims }), &[b, t, heads * head_dim]))
+    }
+
+    /// DVT's attention with relation reuse: the scaled scores `a = (q k^T) * head_dim^-0.5`,
+    /// plus `rel_in [B*H, T, T]` when given, are returned beside the output (the stage's
+    /// relations, the next stage's reuse input), then `softmax(a) @ v`. Returns (out, a).
+    pub fn attention_relation(&mut self, qkv: TensorId, heads: usize, rel_in: Option<TensorId>) -> Result<(TensorId, TensorId)> {
+        let (b, t, head_dim) = self.attention_dims(qkv, heads)?;
+        let tp = t.div_ceil(4) * 4;
+        let dims = HeadDims { b, t, tp, h: heads, d: head_dim };
+        let z = b * heads;
+        let (q, k, vt) = self.split_heads(qkv, dims);
+        let s = self.bmm(q, k)?;
+        let mut a = self.scale(s, (head_dim as f32).powf(-0.5))?;
+        if let Some(r) = rel_in {
+            a = self.add_scale(a, r, 1.0)?;
+        }
+        let p = self.push(Box::new(Softmax { s: a, rows: z * t, t, tp, scale: 1.0, bias: None }), &[z, t, tp]);
+        let o = self.bmm(p, vt)?;
+        Ok((self.push(Box::new(Heads { x: o, mode: HeadsMode::Merge, dims }), &[b, t, heads * head_dim]), a))
     }
 
     /// Attention with the fused online-softmax kernel.
@@ -95,6 +109,15 @@ impl Graph {
         let scale = (head_dim as f32).powf(-0.5);
         let op = Attention { qkv, b, t, heads, head_dim, scale };
         Ok(self.push(Box::new(op), &[b, t, heads * head_dim]))
+    }
+
+    /// q, k `[B*H, T, D]` and v transposed `[B*H, D, TP]` (zero columns past T) of `qkv`.
+    fn split_heads(&mut self, qkv: TensorId, dims: HeadDims) -> (TensorId, TensorId, TensorId) {
+        let HeadDims { b, t, tp, h, d } = dims;
+        let q = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::Split(0), dims }), &[b * h, t, d]);
+        let k = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::Split(1), dims }), &[b * h, t, d]);
+        let vt = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::SplitVt, dims }), &[b * h, d, tp]);
+        (q, k, vt)
     }
 
     /// (B, T, D) of `qkv [B, T, 3 * heads * D]`.

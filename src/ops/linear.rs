@@ -120,6 +120,10 @@ impl Op for Linear {
         }
     }
 
+    fn macs(&self, _g: &Graph) -> u64 {
+        (self.z * self.m * self.n * self.k) as u64
+    }
+
     fn bindings(&self) -> Vec<Option<TensorId>> {
         vec![Some(self.x), Some(self.w), self.bias, self.gamma, self.res]
     }

@@ -11,6 +11,7 @@ pub mod linear;
 pub mod masked_softmax;
 pub mod pool;
 pub mod prune;
+pub mod reuse;
 pub mod select;
 pub mod slice;
 pub mod softmax;
@@ -32,6 +33,7 @@ pub use pool::{Pool, PoolDims, PoolGrad, PoolMode};
 pub use prune::{
     GumbelKeep, GumbelKeepGrad, KeepScore, KlDiv, KlDivGrad, LocalGlobal, LocalGlobalDims, LocalGlobalGrad, LocalGlobalWrt, PolicyPrefix,
 };
+pub use reuse::{ConcatLast, ResampleDims, TokenResample, TokenResampleGrad};
 pub use select::{GatherDims, GatherTokens, GatherTokensGrad, ScatterRows, TopK, TopKDims};
 pub use slice::{SliceDims, SliceLast, SliceLastGrad};
 pub use softmax::{Softmax, SoftmaxGrad};

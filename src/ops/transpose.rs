@@ -70,6 +70,15 @@ impl Graph {
         Ok(self.push(Box::new(Transpose { x, dims: TransposeDims { batch: z, rows: r, cols: c } }), &out))
     }
 
+    /// Transposes `x` read as `[Z, R, C]` -> `[Z, C, R]`, given the output `shape`
+    /// (any with Z*C*R elements: DVT reads relations `[B, H, T*T]` as `[B*H, T, T]`).
+    pub fn transpose_shaped(&mut self, x: TensorId, [z, r, c]: [usize; 3], shape: &[usize]) -> Result<TensorId> {
+        if z * r * c != self.numel(x) || shape.iter().product::<usize>() != z * r * c {
+            return Err(Error::shape("transpose", format!("{:?} -> {shape:?} is not [{z}, {r}, {c}] transposed", self.shape(x))));
+        }
+        Ok(self.push(Box::new(Transpose { x, dims: TransposeDims { batch: z, rows: r, cols: c } }), shape))
+    }
+
     /// Sums `x` read as `[R, C]` over its rows -> `[C]`.
     pub fn sum_rows_as(&mut self, x: TensorId, r: usize, c: usize) -> Result<TensorId> {
         if r * c != self.numel(x) {
@@ -120,7 +129,10 @@ impl Op for Transpose {
     }
 
     fn backward(&self, g: &mut Graph, _out: TensorId, dout: TensorId) -> Result<Vec<Option<TensorId>>> {
-        Ok(vec![Some(g.transpose(dout)?)])
+        // Back to the input's own shape (it may be read as [Z, R, C] through another one).
+        let TransposeDims { batch, rows, cols } = self.dims;
+        let shape = g.shape(self.x).to_vec();
+        Ok(vec![Some(g.push(Box::new(Transpose { x: dout, dims: TransposeDims { batch, rows: cols, cols: rows } }), &shape))])
     }
 }
 

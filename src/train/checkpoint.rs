@@ -46,6 +46,13 @@ pub fn hub_config(cfg: &ModelConfig) -> Value {
             "classifier": classifier,
         },
     });
+    // An early-exit cascade's thresholds (the finite ones: an infinite one never exits).
+    if let (Some(x), Some(o)) = (cfg.arch.exits(), out.as_object_mut()) {
+        let t: Vec<f32> = x.thresholds.iter().copied().take_while(|t| t.is_finite()).collect();
+        if t.len() == x.thresholds.len() && !t.is_empty() {
+            o.insert("exit_thresholds".into(), short(&t));
+        }
+    }
     if let (Some(pool), Some(o)) = (cfg.arch.global_pool(), out.as_object_mut()) {
         o.insert("global_pool".into(), json!(pool.name()));
     }

@@ -225,7 +225,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
     let mut clf = Classifier::new(model);
     let input = vec![0.1f32; clf.image_len() * batch];
     let t = Instant::now();
-    let plan = clf.prepare(&mut engine, batch)?.plan();
+    let plan = clf.executable(&mut engine, batch)?.plan();
     // Before shapes moved into uniforms, each (kernel, shape) pair was its own pipeline.
     let mut pairs: Vec<_> = plan.steps.iter().map(|s| (&s.dispatch.key, &s.dispatch.uniforms)).collect();
     pairs.sort_by_key(|p| format!("{p:?}"));

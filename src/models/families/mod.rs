@@ -24,4 +24,6 @@ registry! {
     t2t,
     /// DynamicViT, per-image token pruning (official raoyongming/DynamicViT).
     dynamicvit,
+    /// DVT, early-exit cascades with feature and relation reuse (official blackfeather-wang/Dynamic-Vision-Transformer).
+    dvt,
 }

@@ -199,7 +199,7 @@ impl T2tConfig {
     }
 
     /// The token layer of the configured type.
-    fn token_layer(&self, g: &mut Graph, x: TensorId, pre: &str, dim: usize) -> Result<TensorId> {
+    pub(crate) fn token_layer(&self, g: &mut Graph, x: TensorId, pre: &str, dim: usize) -> Result<TensorId> {
         if self.tokens_type == "performer" {
             self.token_performer(g, x, pre, dim)
         } else {
