@@ -190,9 +190,13 @@ fn fixture_grads(name: &str, params: &'static [&'static str]) {
     let model = vitrine::models::Model::load(&root.join(name), None).unwrap();
     let weights = model.weights.data();
     let cfg = model.config.clone();
+    let input = vitrine::weights::Weights::load(&root.join(name).join("reference.safetensors")).unwrap().tensors["input"].clone();
+    let batch = input.0[0];
     let build = move |g: &mut Graph| {
-        *g = vitrine::models::build(&cfg, 2).unwrap();
+        *g = vitrine::models::build(&cfg, batch).unwrap();
+        // The logits (the last output; DVT's earlier exits are not differentiated here).
         let out = g.outputs.pop().unwrap();
+        g.outputs.clear();
         let find = |g: &Graph, n: &str| {
             (0..g.tensors.len())
                 .find(|&t| matches!(&g.tensors[t].kind, vitrine::graph::TensorKind::Param { parts } if parts[0].0 == n))
@@ -204,8 +208,7 @@ fn fixture_grads(name: &str, params: &'static [&'static str]) {
         }
         (out, wrt)
     };
-    let input = vitrine::weights::Weights::load(&root.join(name).join("reference.safetensors")).unwrap().tensors["input"].1.clone();
-    check_grads(name, &build, weights, vec![input]);
+    check_grads(name, &build, weights, vec![input.1]);
 }
 
 #[test]
@@ -580,4 +583,61 @@ fn dynamicvit_training_rules() {
         (g.sum_rows_as(x, b * n, 1).unwrap(), vec![x])
     };
     check_grads("sum_rows_as", &build, Weights::new(), vec![rand_vec(b * n, 86, 1.0)]);
+}
+
+#[test]
+fn dvt_reuse_ops() {
+    // DVT's reuse plumbing: the token resample (7x7 -> 14 -> 10x10 with the class token zeroed,
+    // and 3x3 -> 6 -> 5x5 keeping it, both bins of 2 and 3), concat along the last dimension,
+    // standalone GELU, the relation-reuse attention (scores + rel_in, the logits as a second
+    // result) and the relation transpose into [B*H, T, T].
+    use vitrine::ops::ResampleDims;
+    let build = move |g: &mut Graph| {
+        let f = g.input(&[2, 50, 3]);
+        let x = g.input(&[2, 101, 4]);
+        let d = ResampleDims { outer: 2, inner: 3, s_in: 7, up: 14, s_out: 10, keep_cls: false };
+        let r = g.token_resample(f, d, &[2, 101, 3]).unwrap();
+        let h = g.concat_last(x, r).unwrap();
+        let h = g.gelu(h).unwrap();
+        let a = g.input(&[2, 10, 10, 2]);
+        let d2 = ResampleDims { outer: 2, inner: 10 * 2, s_in: 3, up: 6, s_out: 5, keep_cls: true };
+        let a = g.token_resample(a, d2, &[2, 26, 10, 2]).unwrap();
+        let s = g.slice_last(a, 0, 1).unwrap();
+        let s = g.transpose_shaped(s, [2, 26 * 10, 1], &[2, 260]).unwrap();
+        let s = g.slice_last(s, 0, 7).unwrap();
+        let hs = g.slice_last(h, 0, 7).unwrap();
+        let hs = g.pool(hs, vitrine::ops::PoolMode::Avg(0)).unwrap();
+        let out = g.add_scale(hs, s, 1.0).unwrap();
+        (out, vec![f, x])
+    };
+    let inputs = vec![rand_vec(2 * 50 * 3, 71, 0.8), rand_vec(2 * 101 * 4, 72, 0.8), rand_vec(2 * 10 * 10 * 2, 73, 0.8)];
+    check_grads("dvt resample / concat / gelu", &build, Weights::new(), inputs);
+
+    let build = move |g: &mut Graph| {
+        let qkv = g.input(&[2, 5, 3 * 2 * 3]);
+        let rel = g.input(&[2 * 2, 5, 5]);
+        let (o, a) = g.attention_relation(qkv, 2, Some(rel)).unwrap();
+        let a = g.transpose_shaped(a, [2, 2, 25], &[2, 25, 2]).unwrap();
+        let a = g.pool(a, vitrine::ops::PoolMode::Avg(0)).unwrap();
+        let o = g.pool(o, vitrine::ops::PoolMode::Avg(0)).unwrap();
+        let o = g.slice_last(o, 0, 2).unwrap();
+        let out = g.add_scale(o, a, 1.0).unwrap();
+        (out, vec![qkv, rel])
+    };
+    let inputs = vec![rand_vec(2 * 5 * 18, 74, 0.8), rand_vec(4 * 25, 75, 0.8)];
+    check_grads("dvt relation attention", &build, Weights::new(), inputs);
+}
+
+#[test]
+fn whole_dvt_fixture() {
+    // Both reuse paths of exit 1 and 2 (feature MLP, relation convs), through the summed loss's
+    // graph: gradients reach exit 0 through them.
+    fixture_grads(
+        "dvt_deit_tiny",
+        &[
+            "less_token.relation_reuse_conv.0.weight",
+            "normal_token.blocks.0.feature_resuse_mlp.1.fc2.weight",
+            "less_less_token.blocks.1.attn.qkv.weight",
+        ],
+    );
 }
