@@ -49,6 +49,7 @@
 pub mod autodiff;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
+pub mod calibrate;
 pub mod classify;
 pub mod engine;
 pub mod error;

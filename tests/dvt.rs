@@ -238,3 +238,141 @@ fn training_loss_gradients_and_adamw_steps_match_the_official_code() {
         }
     }
 }
+
+/// `vitrine::calibrate` against the official threshold rule (inference.py's
+/// dynamic_find_threshold / dynamic_evaluate, run by the fixture script on the same
+/// confidences): every budget row's exit fractions, ranks, thresholds (exactly: they are
+/// confidences), accuracy and expected GFLOPs, and the row a budget selects.
+#[test]
+fn calibration_reproduces_the_official_threshold_rule() {
+    use vitrine::calibrate;
+    for name in MODELS {
+        let c = load(name, "calibration.safetensors");
+        let t = |k: &str| c.tensors[k].1.clone();
+        let e = 3;
+        let n = c.tensors["calib.conf"].0[0];
+        let by_exit = |v: &[f32]| -> Vec<Vec<f32>> { (0..e).map(|k| (0..n).map(|i| v[i * e + k]).collect()).collect() };
+        let conf = by_exit(&t("calib.conf"));
+        let pred: Vec<Vec<usize>> = by_exit(&t("calib.pred")).iter().map(|r| r.iter().map(|&v| v as usize).collect()).collect();
+        let target: Vec<usize> = t("calib.target").iter().map(|&v| v as usize).collect();
+        let flops = t("calib.flops");
+        let (fractions, out_n, thresholds) = (t("calib.exit_fractions"), t("calib.out_n"), t("calib.thresholds"));
+        let rows = calibrate::curve(&conf, &pred, &target, &flops);
+        assert_eq!(rows.len(), 59);
+        for (r, row) in rows.iter().enumerate() {
+            let q = calibrate::exit_fractions(row.p, e);
+            for k in 0..e {
+                assert!((q[k] - fractions[r * e + k]).abs() <= 1e-6, "{name} row {}: fraction {k}", row.p);
+            }
+            for k in 0..2 {
+                assert_eq!((n as f32 * q[k]).floor(), out_n[r * 2 + k], "{name} row {}: rank {k}", row.p);
+                assert_eq!(row.thresholds[k], thresholds[r * e + k], "{name} row {}: threshold {k}", row.p);
+            }
+            let (acc, fl) = (t("calib.accuracy")[r], t("calib.expected_flops")[r]);
+            assert!((row.accuracy - acc).abs() <= 1e-4, "{name} row {}: accuracy {} vs {acc}", row.p, row.accuracy);
+            assert!((row.gflops - fl).abs() <= 1e-6 * fl.abs().max(1e-3), "{name} row {}: GFLOPs {} vs {fl}", row.p, row.gflops);
+        }
+        assert!(rows.iter().any(|r| r.thresholds.iter().all(|&t| t < 1.0)), "{name}: some row must exit early at both exits");
+        let budget = t("calib.budget")[0] as f64;
+        let row = calibrate::pick(&rows, budget).unwrap();
+        assert_eq!(row.p as f32, t("calib.row")[0], "{name}: the budget's row");
+        assert_eq!(row.thresholds, t("calib.budget_thresholds")[..2].to_vec());
+        assert!(calibrate::pick(&rows, 0.0).is_err());
+    }
+}
+
+/// The cascade counts each exit's cost as PyTorch's FlopCounter does (matmuls and linears,
+/// multiply-adds): within 1 % of the fixture's per-exit GFLOPs (vitrine's Performer forms
+/// the key sum as a matmul with ones, which FlopCounter does not see).
+#[test]
+fn exit_costs_match_the_official_flop_count() {
+    for name in MODELS {
+        let model = Model::load(&fixture(name), None).unwrap();
+        let want = load(name, "calibration.safetensors").tensors["calib.flops"].1.clone();
+        let got = model.config.arch.exits().unwrap().gflops;
+        for (e, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!((g - *w as f64).abs() <= 1e-2 * *w as f64, "{name} exit {e}: {g} GFLOPs vs FlopCounter {w}");
+        }
+    }
+}
+
+/// The command line: `classify --json` reports the exit taken, every computed exit's logits
+/// and the cost; `--exit-thresholds` overrides config.json's; `calibrate` writes the rule's
+/// thresholds into config.json (which classify then uses); bad input gets one `error:` line.
+#[test]
+fn classify_and_calibrate_from_the_command_line() {
+    let name = "dvt_t2t_tiny";
+    let r = load(name, "reference.safetensors");
+    let dir = tmp("dvt_cli", "model");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture(name).join(f), dir.join(f)).unwrap();
+    }
+    let m = dir.to_str().unwrap();
+    let imgs = ["photo", "small_odd", "gray", "rgba"];
+    let paths: Vec<String> = imgs.iter().map(|i| fixture("images").join(format!("{i}.png")).to_str().unwrap().to_string()).collect();
+    let classify = |extra: &[&str]| -> Vec<serde_json::Value> {
+        let mut args = vec!["classify", "--model", m, "--json", "--batch", "4"];
+        args.extend_from_slice(extra);
+        args.extend(paths.iter().map(String::as_str));
+        let out = vitrine(&args, &[]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let rows = classify(&[]);
+    for (img, row) in imgs.iter().zip(&rows) {
+        let want = r.tensors[&format!("image.{img}.exit")].1[0] as u64;
+        assert_eq!(row["exit"].as_u64(), Some(want), "{img}: exit");
+        assert_eq!(row["exit_logits"].as_array().unwrap().len() as u64, want + 1, "{img}: exits computed");
+        let logits: Vec<f32> = row["logits"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        assert_close(&logits, &r.tensors[&format!("image.{img}")].1, img);
+        assert!(row["exit_gflops"].as_f64().unwrap() > 0.0);
+    }
+    let all = classify(&["--exit-thresholds", "inf,inf"]);
+    assert!(all.iter().all(|row| row["exit"] == 2 && row["exit_logits"].as_array().unwrap().len() == 3));
+
+    // Calibrate on a 5-class image folder made of the fixture PNGs.
+    let data = tmp("dvt_cli", "data");
+    let _ = std::fs::remove_dir_all(&data);
+    for c in ["a", "b", "c", "d", "e"] {
+        std::fs::create_dir_all(data.join("train").join(c)).unwrap();
+        for (i, p) in imgs.iter().zip(&paths) {
+            std::fs::copy(p, data.join("train").join(c).join(format!("{i}.png"))).unwrap();
+        }
+    }
+    let d = data.to_str().unwrap();
+    let out = vitrine(&["calibrate", "--model", m, "--data", d, "--budget", "0.03", "--json", "--quiet"], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let chosen: Vec<f64> = v["choice"]["thresholds"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    assert!(v["choice"]["gflops"].as_f64().unwrap() <= 0.03 && v["rows"].as_array().unwrap().len() == 59);
+    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let written: Vec<f64> = cfg["exit_thresholds"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    assert_eq!(written.len(), 2);
+    for (w, c) in written.iter().zip(&chosen) {
+        assert!((w - c).abs() <= 1e-6 * c.abs().max(1.0), "written {written:?} vs chosen {chosen:?}");
+    }
+    // classify now exits by the calibrated thresholds.
+    let rows = classify(&[]);
+    for row in &rows {
+        let e = row["exit"].as_u64().unwrap() as usize;
+        let conf = |l: &serde_json::Value| {
+            let l: Vec<f64> = l.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+            let m = l.iter().cloned().fold(f64::MIN, f64::max);
+            1.0 / l.iter().map(|x| (x - m).exp()).sum::<f64>()
+        };
+        let ex = row["exit_logits"].as_array().unwrap();
+        for (k, l) in ex.iter().enumerate().take(e) {
+            assert!(conf(l) < written[k], "an image went on past an exit it should have stopped at");
+        }
+        if e < 2 {
+            assert!(conf(&ex[e]) >= written[e] - 1e-6);
+        }
+    }
+    fails_with(&["calibrate", "--model", m, "--data", d, "--budget", "0.001"], &[], "below the cheapest");
+    fails_with(&["classify", "--model", m, "--exit-thresholds", "0.5", &paths[0]], &[], "give 2 numbers");
+    fails_with(&["classify", "--exit-thresholds", "0.5,0.5", &paths[0]], &[], "single exit");
+    let vit = fixture("vit_plain");
+    fails_with(&["calibrate", "--model", vit.to_str().unwrap(), "--data", d, "--budget", "1"], &[], "single exit");
+}

@@ -33,6 +33,9 @@ pub enum Command {
     /// Print the top-k classes of images
     #[command(args_override_self = true, allow_negative_numbers = true)]
     Classify(ClassifyArgs),
+    /// Set an early-exit model's (DVT) exit thresholds for a GFLOPs budget, from a data set
+    #[command(args_override_self = true)]
+    Calibrate(CalibrateArgs),
     /// Print a model's architecture, parameter count, input config and tensor table
     #[command(args_override_self = true)]
     Inspect(InspectArgs),
@@ -83,6 +86,9 @@ pub struct ClassifyArgs {
     /// Class names, one per line, instead of the model's
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub labels: Option<String>,
+    /// Early-exit models (DVT): max-softmax thresholds of every exit but the last, e.g. 0.8,0.7 ("inf": never exit there) [default: config.json's exit_thresholds]
+    #[arg(long, value_name = "T,T", value_parser = thresholds)]
+    pub exit_thresholds: Option<Thresholds>,
     /// The images to classify (PNG, JPEG, GIF, BMP, WebP, TIFF)
     #[arg(value_name = "IMAGE", value_hint = clap::ValueHint::FilePath)]
     pub images: Vec<String>,
@@ -137,6 +143,62 @@ pub struct BenchArgs {
     /// With --matmul: only this variant (tiled, register, subgroup) [default: all the adapter has]
     #[arg(long, value_name = "K")]
     pub kernel: Option<String>,
+    /// Early-exit models (DVT): thresholds to time, as for classify [default: config.json's]
+    #[arg(long, value_name = "T,T", value_parser = thresholds)]
+    pub exit_thresholds: Option<Thresholds>,
+    /// Early-exit models (DVT): images to time the cascade on (PNG, JPEG, ...), cycled to fill
+    /// the batch [default: a constant image, which every image answers alike]
+    #[arg(long, value_name = "IMAGE", num_args = 1.., value_hint = clap::ValueHint::FilePath)]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CalibrateArgs {
+    /// The model's hub folder (config.json + model.safetensors); its config.json gets the thresholds
+    #[arg(long, value_name = "M", value_hint = clap::ValueHint::DirPath)]
+    pub model: String,
+    /// Image folder (as for train)
+    #[arg(long, value_name = "D", value_hint = clap::ValueHint::DirPath)]
+    pub data: String,
+    /// Which split to calibrate on (the official code uses training images)
+    #[arg(long, value_name = "SPLIT", default_value = "train", value_parser = ["train", "val", "test"])]
+    pub split: String,
+    /// Mean GFLOPs per image allowed: the thresholds of the most accurate official budget row within it
+    #[arg(long, value_name = "GFLOPS", value_parser = number)]
+    pub budget: f64,
+    /// Use at most N images (the first N of a seeded shuffle) [default: all]
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub max_images: Option<usize>,
+    /// Images per GPU batch
+    #[arg(short = 'b', long, value_name = "B", default_value = "32", value_parser = positive)]
+    pub batch_size: usize,
+    /// Image decoding threads
+    #[arg(short = 'j', long, value_name = "N", default_value = "2", value_parser = positive)]
+    pub workers: usize,
+    /// Print the thresholds without writing config.json
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the whole budget curve and the choice as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `--exit-thresholds`' values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Thresholds(pub Vec<f32>);
+
+/// Comma-separated thresholds (numbers or inf).
+pub fn thresholds(s: &str) -> Result<Thresholds, String> {
+    s.split(',')
+        .map(|t| {
+            let t = t.trim();
+            t.parse::<f32>().ok().filter(|x| !x.is_nan()).ok_or_else(|| format!("must be comma-separated numbers (or inf), got {t:?}"))
+        })
+        .collect::<Result<Vec<f32>, String>>()
+        .map(Thresholds)
 }
 
 /// A positive integer (counts, sizes).

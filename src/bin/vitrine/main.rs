@@ -9,6 +9,7 @@ use vitrine::classify::Classifier;
 use vitrine::models::{config, default_model, Model};
 use vitrine::{preprocess, Engine, Error, Result};
 
+mod calibrate;
 mod cli;
 mod train;
 mod train_args;
@@ -37,6 +38,9 @@ fn classify(a: &ClassifyArgs) -> Result<()> {
         return Err(Error::Input("classify needs at least one IMAGE".into()));
     }
     let mut model = load_model(a.model.as_deref(), a.arch.as_deref())?;
+    if let Some(t) = &a.exit_thresholds {
+        model.config.arch.set_exit_thresholds(&t.0)?;
+    }
     if let Some(path) = &a.labels {
         model.config.labels = Some(read_labels(path, model.config.num_classes())?);
     }
@@ -67,6 +71,10 @@ fn classify(a: &ClassifyArgs) -> Result<()> {
                 println!("{path}:");
                 for (r, p) in top.iter().enumerate() {
                     println!("  {}. {:<40} {:6.2}%  (class {})", r + 1, p.label, p.prob * 100.0, p.index);
+                }
+                if let (Some(e), Some(x)) = (extra.get("exit").and_then(|v| v.as_u64()), clf.model.config.arch.exits()) {
+                    let f = extra.get("exit_gflops").and_then(|v| v.as_f64()).unwrap_or(0.0);
+                    println!("  answered by exit {} of {} ({f:.3} GFLOPs)", e + 1, x.gflops.len());
                 }
             }
         }
@@ -277,6 +285,7 @@ fn run(raw: &[String]) -> Result<()> {
     };
     match command {
         Command::Classify(a) => classify(&a),
+        Command::Calibrate(a) => calibrate::calibrate(&a),
         Command::Inspect(a) => inspect(&a),
         Command::Explain(a) => explain(&a),
         Command::Bench(a) => bench(&a),
