@@ -376,3 +376,39 @@ fn classify_and_calibrate_from_the_command_line() {
     let vit = fixture("vit_plain");
     fails_with(&["calibrate", "--model", vit.to_str().unwrap(), "--data", d, "--budget", "1"], &[], "single exit");
 }
+
+/// `vitrine train` on a DVT model: the summed three-exit loss goes down on a small image
+/// folder, and the saved model loads with its exit thresholds and classifies through the cascade.
+#[test]
+fn vitrine_train_fine_tunes_a_dvt_model() {
+    let dir = tmp("dvt_train", "data");
+    let _ = std::fs::remove_dir_all(&dir);
+    for (c, imgs) in [("a", ["photo", "gray"]), ("b", ["small_odd", "rgba"])] {
+        std::fs::create_dir_all(dir.join("train").join(c)).unwrap();
+        for i in imgs {
+            std::fs::copy(fixture("images").join(format!("{i}.png")), dir.join("train").join(c).join(format!("{i}.png"))).unwrap();
+        }
+    }
+    let out = tmp("dvt_train", "out");
+    let _ = std::fs::remove_dir_all(&out);
+    let m = fixture("dvt_deit_tiny");
+    let args = ["train", "--data", dir.to_str().unwrap(), "--model", m.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    let run = vitrine(&[&args[..], &["--epochs", "6", "-b", "4", "--lr", "3e-3", "--no-aug", "--val-split", "0", "--quiet"]].concat(), &[]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = head.iter().position(|h| *h == "train_loss").expect("train_loss column");
+    let losses: Vec<f64> = csv.lines().skip(1).map(|l| l.split(',').nth(col).unwrap().parse().unwrap()).collect();
+    assert_eq!(losses.len(), 6);
+    // Three cross-entropies of a 2-class head start near 3 ln 2 and fall every epoch (one step each).
+    assert!(losses[0] > 1.5 && losses.windows(2).all(|w| w[1] < w[0]) && losses[5] < losses[0] * 0.9, "summed loss per epoch {losses:?}");
+    let model = Model::load(&out, None).unwrap();
+    assert_eq!(model.config.num_classes(), 2);
+    let before = Model::load(&m, None).unwrap().config.arch.exits().unwrap().thresholds;
+    assert_eq!(model.config.arch.exits().unwrap().thresholds, before, "exit thresholds kept");
+    let mut clf = Classifier::new(model);
+    let t = vitrine::preprocess::load_tensor(&std::fs::read(fixture("images").join("photo.png")).unwrap(), "photo", &clf.model.config.data)
+        .unwrap();
+    let (ex, _, taken) = cascade(&mut clf, &t);
+    assert!(ex[0] <= 2 && taken.len() == 2 && taken.iter().all(|v| v.is_finite()));
+}

@@ -645,7 +645,7 @@ impl Arch for DvtConfig {
             }
             let loss = total.ok_or_else(|| Error::Config("DVT has no exits".into()))?;
             let last = *logits.last().ok_or_else(|| Error::Config("DVT has no exits".into()))?;
-            g.outputs = vec![loss, last];
+            g.outputs.clear(); // the trainer adds its own (the loss times the batch, the logits)
             Ok(CustomTraining { g, loss, logits: last, noise: Vec::new(), teacher: None })
         })())
     }
