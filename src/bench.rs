@@ -140,3 +140,61 @@ pub fn train(engine: &mut Engine, model: &crate::models::Model, batch: usize, it
     };
     Ok(TrainBench { step_ms, images_per_s: batch as f64 * 1e3 / step_ms, kinds })
 }
+
+/// GFLOPs (multiply-adds) of one run of a graph: every linear and batched matmul,
+/// as PyTorch's FlopCounter counts them.
+pub fn graph_gflops(g: &Graph) -> f64 {
+    g.nodes.iter().map(|n| n.op.macs(g)).sum::<u64>() as f64 / 1e9
+}
+
+/// One timed configuration of an early-exit cascade (or of a plain model).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CascadeResult {
+    /// What was timed.
+    pub label: String,
+    /// The exit thresholds used (empty for a plain model).
+    pub thresholds: Vec<f32>,
+    /// Median wall time of one batch in milliseconds (uploads, every exit, readbacks).
+    pub ms: f64,
+    /// Images per second at that median.
+    pub images_per_s: f64,
+    /// Mean GFLOPs per image of the exits the images took.
+    pub gflops_per_image: f64,
+    /// Share of the images answered by each exit.
+    pub exit_share: Vec<f64>,
+}
+
+/// Times a cascade classifier on `input` (`batch` images) under `thresholds`: a warm-up
+/// run (compiles the exits' batch sizes), then the median of `iters` runs.
+pub fn cascade(
+    engine: &mut Engine,
+    clf: &mut crate::Classifier,
+    input: &[f32],
+    label: &str,
+    thresholds: &[f32],
+    iters: usize,
+) -> Result<CascadeResult> {
+    clf.model.config.arch.set_exit_thresholds(thresholds)?;
+    let exits = clf.model.config.arch.exits().ok_or_else(|| crate::Error::Input("not an early-exit model".into()))?;
+    let out = pollster::block_on(clf.outputs(engine, input))?;
+    let taken: Vec<usize> = out.first().map(|v| v.iter().map(|&e| e as usize).collect()).unwrap_or_default();
+    let n = taken.len().max(1);
+    let mut times = Vec::with_capacity(iters);
+    for _ in 0..iters.max(1) {
+        let t = Instant::now();
+        pollster::block_on(clf.outputs(engine, input))?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let ms = times[times.len() / 2];
+    let gflops_per_image = taken.iter().map(|&e| exits.gflops.get(e).copied().unwrap_or(0.0)).sum::<f64>() / n as f64;
+    let exit_share = (0..exits.gflops.len()).map(|e| taken.iter().filter(|&&x| x == e).count() as f64 / n as f64).collect();
+    Ok(CascadeResult {
+        label: label.into(),
+        thresholds: thresholds.to_vec(),
+        ms,
+        images_per_s: n as f64 * 1e3 / ms,
+        gflops_per_image,
+        exit_share,
+    })
+}

@@ -16,6 +16,28 @@
 
 use crate::error::{Error, Result};
 
+/// An exit's confidence in one image: the largest softmax probability of its logits, in
+/// f32 as `F.softmax(o, 1).max(1)` computes it (1 / sum of exp(l - max)). The cascade, the
+/// calibration and the benchmark all use this one function, so a threshold taken from a
+/// calibration image's confidence sends that image out at the same exit.
+pub fn confidence(logits: &[f32]) -> f32 {
+    let m = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    1.0 / logits.iter().map(|&v| (v - m).exp()).sum::<f32>()
+}
+
+/// The predicted class of one row of logits (the first of equal maxima).
+pub fn argmax(logits: &[f32]) -> usize {
+    logits.iter().enumerate().fold(0, |best, (j, &v)| if v > logits[best] { j } else { best })
+}
+
+/// Every exit's confidences and predictions from the cascade's per-exit logits
+/// (`[images * classes]` each, `k` classes): `(conf[exit][image], pred[exit][image])`.
+pub fn confidences(per_exit: &[Vec<f32>], k: usize, images: usize) -> (Vec<Vec<f32>>, Vec<Vec<usize>>) {
+    let conf = per_exit.iter().map(|l| l.chunks(k.max(1)).take(images).map(confidence).collect()).collect();
+    let pred = per_exit.iter().map(|l| l.chunks(k.max(1)).take(images).map(argmax).collect()).collect();
+    (conf, pred)
+}
+
 /// The official budget rows: p = 1..=59.
 pub const ROWS: std::ops::RangeInclusive<u32> = 1..=59;
 

@@ -150,7 +150,7 @@ impl Classifier {
             for (r, &i) in alive.iter().enumerate() {
                 let row = &logits[r * k..(r + 1) * k];
                 exit_logits[i * k..(i + 1) * k].copy_from_slice(row);
-                let conf = top_k(row, 1).first().map_or(0.0, |p| p.1);
+                let conf = crate::calibrate::confidence(row);
                 if e + 1 == n_exit || exits.thresholds.get(e).is_some_and(|&t| conf >= t) {
                     exit_of[i] = e as f32;
                     taken[i * k..(i + 1) * k].copy_from_slice(row);

@@ -8,7 +8,10 @@
 //! engine.loadDefault();                              // or engine.loadModel(configText, weightsBytes)
 //! const r = JSON.parse(await engine.classify(bytes, 5, "cat.jpg"));   // encoded image bytes (+ a name for errors)
 //! // r = {top_k: [{index, label, prob}], logits: [...], timings: {preprocess_ms, compile_ms, gpu_ms, readback_ms, total_ms}}
-//! //   (+ kept_tokens: [[patch indices] per pruning stage] for DynamicViT)
+//! //   (+ kept_tokens: [[patch indices] per pruning stage] for DynamicViT;
+//! //    + exit, exit_logits, exit_gflops, exit_costs for DVT's early-exit cascades)
+//! const rows = JSON.parse(await engine.classifyMany([bytesA, bytesB], 5));   // one batch, one object per image
+//! engine.setExitThresholds([0.8, 0.7]);             // DVT: thresholds of every exit but the last
 //! ```
 //! Errors reject with a JS `Error` whose message is the CLI's error line.
 
@@ -116,6 +119,35 @@ impl WebEngine {
         run(inner, img, top_k, t0).await
     }
 
+    /// Classifies several encoded images as one batch (DVT: images that stop at different
+    /// exits): a JSON array with one object per image, in order, each as `classify` returns.
+    #[wasm_bindgen(js_name = classifyMany)]
+    pub async fn classify_many(&self, images: Vec<js_sys::Uint8Array>, top_k: usize) -> Result<String, JsError> {
+        let t0 = now_ms();
+        let channels = {
+            let i = self.inner.try_borrow().map_err(|_| busy())?;
+            i.clf.as_ref().ok_or_else(|| JsError::new("no model loaded"))?.model.config.data.input_size[0]
+        };
+        if images.is_empty() {
+            return Err(JsError::new("classifyMany needs at least one image"));
+        }
+        let mut decoded = Vec::with_capacity(images.len());
+        for (i, bytes) in images.iter().enumerate() {
+            decoded.push(decode(&bytes.to_vec(), &format!("image {i}"), channels).map_err(js)?);
+        }
+        let rows = run_batch(self.inner.clone(), decoded, top_k, t0).await?;
+        Ok(serde_json::Value::Array(rows).to_string())
+    }
+
+    /// An early-exit model's (DVT) max-softmax thresholds, one per exit but the last
+    /// (`Infinity`: never exit there); they apply from the next request.
+    #[wasm_bindgen(js_name = setExitThresholds)]
+    pub fn set_exit_thresholds(&self, thresholds: Vec<f32>) -> Result<(), JsError> {
+        let mut inner = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        let clf = inner.clf.as_mut().ok_or_else(|| JsError::new("no model loaded"))?;
+        clf.model.config.arch.set_exit_thresholds(&thresholds).map_err(js)
+    }
+
     /// Classifies RGBA pixels (an `ImageData`'s `data`, `width` x `height`).
     #[wasm_bindgen(js_name = classifyRgba)]
     pub async fn classify_rgba(&self, rgba: Vec<u8>, width: usize, height: usize, top_k: usize) -> Result<String, JsError> {
@@ -146,32 +178,46 @@ fn model_info(m: &Model) -> String {
 }
 
 async fn run(inner: Rc<RefCell<Inner>>, img: Image8, top_k: usize, t0: f64) -> Result<String, JsError> {
+    let mut rows = run_batch(inner, vec![img], top_k, t0).await?;
+    Ok(rows.pop().unwrap_or_default().to_string())
+}
+
+/// Classifies decoded images as one batch: one JSON object per image, in order.
+async fn run_batch(inner: Rc<RefCell<Inner>>, imgs: Vec<Image8>, top_k: usize, t0: f64) -> Result<Vec<serde_json::Value>, JsError> {
     let mut guard = inner.try_borrow_mut().map_err(|_| busy())?;
     let Inner { engine, clf } = &mut *guard;
     let clf = clf.as_mut().ok_or_else(|| JsError::new("no model loaded"))?;
     let cfg = clf.model.config.data.clone();
-    let input = normalize(&eval_image(&img, &cfg).map_err(js)?, &cfg);
+    let mut input = Vec::new();
+    for img in &imgs {
+        input.extend(normalize(&eval_image(img, &cfg).map_err(js)?, &cfg));
+    }
+    let n = imgs.len().max(1);
     let t1 = now_ms();
-    clf.prepare(engine, 1).map_err(js)?;
+    clf.prepare(engine, n).map_err(js)?;
     let t2 = now_ms();
     let (mut outs, gpu_ms, readback_ms) = clf.outputs_staged(engine, &input, &now_ms).await.map_err(js)?;
     let logits = outs.pop().unwrap_or_default();
-    let extra = clf.model.config.arch.explain(&outs, 1).pop().unwrap_or_default();
+    let extras = clf.model.config.arch.explain(&outs, n);
     let t3 = now_ms();
     let k = top_k.clamp(1, clf.model.config.num_classes().max(1));
-    let mut v = serde_json::json!({
-        "top_k": clf.top_k(&logits, k),
-        "logits": logits,
-        "timings": {
-            "preprocess_ms": t1 - t0,
-            "compile_ms": t2 - t1,
-            "gpu_ms": gpu_ms,
-            "readback_ms": readback_ms,
-            "total_ms": t3 - t0,
-        },
+    let width = logits.len() / n;
+    let timings = serde_json::json!({
+        "preprocess_ms": t1 - t0,
+        "compile_ms": t2 - t1,
+        "gpu_ms": gpu_ms,
+        "readback_ms": readback_ms,
+        "total_ms": t3 - t0,
     });
-    if let Some(map) = v.as_object_mut() {
-        map.extend(extra); // DynamicViT: kept_tokens per pruning stage
-    }
-    Ok(v.to_string())
+    Ok(logits
+        .chunks(width.max(1))
+        .zip(extras)
+        .map(|(row, extra)| {
+            let mut v = serde_json::json!({ "top_k": clf.top_k(row, k), "logits": row, "timings": timings });
+            if let Some(map) = v.as_object_mut() {
+                map.extend(extra); // DynamicViT: kept_tokens per pruning stage; DVT: exit, exit_logits, exit_gflops
+            }
+            v
+        })
+        .collect())
 }

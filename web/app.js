@@ -74,6 +74,10 @@ function startWorker() {
 }
 
 // Sends a request, starting the worker (and loading the built-in model) first when there is none.
+// For scripts and the end-to-end test: a request to the engine's worker (e.g.
+// vitrineCall("classifyMany", { images: [bytes, ...] })).
+window.vitrineCall = (type, body = {}) => call("Working…", type, body).finally(() => status("Ready", "ready"));
+
 async function call(text, type, body = {}, transfer = []) {
   if (!worker) {
     status("Loading the engine and the built-in model…", "busy");
@@ -141,6 +145,15 @@ function render(r) {
     li.append(bar, name, pct);
     return li;
   }));
+  // DVT: which exit answered and what it cost, against running every exit.
+  const ex = $("exit");
+  ex.hidden = r.exit === undefined;
+  if (r.exit !== undefined) {
+    const costs = r.exit_costs ?? [];
+    const all = costs[costs.length - 1];
+    ex.textContent = `Answered by exit ${r.exit + 1} of ${costs.length}: ${r.exit_gflops.toFixed(3)} GFLOPs` +
+      (all ? ` (${((r.exit_gflops / all) * 100).toFixed(0)}% of running every exit, ${all.toFixed(3)} GFLOPs)` : "");
+  }
   const t = r.timings;
   const rows = [["preprocess", t.preprocess_ms], ["compile (first run)", t.compile_ms], ["GPU", t.gpu_ms], ["readback", t.readback_ms], ["total", t.total_ms]];
   $("timings").replaceChildren(...rows.map(([k, v]) => {

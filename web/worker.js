@@ -28,6 +28,11 @@ async function handle(msg) {
       return JSON.parse(await e.classify(msg.bytes, 5, msg.name ?? null));
     case "classifyRgba":
       return JSON.parse(await e.classifyRgba(msg.data, msg.width, msg.height, 5));
+    case "classifyMany":
+      return JSON.parse(await e.classifyMany(msg.images, 5));
+    case "exitThresholds":
+      e.setExitThresholds(new Float32Array(msg.thresholds));
+      return null;
     case "load": {
       const info = JSON.parse(e.loadModel(msg.config, msg.weights));
       custom = { config: msg.config, weights: msg.weights };

@@ -95,6 +95,12 @@ try {
     for (const im of c.images) {
       const rr = await classify(im.image);
       check(`custom model ${name}, ${path.basename(im.image)}`, rr.logits, im.logits);
+      if (im.exit !== undefined) {
+        // DVT: the exit that answered, as native (batch 1).
+        const same = rr.exit === im.exit;
+        console.log(`${same ? "ok  " : "FAIL"} custom model ${name}, ${path.basename(im.image)}: exit ${rr.exit} (native ${im.exit})`);
+        failed ||= !same;
+      }
       if (im.kept_tokens) {
         // DynamicViT: the patches kept at each pruning stage, exactly as native.
         const same = JSON.stringify(rr.kept_tokens) === JSON.stringify(im.kept_tokens);
@@ -103,6 +109,31 @@ try {
       }
     }
     await page.screenshot({ path: path.join(artifacts, `web-custom-${name}.png`), fullPage: true });
+  }
+
+  // DVT (the last custom model): a mixed batch through classifyMany, whose images stop at
+  // different exits (thresholds set through the API), in input order; then thresholds that
+  // send every image to the last exit.
+  const batch = expected.dvt_batch ?? [];
+  if (batch.length) {
+    await page.evaluate((t) => window.vitrineCall("exitThresholds", { thresholds: t }), expected.dvt_thresholds);
+    const files = batch.map((b) => [...fs.readFileSync(b.image)]);
+    const runBatch = () => page.evaluate((fs_) => window.vitrineCall("classifyMany", { images: fs_.map((f) => new Uint8Array(f)) }), files);
+    const rows = await runBatch();
+    const exits = rows.map((r) => r.exit);
+    const want = batch.map((b) => b.exit);
+    const same = JSON.stringify(exits) === JSON.stringify(want) && new Set(want).size === 3;
+    console.log(`${same ? "ok  " : "FAIL"} DVT mixed batch: exits ${JSON.stringify(exits)} (native ${JSON.stringify(want)})`);
+    failed ||= !same;
+    rows.forEach((r, i) => check(`DVT mixed batch, ${path.basename(batch[i].image)}`, r.logits, batch[i].logits));
+    const shown = await page.$eval("#exit", (e) => !e.hidden && /Answered by exit \d of 3/.test(e.textContent));
+    console.log(`${shown ? "ok  " : "FAIL"} the page shows which exit answered and its cost`);
+    failed ||= !shown;
+    await page.evaluate(() => window.vitrineCall("exitThresholds", { thresholds: [Infinity, Infinity] }));
+    const all = await runBatch();
+    const last = all.every((r) => r.exit === 2 && r.exit_logits.length === 3);
+    console.log(`${last ? "ok  " : "FAIL"} DVT thresholds set to Infinity: every image runs all three exits`);
+    failed ||= !last;
   }
 
   // A file that is not an image: the CLI's one-line message, shown on the page.

@@ -12,8 +12,9 @@ mkdir -p "$out"
 native() { target/release/vitrine classify --json "$@"; }
 sample=models/samples/ankle-boot-0.png
 # "Load your own model": a ViT, a Swin (shifted, padded windows, patch merging), an HVT (1-D token pooling),
-# T2T-ViTs (soft splits; Performer and token-transformer token layers), a DynamicViT (per-image token pruning).
-customs="tests/fixtures/vit_plain tests/fixtures/swin_3stage_pad tests/fixtures/hvt_2pool tests/fixtures/t2t_performer tests/fixtures/t2t_transformer tests/fixtures/dynvit_small"
+# T2T-ViTs (soft splits; Performer and token-transformer token layers), a DynamicViT (per-image token pruning),
+# a DVT (early exit per image; last, so that the mixed-batch check below runs on it).
+customs="tests/fixtures/vit_plain tests/fixtures/swin_3stage_pad tests/fixtures/hvt_2pool tests/fixtures/t2t_performer tests/fixtures/t2t_transformer tests/fixtures/dynvit_small tests/fixtures/dvt_t2t_tiny"
 photo=tests/fixtures/images/photo.png
 {
   echo '{"default": {"image": "'$sample'", "logits": '
@@ -25,10 +26,17 @@ photo=tests/fixtures/images/photo.png
     native --model "$custom" "$sample" "$photo" | python3 -c '
 import json, sys
 rows = [json.loads(l) for l in sys.stdin]
-print(",".join(json.dumps({k: r[k] for k in ("image", "logits", "kept_tokens") if k in r}) for r in rows))'
+print(",".join(json.dumps({k: r[k] for k in ("image", "logits", "kept_tokens", "exit") if k in r}) for r in rows))'
     echo ']}'
     sep=","
   done
+  # DVT: the four fixture PNGs as one batch, native, under thresholds that send them to
+  # exits 3, 2, 1, 1 (every deciding confidence at least 0.03 from its threshold).
+  dvt_images="tests/fixtures/images/photo.png tests/fixtures/images/small_odd.png tests/fixtures/images/gray.png tests/fixtures/images/rgba.png"
+  echo '], "dvt_thresholds": [0.47, 0.58], "dvt_batch": ['
+  native --model tests/fixtures/dvt_t2t_tiny --batch 4 --exit-thresholds 0.47,0.58 $dvt_images | python3 -c '
+import json, sys
+print(",".join(json.dumps({k: r[k] for k in ("image", "logits", "exit")}) for r in map(json.loads, sys.stdin)))'
   echo ']}'
 } > "$out/web-expected.json"
 node web/test/e2e.mjs "$out/web-expected.json" "$out"

@@ -63,14 +63,10 @@ pub fn calibrate(a: &CalibrateArgs) -> Result<()> {
         let b = b?;
         let per = b.images.len() / b.labels.len().max(1);
         let outs = pollster::block_on(clf.outputs(&mut engine, &b.images[..b.count * per]))?;
+        let (c, p) = rule::confidences(&outs[1..=n_exit], k, b.count);
         for e in 0..n_exit {
-            for row in outs[1 + e].chunks(k).take(b.count) {
-                // F.softmax(o, 1).max(dim=1) in f32.
-                let m = row.iter().fold(f32::NEG_INFINITY, |x, &y| x.max(y));
-                let sum: f32 = row.iter().map(|&v| (v - m).exp()).sum();
-                conf[e].push(1.0 / sum);
-                pred[e].push(row.iter().enumerate().fold(0, |best, (j, &v)| if v > row[best] { j } else { best }));
-            }
+            conf[e].extend(&c[e]);
+            pred[e].extend(&p[e]);
         }
         target.extend(b.labels.iter().take(b.count).map(|&l| l as usize));
         bar.update(i + 1, 0, target.len(), "");

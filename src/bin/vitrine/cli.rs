@@ -146,8 +146,14 @@ pub struct BenchArgs {
     /// Early-exit models (DVT): thresholds to time, as for classify [default: config.json's]
     #[arg(long, value_name = "T,T", value_parser = thresholds)]
     pub exit_thresholds: Option<Thresholds>,
+    /// Early-exit models (DVT): GFLOPs budgets to calibrate thresholds for on the timed images (the official rule) and time [default: two, a third and two thirds of the way from the first exit's cost to the last's]
+    #[arg(long, value_name = "G,G", value_parser = thresholds)]
+    pub budgets: Option<Thresholds>,
+    /// Early-exit models (DVT): a preset timed beside the cascade, with random weights (e.g. t2t_vit_12)
+    #[arg(long, value_name = "PRESET")]
+    pub compare: Option<String>,
     /// Early-exit models (DVT): images to time the cascade on (PNG, JPEG, ...), cycled to fill
-    /// the batch [default: a constant image, which every image answers alike]
+    /// the batch [default: seeded noise images]
     #[arg(long, value_name = "IMAGE", num_args = 1.., value_hint = clap::ValueHint::FilePath)]
     pub images: Vec<String>,
 }

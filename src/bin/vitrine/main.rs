@@ -214,6 +214,102 @@ fn bench_train(engine: &mut Engine, model: &Model, batch: usize, iters: usize) -
     Ok(())
 }
 
+/// An early-exit model: the cascade at two GFLOPs budgets (thresholds calibrated on the
+/// timed images by the official rule), with every exit, and a plain preset beside it.
+fn bench_cascade(engine: &mut Engine, mut model: Model, args: &BenchArgs) -> Result<()> {
+    let batch = args.batch;
+    if let Some(t) = &args.exit_thresholds {
+        model.config.arch.set_exit_thresholds(&t.0)?;
+    }
+    let exits = model.config.arch.exits().ok_or_else(|| Error::Input("not an early-exit model".into()))?;
+    let n_exit = exits.gflops.len();
+    let per: usize = model.config.data.input_size.iter().product();
+    let mut input = Vec::with_capacity(batch * per);
+    if args.images.is_empty() {
+        let mut rng = vitrine::rng::Rng::new(11);
+        input.extend((0..batch * per).map(|_| vitrine::rng::normal(&mut rng) as f32));
+    } else {
+        let mut decoded = Vec::new();
+        for p in &args.images {
+            let bytes = std::fs::read(p).map_err(|e| Error::io(p, e))?;
+            decoded.push(preprocess::load_tensor(&bytes, p, &model.config.data)?);
+        }
+        for i in 0..batch {
+            input.extend_from_slice(&decoded[i % decoded.len()]);
+        }
+    }
+    println!(
+        "model: {} | batch {batch} | {} iterations | {} images",
+        model.source,
+        args.iters,
+        if args.images.is_empty() { "seeded noise".to_string() } else { format!("{} files", args.images.len()) }
+    );
+    println!(
+        "exits: {} GFLOPs (cumulative, multiply-adds per image)",
+        exits.gflops.iter().map(|g| format!("{g:.3}")).collect::<Vec<_>>().join(" / ")
+    );
+    let configured = exits.thresholds.clone();
+    let mut clf = Classifier::new(model);
+    // Every exit's confidences on these images: the calibration set of the budget rows.
+    let inf = vec![f32::INFINITY; n_exit - 1];
+    clf.model.config.arch.set_exit_thresholds(&inf)?;
+    let out = pollster::block_on(clf.outputs(engine, &input))?;
+    let k = clf.model.config.num_classes().max(1);
+    let (conf, pred) = vitrine::calibrate::confidences(&out[1..=n_exit], k, batch);
+    let flops: Vec<f32> = exits.gflops.iter().map(|&g| g as f32).collect();
+    let rows = vitrine::calibrate::curve(&conf, &pred, &pred[n_exit - 1], &flops);
+    let (lo, hi) = (exits.gflops[0], exits.gflops[n_exit - 1]);
+    let budgets: Vec<f64> = match &args.budgets {
+        Some(b) => b.0.iter().map(|&x| x as f64).collect(),
+        None => vec![lo + (hi - lo) / 3.0, lo + 2.0 * (hi - lo) / 3.0],
+    };
+    let mut results = Vec::new();
+    for b in &budgets {
+        let row = vitrine::calibrate::pick(&rows, *b)?;
+        results.push(vitrine::bench::cascade(
+            engine,
+            &mut clf,
+            &input,
+            &format!("budget {b:.3} GFLOPs (row p = {})", row.p),
+            &row.thresholds,
+            args.iters,
+        )?);
+    }
+    if configured.iter().all(|t| t.is_finite()) {
+        results.push(vitrine::bench::cascade(engine, &mut clf, &input, "config.json's thresholds", &configured, args.iters)?);
+    }
+    results.push(vitrine::bench::cascade(engine, &mut clf, &input, "every exit (no early exit)", &inf, args.iters)?);
+    if let Some(p) = &args.compare {
+        let plain = Model::fresh(config::preset(p)?, 1)?;
+        let gflops = vitrine::bench::graph_gflops(&plain.graph(1)?);
+        let mut c = Classifier::new(plain);
+        let inp = vec![0.1f32; c.image_len() * batch];
+        pollster::block_on(c.logits(engine, &inp))?;
+        let mut times = Vec::new();
+        for _ in 0..args.iters {
+            let t = Instant::now();
+            pollster::block_on(c.logits(engine, &inp))?;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(f64::total_cmp);
+        let ms = times[times.len() / 2];
+        results.push(vitrine::bench::CascadeResult {
+            label: format!("{p} (plain, random weights)"),
+            thresholds: Vec::new(),
+            ms,
+            images_per_s: batch as f64 * 1e3 / ms,
+            gflops_per_image: gflops,
+            exit_share: Vec::new(),
+        });
+    }
+    println!("{:<44} {:>10} {:>10} {:>9}  exits taken", "", "ms/batch", "images/s", "GFLOPs");
+    for r in &results {
+        let share = r.exit_share.iter().map(|s| format!("{:.0}%", s * 100.0)).collect::<Vec<_>>().join(" / ");
+        println!("{:<44} {:>10.1} {:>10.2} {:>9.3}  {share}", r.label, r.ms, r.images_per_s, r.gflops_per_image);
+    }
+    Ok(())
+}
+
 fn bench(args: &BenchArgs) -> Result<()> {
     let (batch, iters) = (args.batch, args.iters);
     let mut engine = Engine::new_blocking()?;
@@ -228,6 +324,9 @@ fn bench(args: &BenchArgs) -> Result<()> {
     };
     if args.train {
         return bench_train(&mut engine, &model, batch, iters);
+    }
+    if model.config.arch.exits().is_some() {
+        return bench_cascade(&mut engine, model, args);
     }
     println!("model: {} | batch {batch} | {iters} iterations", model.source);
     let mut clf = Classifier::new(model);

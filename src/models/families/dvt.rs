@@ -300,32 +300,33 @@ impl DvtConfig {
         let (n, nn) = (1 + sp * sp, 1 + s * s);
         let batch = g.shape(prev[0])[0] / hp;
         g.scope(pre.clone());
-        // The first 1x1 conv over the H * D channels of cat(rels): one linear per block's
-        // heads, accumulated (channel i * H + h is block i, head h).
+        // cat(rels) with the channels last, [B, n * n, H * D] (channel i * H + h is block i,
+        // head h): each block's logits transposed to [B, n * n, H], joined pairwise.
+        let mut parts: Vec<TensorId> = prev.iter().map(|&r| g.transpose_shaped(r, [batch, hp, n * n], &[batch, n * n, hp])).collect::<Result<_>>()?;
+        while parts.len() > 1 {
+            parts = parts.chunks(2).map(|p| if let [a, b] = p { g.concat_last(*a, *b) } else { Ok(p[0]) }).collect::<Result<_>>()?;
+        }
+        let a = parts.pop().ok_or_else(|| Error::Config(format!("DVT stage {e}: the previous stage has no blocks")))?;
+        // The two 1x1 convs: an MLP over the channels of every (query, key) pair.
         let w0 = g.param_view(&format!("{pre}.0.weight"), &[3 * hd, hd, 1, 1], &[3 * hd, hd]);
         let b0 = g.param(&format!("{pre}.0.bias"), &[3 * hd]);
-        let mut acc = None;
-        for (i, &r) in prev.iter().enumerate() {
-            let rt = g.transpose_shaped(r, [batch, hp, n * n], &[batch, n * n, hp])?;
-            let wi = g.slice_last(w0, i * hp, hp)?;
-            acc = Some(g.linear_fused(rt, wi, if i == 0 { Some(b0) } else { None }, Act::None, None, acc)?);
-        }
-        let acc = acc.ok_or_else(|| Error::Config(format!("DVT stage {e}: the previous stage has no blocks")))?;
-        let h = g.gelu(acc)?;
+        let h = g.linear_fused(a, w0, Some(b0), Act::Gelu, None, None)?;
         // Stored as a conv [HD, 3HD, 1, 1]: the same values as [HD, 3HD].
         let w2 = g.param_view(&format!("{pre}.2.weight"), &[hd, 3 * hd, 1, 1], &[hd, 3 * hd]);
         let b2 = g.param(&format!("{pre}.2.bias"), &[hd]);
         let a = g.linear(h, w2, Some(b2))?; // [B, n * n, HD]
+        // Chunk per block while the grid is small, then resample the query and key axes of
+        // each chunk straight into the [B * H, N, N] layout the block's scores have.
         let up = self.up(e);
-        let q = ResampleDims { outer: batch, inner: n * hd, s_in: sp, up, s_out: s, keep_cls: true };
-        let a = g.token_resample(a, q, &[batch, nn, n, hd])?;
-        let k = ResampleDims { outer: batch * nn, inner: hd, s_in: sp, up, s_out: s, keep_cls: true };
-        let a = g.token_resample(a, k, &[batch, nn, nn, hd])?;
         let h = st.num_heads;
+        let q = ResampleDims { outer: batch * h, inner: n, s_in: sp, up, s_out: s, keep_cls: true };
+        let k = ResampleDims { outer: batch * h * nn, inner: 1, s_in: sp, up, s_out: s, keep_cls: true };
         (0..st.depth)
             .map(|i| {
                 let part = g.slice_last(a, i * h, h)?;
-                g.transpose_shaped(part, [batch, nn * nn, h], &[batch * h, nn, nn])
+                let part = g.transpose_shaped(part, [batch, n * n, h], &[batch * h, n, n])?;
+                let part = g.token_resample(part, q, &[batch * h, nn, n])?;
+                g.token_resample(part, k, &[batch * h, nn, nn])
             })
             .collect()
     }
@@ -651,7 +652,7 @@ impl Arch for DvtConfig {
     }
     /// `exit`: the 0-based exit that answered; `exit_logits`: the logits of every exit
     /// computed for the image; `exit_gflops`: the cumulative GFLOPs (multiply-adds) of the
-    /// exits run. The extra outputs are the cascade's (`classify.rs`): the exit per image,
+    /// exits run; `exit_costs`: each exit's cumulative GFLOPs. The extra outputs are the cascade's (`classify.rs`): the exit per image,
     /// then each exit's logits (NaN rows where an image did not run it).
     fn explain(&self, extra: &[Vec<f32>], batch: usize) -> Vec<Map<String, Value>> {
         let mut out = vec![Map::new(); batch];
@@ -670,6 +671,7 @@ impl Arch for DvtConfig {
             if let Some(f) = gflops.get(ex) {
                 obj.insert("exit_gflops".into(), Value::from(*f));
             }
+            obj.insert("exit_costs".into(), Value::from(gflops.clone()));
         }
         out
     }
