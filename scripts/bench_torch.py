@@ -7,9 +7,10 @@ and shapes as `vitrine bench` (run by hand, never in CI):
 Prints matmul GFLOP/s (x @ w.T, nn.Linear's layout, fp32) and timm forward
 throughput (eval, no_grad, fp32, eager) at batch 1 and 8.
 
-With --official hvt_ti_1,t2t_vit_7,t2t_vit_14,dynamicvit_deit_s: the official code of
-families timm lacks (HVT, T2T-ViT and DynamicViT, vendored in scripts/*_official/),
-forward at 224 (eval: DynamicViT prunes), batch --batches.
+With --official hvt_ti_1,t2t_vit_7,t2t_vit_14,dynamicvit_deit_s,dvt_t2t_vit_12: the official
+code of families timm lacks (HVT, T2T-ViT, DynamicViT and DVT, vendored in scripts/*_official/),
+forward at 224 (eval: DynamicViT prunes; DVT computes all three exits, as its code always does),
+batch --batches.
 
 With --train: training-step throughput (forward, label-smoothed cross-entropy,
 backward, AdamW step; fp32 eager), the counterpart of `vitrine bench --train`:
@@ -99,6 +100,30 @@ def official(a):
                 model = dyvit.VisionTransformerDiffPruning(patch_size=16, embed_dim=embed, depth=12, num_heads=heads,
                                                            mlp_ratio=4, qkv_bias=True, pruning_loc=[3, 6, 9],
                                                            token_ratio=[0.7, 0.7 ** 2, 0.7 ** 3], distill=True)
+        elif name.startswith("dvt_"):
+            # The official DVT wrappers always compute all three exits (inference.py applies the
+            # exit rule afterwards): this is the "every exit" figure of `vitrine bench` on a DVT.
+            import make_dvt_fixtures as dvtf
+            mods, _, shim = dvtf.official()
+            factory = {"dvt_t2t_vit_12": (mods["t2t"], "DVT_T2t_vit_12"), "dvt_t2t_vit_14": (mods["t2t"], "DVT_T2t_vit_14"),
+                       "dvt_deit_small": (mods["deit"], "DVT_Deit_small")}.get(name)
+            if factory is None:
+                raise SystemExit(f"--official {name}: not a DVT preset (dvt_t2t_vit_12, dvt_t2t_vit_14, dvt_deit_small)")
+            with quiet():
+                model = getattr(*factory)()
+            inner = model
+
+            class AllExits(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.m = inner
+
+                def forward(self, x):
+                    if x.is_cuda:  # the official code's torch.zeros(B, 1, 48).cuda() works as written
+                        return self.m(x)
+                    with shim.cpu_cuda_noop():
+                        return self.m(x)
+            model = AllExits()
         elif name.startswith("t2t_vit_"):
             module = t2t.official_t2t()
             factory = getattr(module, name, None)
@@ -107,7 +132,7 @@ def official(a):
             with quiet():
                 model = factory()
         else:
-            raise SystemExit(f"--official {name}: not an HVT, T2T-ViT or DynamicViT preset")
+            raise SystemExit(f"--official {name}: not an HVT, T2T-ViT, DynamicViT or DVT preset")
         model = model.eval().to(dev)
         for b in [int(x) for x in a.batches.split(",")]:
             x = torch.randn(b, 3, 224, 224, device=dev)

@@ -67,6 +67,11 @@ for entry in "${infer[@]}"; do
     say "vitrine $model b$b ${ms:-failed: $(echo "$out" | tail -1)} ms"
   done
 done
+if [ $quick = 0 ]; then
+  # DVT-T2T-12: the cascade at two calibrated budgets, every exit, and plain T2T-ViT-12 beside it.
+  "$bin" bench --arch dvt_t2t_vit_12 --batch 8 --iters 5 --compare t2t_vit_12 2>&1 |
+    sed -n '/^exits:/,$p' | while read -r line; do say "vitrine dvt_t2t_vit_12 b8 | $line"; done
+fi
 for entry in "${train[@]}"; do
   set -- $entry
   out=$("$bin" bench --train --arch "$1" --batch "$2" --iters 5 2>&1)
@@ -76,8 +81,10 @@ done
 
 if python3 -c 'import torch, timm' 2>/dev/null; then
   dev=$(python3 -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')
+  dvt_args="--official dvt_t2t_vit_12 --batches 8"  # its own process: DVT's vendored models/ package shadows T2T-ViT's
+  [ $quick = 1 ] && dvt_args="--official dvt_t2t_vit_12 --batches 1"
   for args in "--models $torch_models --batches $torch_batches" "--official $official --batches $official_batches" \
-              "--train $torch_train"; do
+              "$dvt_args" "--train $torch_train"; do
     # shellcheck disable=SC2086
     python3 scripts/bench_torch.py --device "$dev" --iters 10 $args 2>&1 | grep -E '^(torch|forward|train)' | while read -r line; do say "torch $line"; done
   done
