@@ -412,3 +412,34 @@ fn vitrine_train_fine_tunes_a_dvt_model() {
     let (ex, _, taken) = cascade(&mut clf, &t);
     assert!(ex[0] <= 2 && taken.len() == 2 && taken.iter().all(|v| v.is_finite()));
 }
+
+/// The presets have the official models' parameter counts (spec §1: DVT_T2t_vit_12 22,461,516,
+/// DVT_T2t_vit_14 67,881,836, DVT_Deit_small 70,442,232) and their cumulative exit costs
+/// (0.468 / 1.446 / 3.455 GMACs for DVT-T2T-12), and a bad config is refused with a reason.
+#[test]
+fn presets_match_the_official_models() {
+    use vitrine::models::config::preset;
+    for (name, want) in [("dvt_t2t_vit_12", 22_461_516usize), ("dvt_t2t_vit_14", 67_881_836), ("dvt_deit_small", 70_442_232)] {
+        let cfg = preset(name).unwrap();
+        let g = vitrine::models::build(&cfg, 1).unwrap();
+        let n: usize = g.param_table().iter().map(|(_, s)| s.iter().product::<usize>()).sum();
+        assert_eq!(n, want, "{name}: parameters");
+    }
+    let gflops = preset("dvt_t2t_vit_12").unwrap().arch.exits().unwrap().gflops;
+    for (g, w) in gflops.iter().zip([0.468, 1.446, 3.455]) {
+        assert!((g - w).abs() <= 2e-3 * w, "DVT-T2T-12 cumulative GMACs {gflops:?}");
+    }
+    let text = std::fs::read_to_string(fixture("dvt_t2t_tiny").join("config.json")).unwrap();
+    for (edit, needle) in [
+        (("\"img_size\": 224", "\"img_size\": 256"), "img_size 256"),
+        (("\"tokens_type\": \"performer_less_token\"", "\"tokens_type\": \"transformer\""), "tokens_type"),
+        (("\"num_heads\": 3,\n        \"mlp_ratio\": 2.0,\n        \"qkv_bias\": false,\n        \"qk_scale\": null,\n        \"token_dim\": 6", "\"num_heads\": 4,\n        \"mlp_ratio\": 2.0,\n        \"qkv_bias\": false,\n        \"qk_scale\": null,\n        \"token_dim\": 6"), "relation reuse needs num_heads x depth"),
+        (("0.4017", "\"high\""), "exit_thresholds"),
+    ] {
+        let bad = text.replacen(edit.0, edit.1, 1);
+        assert_ne!(bad, text, "{needle}: the edit must apply");
+        let v: serde_json::Value = serde_json::from_str(&bad).unwrap();
+        let err = vitrine::models::config::from_hub_json(&v).err().unwrap_or_else(|| panic!("{needle}: accepted")).to_string();
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+}
