@@ -24,12 +24,12 @@
 //!   (otherwise), then adaptive average pooling to the exit's grid (the official sizes).
 //! ```
 //!
-//! Each exit is its own graph ([`Arch::build_exit`]): inputs the image and the
+//! Each exit is its own graph ([`Arch::build_exit`](crate::models::family::Arch::build_exit)): inputs the image and the
 //! previous exit's carried tensors (F, then every block's relations), outputs
 //! the logits then what the next exit carries. The classifier runs exit 0 for
 //! the batch, reads back the logits, and runs the next exit only for the images
 //! below their threshold, their carried rows copied on the GPU into a smaller
-//! batch (`classify.rs`). [`Arch::build`] chains every exit in one graph
+//! batch (`classify.rs`). [`Arch::build`](crate::models::family::Arch::build) chains every exit in one graph
 //! (outputs: the logits of each exit, the last exit's last): training sums the
 //! three cross-entropies through it, as the official main.py does.
 
