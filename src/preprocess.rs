@@ -25,6 +25,11 @@ pub struct Image8 {
     pub data: Vec<u8>,
 }
 
+/// The most pixels an image may have to be decoded (2^27, e.g. 11585 x 11585: 384 MiB as RGB).
+pub const MAX_DECODE_PIXELS: u64 = 1 << 27;
+/// The most pixels the eval resize may produce before its crop (an extreme aspect ratio).
+pub const MAX_RESIZE_PIXELS: usize = 1 << 27;
+
 /// Decodes image bytes (PNG, JPEG, GIF, BMP, WebP, TIFF), applies the EXIF
 /// orientation, and converts to `channels` (3: RGB, alpha dropped as PIL's
 /// `convert('RGB')`; 1: PIL's `convert('L')`). 16-bit images are scaled to 8 bits.
@@ -37,6 +42,15 @@ pub fn decode(bytes: &[u8], origin: &str, channels: usize) -> Result<Image8> {
         return Err(Error::Image { path: origin.to_string(), msg: "unknown image format".into() });
     }
     let mut decoder = reader.into_decoder().map_err(bad)?;
+    // The header's size, before a byte is allocated for the pixels: a few hundred bytes
+    // of PNG can claim 100000 x 100000.
+    let (w, h) = image::ImageDecoder::dimensions(&decoder);
+    if w as u64 * h as u64 > MAX_DECODE_PIXELS {
+        return Err(Error::Image {
+            path: origin.to_string(),
+            msg: format!("{w} x {h} pixels is too large (at most {} M pixels)", MAX_DECODE_PIXELS >> 20),
+        });
+    }
     let orientation = image::ImageDecoder::orientation(&mut decoder).map_err(bad)?;
     let mut img = image::DynamicImage::from_decoder(decoder).map_err(bad)?;
     img.apply_orientation(orientation);
@@ -214,6 +228,14 @@ pub fn eval_image(img: &Image8, cfg: &DataConfig) -> Result<Image8> {
             (side(img.width), side(img.height))
         }
     };
+    if rw.checked_mul(rh).is_none_or(|n| n > MAX_RESIZE_PIXELS) {
+        return Err(Error::Input(format!(
+            "a {} x {} image resized for the model's {th} x {tw} input would be {rw} x {rh} pixels (at most {} M): crop it closer to square first",
+            img.width,
+            img.height,
+            MAX_RESIZE_PIXELS >> 20
+        )));
+    }
     let resized = if (rw, rh) == (img.width, img.height) { img.clone() } else { resize(img, rw.max(1), rh.max(1), &cfg.interpolation)? };
     // torchvision CenterCrop: pad with zeros when the crop is larger, then crop.
     let (pad_l, pad_t) = ((tw.saturating_sub(rw)) / 2, (th.saturating_sub(rh)) / 2);

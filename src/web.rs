@@ -152,7 +152,8 @@ impl WebEngine {
     #[wasm_bindgen(js_name = classifyRgba)]
     pub async fn classify_rgba(&self, rgba: Vec<u8>, width: usize, height: usize, top_k: usize) -> Result<String, JsError> {
         let t0 = now_ms();
-        if width == 0 || height == 0 || rgba.len() != width * height * 4 {
+        let want = width.checked_mul(height).and_then(|p| p.checked_mul(4));
+        if width == 0 || height == 0 || want != Some(rgba.len()) {
             return Err(JsError::new(&format!("RGBA data has {} bytes, expected {width} x {height} x 4", rgba.len())));
         }
         let channels = {

@@ -22,7 +22,40 @@ pub struct DataConfig {
     pub std: [f32; 3],
 }
 
+/// Largest input side a config may ask for (pixels).
+pub const MAX_INPUT_SIDE: usize = 8192;
+/// Largest side the eval resize may produce before its crop (pixels).
+pub const MAX_RESIZE_SIDE: usize = 16384;
+
 impl DataConfig {
+    /// Refuses values that would crash preprocessing, allocate without bound or make the
+    /// output meaningless: channels 1 or 3, sides 1..=8192, crop_pct > 0 with the resize
+    /// side `floor(side / crop_pct)` at most 16384 (timm pads a crop larger than the
+    /// image, so crop_pct above 1 is accepted), finite means, finite positive stds.
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |m: String| Err(crate::Error::Config(m));
+        let [c, h, w] = self.input_size;
+        if ![1, 3].contains(&c) {
+            return bad(format!("input_size channels {c} is not supported (1 or 3)"));
+        }
+        if !(1..=MAX_INPUT_SIDE).contains(&h) || !(1..=MAX_INPUT_SIDE).contains(&w) {
+            return bad(format!("input_size {h} x {w} is out of range (each side 1..={MAX_INPUT_SIDE})"));
+        }
+        let side = h.max(w) as f64 / self.crop_pct;
+        if !self.crop_pct.is_finite() || self.crop_pct <= 0.0 || side > MAX_RESIZE_SIDE as f64 {
+            let least = h.max(w) as f64 / MAX_RESIZE_SIDE as f64;
+            return bad(format!("crop_pct {} is out of range (greater than 0, and at least {least:.4} so that the resize side stays within {MAX_RESIZE_SIDE} px)", self.crop_pct));
+        }
+        let chans = &self.mean[..c];
+        if chans.iter().any(|m| !m.is_finite()) {
+            return bad(format!("mean {:?} must be finite numbers", self.mean));
+        }
+        if self.std[..c].iter().any(|s| !s.is_finite() || *s <= 0.0) {
+            return bad(format!("std {:?} must be positive finite numbers (pixels are divided by it)", self.std));
+        }
+        Ok(())
+    }
+
     /// Square RGB input of `size` pixels, bicubic, center crop.
     pub fn rgb(size: usize, crop_pct: f64, mean: [f32; 3], std: [f32; 3]) -> Self {
         DataConfig { input_size: [3, size, size], interpolation: "bicubic".into(), crop_pct, crop_mode: "center".into(), mean, std }

@@ -132,8 +132,58 @@ pub fn from_hub_json(v: &Value) -> Result<ModelConfig> {
     finish(cfg)
 }
 
+/// Upper bounds of the config fields that size loops and allocations (every family's
+/// keys; nested objects such as DVT's stages are walked): a config beyond them is
+/// refused before anything is built. Far above every published model.
+const SIZE_LIMITS: &[(&str, f64)] = &[
+    ("depth", 1000.0),
+    ("depths", 1000.0),
+    ("num_blocks", 1000.0),
+    ("embed_dim", 65536.0),
+    ("num_heads", 4096.0),
+    ("head_dim", 4096.0),
+    ("token_dim", 65536.0),
+    ("mlp_ratio", 64.0),
+    ("num_classes", 1_000_000.0),
+    ("img_size", 8192.0),
+    ("input_size", 8192.0),
+    ("patch_size", 1024.0),
+    ("window_size", 1024.0),
+    ("reg_tokens", 1024.0),
+    ("pool_kernel_size", 1024.0),
+];
+
+/// Every number under a size key of `v` (a config's JSON) within its limit.
+fn check_sizes(v: &Value, path: &str) -> Result<()> {
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o {
+                if let Some((_, max)) = SIZE_LIMITS.iter().find(|(n, _)| n == k) {
+                    let nums: Vec<f64> = match x {
+                        Value::Array(a) => a.iter().filter_map(Value::as_f64).collect(),
+                        other => other.as_f64().into_iter().collect(),
+                    };
+                    if let Some(n) = nums.iter().find(|n| !n.is_finite() || **n > *max || **n < 0.0) {
+                        return Err(Error::Config(format!("{path}.{k} = {n} is out of range (0 to {max})")));
+                    }
+                }
+                check_sizes(x, &format!("{path}.{k}"))?;
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                check_sizes(x, &format!("{path}[{i}]"))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Checks the config and settles the labels against the class count.
 pub fn finish(mut cfg: ModelConfig) -> Result<ModelConfig> {
+    check_sizes(&cfg.arch.to_json(), "model_args")?;
+    cfg.data.validate()?;
     cfg.arch.validate()?;
     let (in_chans, _) = cfg.input();
     if ![1, 3].contains(&in_chans) {

@@ -127,7 +127,7 @@ fn preset_for_weights(arch: &str, w: &mut Weights) -> Result<ModelConfig> {
     let mut cfg = preset(arch)?;
     cfg.arch.remap(w);
     let head = cfg.arch.classifier().first().map(|h| format!("{h}.weight")).unwrap_or_default();
-    let classes = w.shape(&head).map(|s| s[0]).unwrap_or(0);
+    let classes = w.shape(&head).and_then(|s| s.first().copied()).unwrap_or(0);
     if classes != cfg.num_classes() {
         cfg.set_num_classes(classes);
         cfg.labels = None;

@@ -129,6 +129,7 @@ fn model_for_training(a: &TrainArgs, num_classes: usize, seed: u64) -> Result<Mo
         }
         d.crop_pct = c;
     }
+    d.validate()?;
     Ok(model)
 }
 

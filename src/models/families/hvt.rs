@@ -246,7 +246,7 @@ fn infer(w: &Weights) -> Option<Result<ModelConfig>> {
         if dim % 64 != 0 || side * side != n0 || n0 + 2 < 2 * n1 {
             return Err(Error::Config("cannot infer this HVT's heads or grid; pass --arch or use a config.json".into()));
         }
-        let classes = w.shape("head.weight").map(|s| s[0]).unwrap_or(0);
+        let classes = w.shape("head.weight").and_then(|s| s.first().copied()).unwrap_or(0);
         let base = HvtConfig {
             input_size: side * p,
             patch_size: p,

@@ -35,15 +35,15 @@ fn resolve(w: &Weights) -> Result<ModelConfig> {
         return Err(Error::Config(format!("cannot infer num_heads for embed_dim {dim}; pass --arch or use a config.json")));
     }
     let mut v = VitConfig { embed_dim: *dim, in_chans: *cin, patch_size: *p, depth, num_heads: dim / 64, ..VitConfig::timm_defaults() };
-    v.mlp_ratio = fc1[0] as f64 / *dim as f64;
+    v.mlp_ratio = fc1.first().copied().unwrap_or(0) as f64 / *dim as f64;
     v.qkv_bias = w.shape("blocks.0.attn.qkv.bias").is_some();
     v.proj_bias = w.shape("blocks.0.attn.proj.bias").is_some();
     v.init_values = w.shape("blocks.0.ls1.gamma").map(|_| 1.0);
     v.class_token = w.shape("cls_token").is_some();
     v.distilled = w.shape("dist_token").is_some();
-    v.reg_tokens = w.shape("reg_token").map(|s| s[1]).unwrap_or(0);
+    v.reg_tokens = w.shape("reg_token").and_then(|s| s.get(1).copied()).unwrap_or(0);
     v.pre_norm = w.shape("norm_pre.weight").is_some();
-    v.num_classes = w.shape("head.weight").map(|s| s[0]).unwrap_or(0);
+    v.num_classes = w.shape("head.weight").and_then(|s| s.first().copied()).unwrap_or(0);
     let has_fc_norm = w.shape("fc_norm.weight").is_some();
     v.fc_norm = Some(has_fc_norm);
     v.final_norm = has_fc_norm || w.shape("norm.weight").is_some();
@@ -51,7 +51,7 @@ fn resolve(w: &Weights) -> Result<ModelConfig> {
         v.global_pool = GlobalPool::Avg;
     }
     let npre = v.num_prefix_tokens();
-    let len = w.shape("pos_embed").map(|s| s[1]);
+    let len = w.shape("pos_embed").and_then(|s| s.get(1).copied());
     v.pos_embed = len.is_some();
     let square = |n: usize| (1..=n).find(|g| g * g >= n).filter(|g| g * g == n);
     let grid = match len {
