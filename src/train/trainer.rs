@@ -47,6 +47,9 @@ fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
 /// says, from the start or from `resume`.
 pub fn train(engine: &mut Engine, model: Model, opts: TrainOptions, resume: Option<Resume>, hooks: Hooks) -> Result<TrainReport> {
     opts.validate()?;
+    // One run per output folder: a second one is refused while the first holds the lock
+    // (an OS file lock, released when the process ends, however it ends).
+    let _lock = lock_out(&opts.out)?;
     let started = Instant::now();
     let (train_set, val_set) = datasets(&opts)?;
     let k = model.config.num_classes();
@@ -248,5 +251,24 @@ impl Run<'_> {
         save_checkpoint(engine, &self.session, &self.model, state)?;
         self.last_good = Some((state.epoch, 0));
         Ok(())
+    }
+}
+
+/// Name of the lock file a run holds in its output folder.
+pub const LOCK_FILE: &str = ".vitrine-train.lock";
+
+/// Takes the output folder's lock (creating the folder): an error naming the folder when
+/// another run holds it. The lock lasts as long as the returned file is open.
+pub fn lock_out(out: &std::path::Path) -> Result<std::fs::File> {
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let path = out.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| Error::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Input(format!(
+            "{}: another vitrine train is writing to this folder (it holds {LOCK_FILE}); wait for it to finish or give another --out",
+            out.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
     }
 }
