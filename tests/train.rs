@@ -609,3 +609,40 @@ fn a_run_killed_at_random_moments_resumes_to_the_uninterrupted_result() {
         assert!((x - y).abs() <= 1e-6 * x.abs().max(1.0), "epoch {e}: {x} vs killed-and-resumed {y}");
     }
 }
+
+/// A full disk at a checkpoint (the `VITRINE_TEST_DISK_FULL` seam fails the resumed run's first
+/// staged file: its checkpoint's optimizer state) ends the run with one error line naming the file,
+/// leaves the first checkpoint byte-identical and complete (no temp files), and `--resume`
+/// continues from it. An `--out` that is a file is refused naming it.
+#[test]
+fn a_full_disk_leaves_the_last_checkpoint_as_it_was() {
+    let out = tmp("train", "diskfull");
+    let _ = std::fs::remove_dir_all(&out);
+    ok(&train(&["--epochs", "1", "--seed", "3"], &out));
+    let files = ["config.json", "model.safetensors", "optimizer.safetensors", "train_state.json", "summary.csv"];
+    let before: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(out.join(f)).unwrap()).collect();
+    // --resume to 2 epochs: its first checkpoint (5 files) is the one that fails.
+    let dir = out.to_str().unwrap();
+    let run = vitrine(&["train", "--resume", dir, "--epochs", "2", "--quiet"], &[("VITRINE_TEST_DISK_FULL", "1")]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: ") && err.contains("optimizer.safetensors") && err.contains("no space left"), "{err}");
+    let after: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(out.join(f)).unwrap()).collect();
+    assert!(before == after, "a failed checkpoint must leave the last one byte-identical");
+    let leftovers: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+    ok(&vitrine(&["train", "--resume", dir, "--epochs", "2", "--quiet"], &[]));
+    assert_eq!(history(&out).as_array().unwrap().len(), 2);
+    let file = tmp("train", "out_is_a_file");
+    std::fs::write(&file, b"not a folder").unwrap();
+    fails_with(
+        &["train", "--data", dataset().to_str().unwrap(), "--out", file.to_str().unwrap(), "--arch", "vit_tiny_patch16_224"],
+        &[],
+        file.to_str().unwrap(),
+    );
+}

@@ -66,22 +66,77 @@ pub fn hub_config(cfg: &ModelConfig) -> Value {
 
 /// Writes `bytes` to `path` atomically: a temp file beside it, fsync, rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })?;
-    // Make the rename durable too (best effort: not every platform allows it).
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
+    stage(&[(path.to_path_buf(), bytes)])?.commit()
+}
+
+/// Files written to temp files beside their targets (fsynced), not yet renamed over them:
+/// a group of files either all reach the disk or none replaces its target. Dropped
+/// uncommitted, the temp files are removed.
+pub struct Staged {
+    /// (temp file, target) pairs not yet renamed, in order.
+    files: Vec<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+/// Stages each (target, bytes): on any failure (a full disk, an unwritable folder) the
+/// files staged so far are removed and the error names the target.
+pub fn stage(files: &[(std::path::PathBuf, &[u8])]) -> Result<Staged> {
+    let mut staged = Staged { files: Vec::with_capacity(files.len()) };
+    for (path, bytes) in files {
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        let write = || -> std::io::Result<()> {
+            disk_full_seam()?;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()
+        };
+        if let Err(e) = write() {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::io(path, e)); // `staged` drops: its temp files go
+        }
+        staged.files.push((tmp, path.clone()));
+    }
+    Ok(staged)
+}
+
+impl Staged {
+    /// Renames the first `n` staged files over their targets, in order.
+    pub fn commit_first(&mut self, n: usize) -> Result<()> {
+        let rest = self.files.split_off(n.min(self.files.len()));
+        for (tmp, path) in std::mem::replace(&mut self.files, rest) {
+            std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+            // Make the rename durable too (best effort: not every platform allows it).
+            if let Some(d) = path.parent().and_then(|d| std::fs::File::open(if d.as_os_str().is_empty() { Path::new(".") } else { d }).ok())
+            {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    }
+
+    /// Renames every staged file over its target, in order.
+    pub fn commit(mut self) -> Result<()> {
+        let n = self.files.len();
+        self.commit_first(n)
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        for (tmp, _) in &self.files {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+/// A test seam for a full disk: with `VITRINE_TEST_DISK_FULL=K` the K-th checkpoint file
+/// this process stages fails as a full disk would.
+fn disk_full_seam() -> std::io::Result<()> {
+    static STAGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = STAGED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    if std::env::var("VITRINE_TEST_DISK_FULL").ok().and_then(|v| v.parse::<u64>().ok()) == Some(n) {
+        return Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left on device (VITRINE_TEST_DISK_FULL)"));
     }
     Ok(())
 }
@@ -117,9 +172,20 @@ pub fn save_model(
     metadata: HashMap<String, String>,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let files = hub_files(dir, cfg, tensors, metadata)?;
+    let refs: Vec<(std::path::PathBuf, &[u8])> = files.iter().map(|(p, b)| (p.clone(), b.as_slice())).collect();
+    stage(&refs)?.commit()
+}
+
+/// The hub layout's files of a model: `config.json` and `model.safetensors` (path, bytes).
+pub fn hub_files(
+    dir: &Path,
+    cfg: &ModelConfig,
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    metadata: HashMap<String, String>,
+) -> Result<Vec<(std::path::PathBuf, Vec<u8>)>> {
     let mut meta = metadata;
     meta.insert("format".into(), "pt".into());
-    write_atomic(&dir.join("model.safetensors"), &safetensors_bytes(tensors, meta)?)?;
     let text = serde_json::to_string_pretty(&hub_config(cfg)).map_err(|e| Error::Input(e.to_string()))?;
-    write_atomic(&dir.join("config.json"), text.as_bytes())
+    Ok(vec![(dir.join("config.json"), text.into_bytes()), (dir.join("model.safetensors"), safetensors_bytes(tensors, meta)?)])
 }

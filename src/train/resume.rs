@@ -2,7 +2,7 @@
 //! state + `train_state.json` + `summary.csv`, all carrying the step) and read
 //! back for `--resume`, checking that its files belong together.
 
-use super::checkpoint::{safetensors_bytes, safetensors_metadata, save_model, write_atomic};
+use super::checkpoint::{hub_files, safetensors_bytes, safetensors_metadata, stage};
 use super::state::TrainState;
 use super::step::Session;
 use crate::engine::Engine;
@@ -117,15 +117,14 @@ pub(crate) fn save_checkpoint(engine: &Engine, s: &Session, model: &Model, state
     let dir = &state.options.out;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let meta = HashMap::from([("step".to_string(), state.global_step.to_string())]);
-    // Optimizer first, train_state.json last: a checkpoint is complete only
-    // when all three carry the same step (checked by `load_resume`); the previous
+    // Every file is staged first (a full disk fails here, leaving the folder as it was),
+    // then renamed in order: optimizer, config, model, train_state.json last. A checkpoint
+    // is complete only when all carry the same step (checked by `load_resume`); the previous
     // complete one stays in PREVIOUS until then.
-    keep_previous(dir)?;
-    write_atomic(&dir.join("optimizer.safetensors"), &safetensors_bytes(&s.optimizer_tensors(engine)?, meta.clone())?)?;
-    save_model(dir, &model.config, &s.weights(engine)?, meta)?;
-    crash_seam();
+    let mut files = vec![(dir.join("optimizer.safetensors"), safetensors_bytes(&s.optimizer_tensors(engine)?, meta.clone())?)];
+    files.extend(hub_files(dir, &model.config, &s.weights(engine)?, meta)?);
     let text = serde_json::to_string_pretty(state).map_err(|e| Error::Input(e.to_string()))?;
-    write_atomic(&dir.join("train_state.json"), text.as_bytes())?;
+    files.push((dir.join("train_state.json"), text.into_bytes()));
     let mut csv = String::from("epoch,lr,train_loss,train_acc,val_loss,val_top1,val_top5,secs,images_per_s\n");
     let opt = |v: Option<f64>| v.map(|x| format!("{x:.6}")).unwrap_or_default();
     for r in &state.history {
@@ -142,13 +141,19 @@ pub(crate) fn save_checkpoint(engine: &Engine, s: &Session, model: &Model, state
             r.images_per_s
         );
     }
-    write_atomic(&dir.join("summary.csv"), csv.as_bytes())
+    files.push((dir.join("summary.csv"), csv.into_bytes()));
+    let refs: Vec<(std::path::PathBuf, &[u8])> = files.iter().map(|(p, b)| (p.clone(), b.as_slice())).collect();
+    let mut staged = stage(&refs)?;
+    keep_previous(dir)?;
+    staged.commit_first(3)?;
+    crash_seam();
+    staged.commit()
 }
 
 /// A test seam for crash safety: with `VITRINE_CRASH_IN_CHECKPOINT=K` the process aborts
 /// (no unwinding, no cleanup, as a SIGKILL) during its K-th checkpoint write, after the
-/// weights and optimizer state are written and before `train_state.json`: the torn
-/// checkpoint `--resume` must recover from.
+/// optimizer state, config and weights are renamed into place and before `train_state.json`:
+/// the torn checkpoint `--resume` must recover from.
 fn crash_seam() {
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
