@@ -12,6 +12,9 @@
 //! //    + exit, exit_logits, exit_gflops, exit_costs for DVT's early-exit cascades)
 //! const rows = JSON.parse(await engine.classifyMany([bytesA, bytesB], 5));   // one batch, one object per image
 //! engine.setExitThresholds([0.8, 0.7]);             // DVT: thresholds of every exit but the last
+//! // A lost GPU device makes every request fail with "the GPU device was lost (...)": create a
+//! // new WebEngine (the demo's worker does, once per request). Test hooks: destroyDevice(),
+//! // WebEngine.wasmMemoryBytes().
 //! ```
 //! Errors reject with a JS `Error` whose message is the CLI's error line.
 
@@ -139,6 +142,26 @@ impl WebEngine {
         Ok(serde_json::Value::Array(rows).to_string())
     }
 
+    /// Test hook: destroys the GPU device (`GPUDevice.destroy()`), as a lost device would
+    /// end it; the next request fails with a device-lost error (the demo's worker then
+    /// re-creates the engine).
+    #[wasm_bindgen(js_name = destroyDevice)]
+    pub fn destroy_device(&self) -> Result<(), JsError> {
+        let inner = self.inner.try_borrow().map_err(|_| busy())?;
+        inner.engine.ctx.device.destroy();
+        Ok(())
+    }
+
+    /// Bytes of this module's wasm memory (for leak checks: it only grows).
+    #[wasm_bindgen(js_name = wasmMemoryBytes)]
+    pub fn wasm_memory_bytes() -> f64 {
+        wasm_bindgen::memory()
+            .dyn_into::<js_sys::WebAssembly::Memory>()
+            .ok()
+            .and_then(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
+            .map_or(0.0, |b| b.byte_length() as f64)
+    }
+
     /// An early-exit model's (DVT) max-softmax thresholds, one per exit but the last
     /// (`Infinity`: never exit there); they apply from the next request.
     #[wasm_bindgen(js_name = setExitThresholds)]
@@ -195,9 +218,10 @@ async fn run_batch(inner: Rc<RefCell<Inner>>, imgs: Vec<Image8>, top_k: usize, t
     }
     let n = imgs.len().max(1);
     let t1 = now_ms();
-    clf.prepare(engine, n).map_err(js)?;
+    clf.prepare(engine, n).map_err(|e| js(engine.ctx.explain_error(e)))?;
     let t2 = now_ms();
-    let (mut outs, gpu_ms, readback_ms) = clf.outputs_staged(engine, &input, &now_ms).await.map_err(js)?;
+    let staged = clf.outputs_staged(engine, &input, &now_ms).await;
+    let (mut outs, gpu_ms, readback_ms) = staged.map_err(|e| js(engine.ctx.explain_error(e)))?;
     let logits = outs.pop().unwrap_or_default();
     let extras = clf.model.config.arch.explain(&outs, n);
     let t3 = now_ms();

@@ -54,6 +54,12 @@ function startWorker() {
     const p = pending.get(e.data.id);
     if (!p) return;
     pending.delete(e.data.id);
+    if (e.data.recovered) {
+      // Said on the page (and counted for the tests): the request still succeeded.
+      window.vitrineRecovered = (window.vitrineRecovered ?? 0) + 1;
+      $("notice").textContent = e.data.recovered;
+      $("notice").hidden = false;
+    }
     e.data.ok ? p.resolve(e.data.result) : p.reject(new Error(e.data.error));
   };
   // A module that fails to load gives a plain Event (no message); a throw outside a request an ErrorEvent.

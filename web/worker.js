@@ -30,6 +30,11 @@ async function handle(msg) {
       return JSON.parse(await e.classifyRgba(msg.data, msg.width, msg.height, 5));
     case "classifyMany":
       return JSON.parse(await e.classifyMany(msg.images, 5));
+    case "destroyDevice": // test hook: as if the GPU device were lost
+      e.destroyDevice();
+      return null;
+    case "memory":
+      return { wasm: WebEngine.wasmMemoryBytes() };
     case "exitThresholds":
       e.setExitThresholds(new Float32Array(msg.thresholds));
       return null;
@@ -62,14 +67,16 @@ self.onmessage = (ev) => {
   chain = chain.then(async () => {
     try {
       let result;
+      let recovered = null;
       try {
         result = await handle(msg);
       } catch (err) {
         if (!lost(String(err?.message ?? err))) throw err;
         engine = null; // the GPU device was lost: make a new one and retry once
         result = await handle(msg);
+        recovered = "The GPU device was lost; the engine was re-created and the request completed";
       }
-      reply({ id: msg.id, ok: true, result });
+      reply({ id: msg.id, ok: true, result, recovered });
     } catch (err) {
       reply({ id: msg.id, ok: false, error: String(err?.message ?? err) });
     }

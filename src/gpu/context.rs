@@ -43,6 +43,8 @@ pub struct Context {
     pub(crate) info: wgpu::AdapterInfo,
     /// wgpu errors not caught elsewhere, collected instead of panicking.
     errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Why the device was lost, once it is (set by wgpu's device-lost callback).
+    lost: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// Features vitrine uses when the adapter offers them; none is required.
@@ -160,7 +162,30 @@ impl Context {
                 v.push(one.join(" "));
             }
         }));
-        Context { device, queue, features, limits, summary, info, errors }
+        let lost = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let flag = lost.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            log::error!("wgpu: device lost ({reason:?}): {msg}");
+            if let Ok(mut l) = flag.lock() {
+                *l = Some(format!("{reason:?}{}{msg}", if msg.is_empty() { "" } else { ": " }));
+            }
+        });
+        Context { device, queue, features, limits, summary, info, errors, lost }
+    }
+
+    /// Why the GPU device was lost (destroyed, a driver reset), or `None` while it works:
+    /// every later request fails, and only a new `Engine` recovers.
+    pub fn lost(&self) -> Option<String> {
+        self.lost.lock().ok().and_then(|l| l.clone())
+    }
+
+    /// `e`, or a device-lost error naming the reason when the device is gone (a failed
+    /// readback or submit is only the symptom then).
+    pub fn explain_error(&self, e: crate::Error) -> crate::Error {
+        match self.lost() {
+            Some(why) => crate::Error::Gpu(format!("the GPU device was lost ({why}); create a new engine")),
+            None => e,
+        }
     }
 
     /// What the engine runs on.

@@ -37,7 +37,9 @@ const browser = await chromium.launch({
   executablePath: exe,
   headless: true,
   args: ["--headless", "--no-sandbox", "--enable-unsafe-webgpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    // For the memory check: precise performance.memory figures and gc() before each reading.
+    "--enable-precise-memory-info", "--js-flags=--expose-gc"],
 });
 let failed = false;
 const check = (name, got, want) => {
@@ -82,13 +84,58 @@ try {
   console.log(`top-5: ${r.top_k.map((p) => `${p.label} ${(p.prob * 100).toFixed(1)}%`).join(", ")}; timings ${JSON.stringify(r.timings)}`);
   await page.screenshot({ path: path.join(artifacts, "web-default.png"), fullPage: true });
 
+  // A lost GPU device (destroyed through the test hook): the next request fails inside the
+  // worker, which re-creates the engine and completes it; the page says so; same logits.
+  await page.evaluate(() => window.vitrineCall("destroyDevice"));
+  const again = await classify(d.image);
+  check("built-in model after a lost device", again.logits, d.logits);
+  const said = await page.evaluate(() => (window.vitrineRecovered ?? 0) >= 1 && /device was lost/.test(document.getElementById("notice").textContent));
+  console.log(`${said ? "ok  " : "FAIL"} a lost device: the page says so and the engine comes back`);
+  failed ||= !said;
+
+  // A corrupt model file: the error is shown and the page keeps classifying with its model.
+  let loads = 0;
+  await page.setInputFiles("#cfg", expected.customs[0].config);
+  await page.setInputFiles("#weights", path.resolve(web, "../tests/fixtures/images/not_an_image.png"));
+  await page.click("#load");
+  loads += 1;
+  await page.waitForFunction((m) => window.vitrineModels >= m, loads, { timeout: 60000 });
+  const loadErr = await page.evaluate(() => window.vitrineError);
+  const stillWorks = await classify(d.image);
+  const usable = /safetensors/i.test(loadErr ?? "");
+  console.log(`${usable ? "ok  " : "FAIL"} a corrupt model file is refused (${JSON.stringify(loadErr)})`);
+  failed ||= !usable;
+  check("built-in model after a corrupt model file", stillWorks.logits, d.logits);
+
+  // 200 classifications in a row: the worker's wasm memory and the page's JS heap stay flat
+  // (within 10 % between the 20th and the 200th, after a gc()).
+  const sampleBytes = [...fs.readFileSync(d.image)];
+  const mem = await page.evaluate(async (bytes) => {
+    const reading = async () => {
+      globalThis.gc?.();
+      const w = await window.vitrineCall("memory");
+      return { wasm: w.wasm, heap: performance.memory?.usedJSHeapSize ?? 0 };
+    };
+    let first = null;
+    for (let i = 0; i < 200; i++) {
+      await window.vitrineCall("classify", { bytes: new Uint8Array(bytes), name: "sample" });
+      if (i === 19) first = await reading();
+    }
+    return { first, last: await reading() };
+  }, sampleBytes);
+  const flat = (a, b) => b <= a * 1.1;
+  const memOk = mem.first.wasm > 0 && flat(mem.first.wasm, mem.last.wasm) && flat(mem.first.heap, mem.last.heap);
+  console.log(`${memOk ? "ok  " : "FAIL"} 200 classifications: wasm memory ${mem.first.wasm} -> ${mem.last.wasm} bytes, JS heap ${mem.first.heap} -> ${mem.last.heap} bytes`);
+  failed ||= !memOk;
+
   // "Load your own timm model": config.json + model.safetensors from disk (a ViT, then a Swin).
-  for (const [k, c] of expected.customs.entries()) {
+  for (const c of expected.customs) {
     await page.setInputFiles("#cfg", c.config);
     await page.setInputFiles("#weights", c.weights);
     await page.click("#load");
+    loads += 1;
     count += 1; // the page re-classifies the last image with the new model
-    await page.waitForFunction(([m, n]) => window.vitrineModels >= m && window.vitrineCount >= n, [k + 1, count], { timeout: 300000 });
+    await page.waitForFunction(([m, n]) => window.vitrineModels >= m && window.vitrineCount >= n, [loads, count], { timeout: 300000 });
     const err = await page.evaluate(() => window.vitrineError);
     if (err) throw new Error(`loading ${c.weights}: ${err}`);
     const name = path.basename(path.dirname(c.weights));
