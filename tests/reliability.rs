@@ -168,3 +168,92 @@ fn images_that_would_allocate_without_bound_are_refused() {
     let out = vitrine(&["classify", &image()], &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A small image folder: `classes` class folders of `n` 16 x 16 PNGs under `split/`.
+fn folder(name: &str, classes: &[&str], n: usize) -> PathBuf {
+    let root = tmp("reliability", name);
+    let _ = std::fs::remove_dir_all(&root);
+    for (c, class) in classes.iter().enumerate() {
+        let dir = root.join("train").join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..n {
+            image::RgbImage::from_pixel(16, 16, image::Rgb([(40 * c + 10 * i) as u8, 90, 200])).save(dir.join(format!("{i}.png"))).unwrap();
+        }
+    }
+    root
+}
+
+const TINY: &[&str] = &[
+    "--arch",
+    "vit_tiny_patch16_224",
+    "--model-kwargs",
+    "img_size=16",
+    "patch_size=4",
+    "embed_dim=32",
+    "depth=1",
+    "num_heads=2",
+    "--crop-pct",
+    "1",
+    "-b",
+    "4",
+    "--epochs",
+    "1",
+    "--quiet",
+    "--val-split",
+    "0",
+];
+
+fn train_on(data: &Path, name: &str) -> Vec<String> {
+    let out = tmp("reliability", &format!("{name}-out"));
+    let _ = std::fs::remove_dir_all(&out);
+    let mut args: Vec<String> =
+        ["train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap()].iter().map(|s| s.to_string()).collect();
+    args.extend(TINY.iter().map(|s| s.to_string()));
+    args
+}
+
+/// Training data that cannot be used: one error line naming the file or folder.
+#[test]
+fn bad_training_data_is_named() {
+    // A corrupt image among good ones.
+    let data = folder("corrupt", &["a", "b"], 4);
+    let bad = data.join("train/b/2.png");
+    std::fs::write(&bad, b"\x89PNG but not really").unwrap();
+    let args = train_on(&data, "corrupt");
+    fails_fast(&args.iter().map(String::as_str).collect::<Vec<_>>(), bad.to_str().unwrap());
+    // An empty class folder (timm would drop the class and shift the labels after it).
+    let data = folder("emptyclass", &["a", "b", "c"], 4);
+    for f in std::fs::read_dir(data.join("train/b")).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    let args = train_on(&data, "emptyclass");
+    fails_fast(&args.iter().map(String::as_str).collect::<Vec<_>>(), "train/b: class folder without images");
+    // A val split whose classes differ from the training split's.
+    let data = folder("valclasses", &["a", "b"], 4);
+    std::fs::create_dir_all(data.join("val/a")).unwrap();
+    std::fs::create_dir_all(data.join("val/z")).unwrap();
+    std::fs::copy(data.join("train/a/0.png"), data.join("val/a/0.png")).unwrap();
+    std::fs::copy(data.join("train/a/1.png"), data.join("val/z/1.png")).unwrap();
+    let args = train_on(&data, "valclasses");
+    fails_fast(&args.iter().map(String::as_str).collect::<Vec<_>>(), "classes (a, z) differ");
+    // An IDX label beyond the class count.
+    let idx = tmp("reliability", "idx");
+    let _ = std::fs::remove_dir_all(&idx);
+    std::fs::create_dir_all(&idx).unwrap();
+    let header = |magic: u32, dims: &[u32]| {
+        let mut v = magic.to_be_bytes().to_vec();
+        for d in dims {
+            v.extend(d.to_be_bytes());
+        }
+        v
+    };
+    let mut images = header(0x0803, &[8, 16, 16]);
+    images.extend(vec![100u8; 8 * 16 * 16]);
+    let mut labels = header(0x0801, &[8]);
+    labels.extend([0u8, 1, 2, 3, 4, 5, 6, 42]);
+    std::fs::write(idx.join("train-images-idx3-ubyte"), images).unwrap();
+    std::fs::write(idx.join("train-labels-idx1-ubyte"), labels).unwrap();
+    let mut args = train_on(&idx, "idx");
+    args.extend(["--in-chans", "1"].iter().map(|s| s.to_string()));
+    fails_fast(&args.iter().map(String::as_str).collect::<Vec<_>>(), "train-labels-idx1-ubyte: label 42 of sample 7 is out of range");
+}

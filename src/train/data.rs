@@ -248,6 +248,11 @@ pub fn load_image_folder(root: &Path, split: Split) -> Result<Dataset> {
             .filter(|p| p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTS.contains(&e.to_lowercase().as_str())))
             .collect();
         files.sort();
+        if files.is_empty() && split == Split::Train {
+            // timm's reader would drop the class (its classes are the folders holding
+            // images), shifting every later label: refused instead.
+            return Err(Error::Input(format!("{}: class folder without images (add images or remove the folder)", base.join(c).display())));
+        }
         samples.extend(files.into_iter().map(|p| Sample { source: Source::File(p), label }));
     }
     if samples.is_empty() {

@@ -99,6 +99,14 @@ pub fn datasets(opts: &TrainOptions) -> Result<(Dataset, Dataset)> {
         return Err(Error::Input(format!("{}: no training images found", opts.data.display())));
     }
     let val = match Dataset::open(&opts.data, Split::Val) {
+        Ok(v) if !v.is_empty() && v.classes != train.classes => {
+            return Err(Error::Input(format!(
+                "{}: the val split's classes ({}) differ from the training split's ({}); labels would not match",
+                opts.data.display(),
+                v.classes.join(", "),
+                train.classes.join(", ")
+            )))
+        }
         Ok(v) if !v.is_empty() => v,
         _ if opts.val_split > 0.0 => train.split_off(opts.val_split, opts.seed),
         _ => Dataset { samples: Vec::new(), classes: train.classes.clone() },
