@@ -69,7 +69,7 @@ impl Classifier {
             self.exit_first.entry(e).or_insert((g, batch));
             self.exit_exes.insert((e, batch), exe);
         }
-        self.exit_exes.get(&(e, batch)).ok_or_else(|| Error::Input("executable missing".into()))
+        self.exit_exes.get(&(e, batch)).ok_or_else(|| Error::Internal("executable missing".into()))
     }
 
     /// Runs an early-exit cascade on a batch of preprocessed images: exit 0 for every
@@ -102,7 +102,7 @@ impl Classifier {
             if let Some((pb, _)) = &prev {
                 self.prepare_exit(engine, e - 1, *pb)?;
             }
-            let exe = self.exit_exes.get(&(e, b)).ok_or_else(|| Error::Input("executable missing".into()))?;
+            let exe = self.exit_exes.get(&(e, b)).ok_or_else(|| Error::Internal("executable missing".into()))?;
             let row_image = |r: usize| alive.get(r).copied().unwrap_or(first);
             let ctx = &engine.ctx;
             let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("cascade") });
@@ -117,7 +117,7 @@ impl Classifier {
             }
             ctx.queue.write_buffer(dst, 0, bytemuck::cast_slice(&images));
             if let Some((pb, rows)) = &prev {
-                let src_exe = self.exit_exes.get(&(e - 1, *pb)).ok_or_else(|| Error::Input("executable missing".into()))?;
+                let src_exe = self.exit_exes.get(&(e - 1, *pb)).ok_or_else(|| Error::Internal("executable missing".into()))?;
                 for i in 1..exe.plan().inputs.len() {
                     let (dst, len) = exe.input_buffer(i).ok_or_else(|| Error::Input("missing input".into()))?;
                     let (src, src_len) =
@@ -130,7 +130,7 @@ impl Classifier {
                     }
                     let row = (len / b * 4) as u64;
                     for r in 0..b {
-                        let sr = rows.get(&row_image(r)).copied().ok_or_else(|| Error::Input("cascade lost an image".into()))?;
+                        let sr = rows.get(&row_image(r)).copied().ok_or_else(|| Error::Internal("cascade lost an image".into()))?;
                         enc.copy_buffer_to_buffer(src, sr as u64 * row, dst, r as u64 * row, Some(row));
                     }
                 }
@@ -191,7 +191,7 @@ impl Classifier {
             }
             self.exes.insert(batch, exe);
         }
-        self.exes.get(&batch).ok_or_else(|| Error::Input("executable missing".into()))
+        self.exes.get(&batch).ok_or_else(|| Error::Internal("executable missing".into()))
     }
 
     /// The executable for a batch of preprocessed tensors (built on first use).

@@ -30,9 +30,35 @@ pub enum Error {
         /// What is wrong with it.
         msg: String,
     },
-    /// Weights do not match the model: missing, unexpected or mis-shaped tensors.
-    #[error("weights do not match the model: {0}")]
-    Weights(String),
+    /// Weights do not match the model: the tensors it needs but the file lacks, the file's
+    /// tensors it has no use for, and those of another shape (name, in the file, expected).
+    #[error("weights do not match the model: {}", weights_message(missing, unexpected, misshaped))]
+    Weights {
+        /// Tensors the model needs that the weights lack.
+        missing: Vec<String>,
+        /// Tensors in the weights the model has no use for.
+        unexpected: Vec<String>,
+        /// (name, shape in the weights, shape the model expects).
+        misshaped: Vec<(String, Vec<usize>, Vec<usize>)>,
+    },
+    /// A valid configuration vitrine does not run (yet): the message names it and what is.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// Training diverged: the loss stopped being finite.
+    #[error("{msg}")]
+    Diverged {
+        /// The 1-based epoch.
+        epoch: usize,
+        /// The 1-based step within it.
+        step: usize,
+        /// The loss value (NaN or infinite).
+        loss: f32,
+        /// The whole one-line message (what was kept, what to try).
+        msg: String,
+    },
+    /// A broken invariant inside vitrine (a bug, not bad input): please report it.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// A configuration (config.json, preset, CLI flag) is invalid or unsupported.
     #[error("config: {0}")]
     Config(String),
@@ -58,6 +84,28 @@ pub enum Error {
     /// Bad user input that fits no other category.
     #[error("{0}")]
     Input(String),
+}
+
+/// `missing a, b; unexpected c; mis-shaped d is [1], expected [2]`, each list cut at 8 names.
+fn weights_message(missing: &[String], unexpected: &[String], misshaped: &[(String, Vec<usize>, Vec<usize>)]) -> String {
+    let list = |v: Vec<String>| {
+        let more = if v.len() > 8 { format!(" and {} more", v.len() - 8) } else { String::new() };
+        format!("{}{more}", v.into_iter().take(8).collect::<Vec<_>>().join(", "))
+    };
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("missing {}", list(missing.to_vec())));
+    }
+    if !unexpected.is_empty() {
+        parts.push(format!("unexpected {}", list(unexpected.to_vec())));
+    }
+    if !misshaped.is_empty() {
+        parts.push(format!(
+            "mis-shaped {}",
+            list(misshaped.iter().map(|(n, got, want)| format!("{n} is {got:?}, expected {want:?}")).collect())
+        ));
+    }
+    parts.join("; ")
 }
 
 /// Result alias used across the crate.

@@ -143,7 +143,7 @@ pub fn resize(img: &Image8, out_w: usize, out_h: usize, interpolation: &str) -> 
     let (filter, support): (fn(f64) -> f64, f64) = match interpolation {
         "bicubic" => (bicubic, 2.0),
         "bilinear" => (bilinear, 1.0),
-        other => return Err(Error::Config(format!("interpolation {other:?} is not supported"))),
+        other => return Err(Error::Unsupported(format!("interpolation {other:?} is not supported"))),
     };
     let mut cur = img.clone();
     if out_w != cur.width {

@@ -53,35 +53,20 @@ impl Weights {
     /// unexpected and mis-shaped tensor is named in one error.
     pub fn check(&self, expected: &[(String, Vec<usize>)]) -> Result<()> {
         let mut missing = Vec::new();
-        let mut shape = Vec::new();
+        let mut misshaped = Vec::new();
         for (name, want) in expected {
             match self.tensors.get(name) {
                 None => missing.push(name.clone()),
-                Some((got, _)) if got != want => shape.push(format!("{name} is {got:?}, expected {want:?}")),
+                Some((got, _)) if got != want => misshaped.push((name.clone(), got.clone(), want.clone())),
                 Some(_) => {}
             }
         }
         let mut unexpected: Vec<String> = self.tensors.keys().filter(|k| !expected.iter().any(|(n, _)| n == *k)).cloned().collect();
         unexpected.sort();
-        let mut parts = Vec::new();
-        let list = |v: &[String]| {
-            let shown: Vec<&str> = v.iter().take(8).map(|s| s.as_str()).collect();
-            let more = if v.len() > 8 { format!(" and {} more", v.len() - 8) } else { String::new() };
-            format!("{}{more}", shown.join(", "))
-        };
-        if !missing.is_empty() {
-            parts.push(format!("missing {}", list(&missing)));
-        }
-        if !unexpected.is_empty() {
-            parts.push(format!("unexpected {}", list(&unexpected)));
-        }
-        if !shape.is_empty() {
-            parts.push(format!("mis-shaped {}", list(&shape)));
-        }
-        if parts.is_empty() {
+        if missing.is_empty() && unexpected.is_empty() && misshaped.is_empty() {
             Ok(())
         } else {
-            Err(Error::Weights(parts.join("; ")))
+            Err(Error::Weights { missing, unexpected, misshaped })
         }
     }
 

@@ -257,3 +257,64 @@ fn bad_training_data_is_named() {
     args.extend(["--in-chans", "1"].iter().map(|s| s.to_string()));
     fails_fast(&args.iter().map(String::as_str).collect::<Vec<_>>(), "train-labels-idx1-ubyte: label 42 of sample 7 is out of range");
 }
+
+/// The library's structured errors: a weights mismatch lists the missing, unexpected and
+/// mis-shaped tensors as data (and still prints as one line), an unsupported value is
+/// `Unsupported`, a diverged run is `Diverged` with its epoch, step and loss.
+#[test]
+fn library_errors_are_structured() {
+    use vitrine::Error;
+    let w = vitrine::weights::Weights::load(&fixture("vit_plain").join("model.safetensors")).unwrap();
+    let mut expected: Vec<(String, Vec<usize>)> = w.tensors.iter().map(|(n, (s, _))| (n.clone(), s.clone())).collect();
+    expected.retain(|(n, _)| n != "head.bias");
+    expected.push(("extra.weight".into(), vec![2, 2]));
+    if let Some(e) = expected.iter_mut().find(|(n, _)| n == "head.weight") {
+        e.1 = vec![7, 7];
+    }
+    match w.check(&expected) {
+        Err(Error::Weights { missing, unexpected, misshaped }) => {
+            assert_eq!(missing, vec!["extra.weight".to_string()]);
+            assert_eq!(unexpected, vec!["head.bias".to_string()]);
+            assert_eq!(misshaped.len(), 1);
+            assert_eq!((misshaped[0].0.as_str(), misshaped[0].2.clone()), ("head.weight", vec![7, 7]));
+            let line = Error::Weights { missing, unexpected, misshaped }.to_string();
+            assert!(!line.contains('\n') && line.contains("missing extra.weight") && line.contains("unexpected head.bias"), "{line}");
+        }
+        other => panic!("expected Error::Weights, got {other:?}"),
+    }
+    let v: serde_json::Value = serde_json::json!({"architecture": "vit_tiny_patch16_224", "pretrained_cfg": {"interpolation": "lanczos"}});
+    assert!(matches!(vitrine::models::config::from_hub_json(&v), Err(Error::Unsupported(m)) if m.contains("lanczos")));
+    // A diverged run: an absurd learning rate on a tiny model (library API).
+    let data = folder("diverge", &["a", "b"], 8);
+    let model = vitrine::Model::fresh(
+        {
+            let mut cfg = vitrine::models::config::preset("vit_tiny_patch16_224").unwrap();
+            let args: serde_json::Map<String, serde_json::Value> = serde_json::from_value(serde_json::json!({
+                "img_size": 16, "patch_size": 4, "embed_dim": 32, "depth": 1, "num_heads": 2, "num_classes": 2
+            }))
+            .unwrap();
+            cfg.apply_model_args(&args).unwrap();
+            cfg.data.crop_pct = 1.0;
+            cfg
+        },
+        1,
+    )
+    .unwrap();
+    let out = tmp("reliability", "diverge-out");
+    let _ = std::fs::remove_dir_all(&out);
+    let mut opts = vitrine::TrainOptions::new(data.clone(), out);
+    opts.epochs = 1;
+    opts.batch_size = 4;
+    opts.sched.lr = 1e30;
+    opts.sched.warmup_epochs = 0.0;
+    opts.sched.warmup_lr = 1e30;
+    opts.val_split = 0.0;
+    let mut engine = vitrine::Engine::new_blocking().unwrap();
+    match vitrine::Trainer::new(model, opts).run(&mut engine) {
+        Err(Error::Diverged { epoch, step, loss, msg }) => {
+            assert_eq!(epoch, 1);
+            assert!(step >= 1 && !loss.is_finite() && msg.contains("loss became"), "{msg}");
+        }
+        other => panic!("expected Error::Diverged, got {:?}", other.map(|_| ())),
+    }
+}

@@ -353,11 +353,15 @@ impl Graph {
     /// The data of a parameter tensor, assembled from the named weights.
     pub fn param_data(&self, t: TensorId, weights: &HashMap<String, Vec<f32>>) -> Result<Vec<f32>> {
         let TensorKind::Param { parts } = &self.tensors[t].kind else {
-            return Err(Error::Weights(format!("tensor {t} is not a parameter")));
+            return Err(Error::Internal(format!("tensor {t} is not a parameter")));
         };
         let mut data = Vec::with_capacity(self.numel(t));
         for (name, _) in parts {
-            let w = weights.get(name).ok_or_else(|| Error::Weights(format!("missing tensor {name}")))?;
+            let w = weights.get(name).ok_or_else(|| Error::Weights {
+                missing: vec![name.clone()],
+                unexpected: Vec::new(),
+                misshaped: Vec::new(),
+            })?;
             data.extend_from_slice(w);
         }
         Ok(data)

@@ -37,7 +37,7 @@ pub fn read<T: Serialize + DeserializeOwned>(cfg: &mut T, args: &Map<String, Val
             continue;
         }
         if !obj.contains_key(k) || rules.internal.contains(&k.as_str()) {
-            return Err(Error::Config(format!("model_args.{k} = {v} is not supported by vitrine for {}", rules.family)));
+            return Err(Error::Unsupported(format!("model_args.{k} = {v} is not supported by vitrine for {}", rules.family)));
         }
         obj.insert(k.clone(), v.clone());
         if let Err(e) = serde_json::from_value::<T>(Value::Object(obj.clone())) {

@@ -57,7 +57,7 @@ fn apply_pretrained_cfg(cfg: &mut ModelConfig, p: &Map<String, Value>) -> Result
             "interpolation" => {
                 let s = v.as_str().unwrap_or_default();
                 if !["bicubic", "bilinear", "nearest"].contains(&s) {
-                    return Err(Error::Config(format!("interpolation {v} is not supported (bicubic, bilinear, nearest)")));
+                    return Err(Error::Unsupported(format!("interpolation {v} is not supported (bicubic, bilinear, nearest)")));
                 }
                 cfg.data.interpolation = s.to_string();
             }
@@ -65,7 +65,7 @@ fn apply_pretrained_cfg(cfg: &mut ModelConfig, p: &Map<String, Value>) -> Result
             "crop_mode" => {
                 let s = v.as_str().unwrap_or_default();
                 if !["center", "squash"].contains(&s) {
-                    return Err(Error::Config(format!("crop_mode {v} is not supported (center, squash)")));
+                    return Err(Error::Unsupported(format!("crop_mode {v} is not supported (center, squash)")));
                 }
                 cfg.data.crop_mode = s.to_string();
             }
@@ -187,7 +187,7 @@ pub fn finish(mut cfg: ModelConfig) -> Result<ModelConfig> {
     cfg.arch.validate()?;
     let (in_chans, _) = cfg.input();
     if ![1, 3].contains(&in_chans) {
-        return Err(Error::Config(format!("in_chans {in_chans} is not supported (1 or 3)")));
+        return Err(Error::Unsupported(format!("in_chans {in_chans} is not supported (1 or 3)")));
     }
     let n = cfg.num_classes();
     match &cfg.labels {

@@ -200,11 +200,15 @@ impl Run<'_> {
             Some((e, st)) => format!("the last good checkpoint (epoch {}, step {st}) in {out} is intact", e + 1),
             None => "no checkpoint had been written yet".into(),
         };
-        Err(Error::Input(format!(
-            "loss became {bad} at epoch {}, step {} (lr {lr:.3e}); training stopped, {kept}. Try a lower --lr or --clip-grad",
-            state.epoch + 1,
-            state.step + 1
-        )))
+        let (epoch, step) = (state.epoch + 1, state.step + 1);
+        Err(Error::Diverged {
+            epoch,
+            step,
+            loss: *bad,
+            msg: format!(
+                "loss became {bad} at epoch {epoch}, step {step} (lr {lr:.3e}); training stopped, {kept}. Try a lower --lr or --clip-grad"
+            ),
+        })
     }
 
     /// Evaluation, the epoch's record and summary line, and its checkpoint.

@@ -251,7 +251,7 @@ impl DvtConfig {
         let (c, cin, s) = (st.embed_dim, st.in_chans, st.img_size);
         let x = match (&st.tokens_type, st.patch_size) {
             (Some(t), _) => {
-                let (k, stride, p) = first_unfold(t).ok_or_else(|| Error::Config(format!("DVT stage {e}: tokens_type {t:?} is not supported")))?;
+                let (k, stride, p) = first_unfold(t).ok_or_else(|| Error::Unsupported(format!("DVT stage {e}: tokens_type {t:?} is not supported")))?;
                 let t2t = Self::t2t_of(st);
                 let td = t2t.token_dim;
                 let split = |n: usize, k: usize, st: usize, p: usize| (n + 2 * p).saturating_sub(k) / st + 1;
@@ -580,7 +580,7 @@ impl Arch for DvtConfig {
                     self.stages = stages;
                     self.macs = Default::default();
                 }
-                other => return Err(Error::Config(format!("model_args.{other} is not supported by vitrine for DVT (only \"stages\")"))),
+                other => return Err(Error::Unsupported(format!("model_args.{other} is not supported by vitrine for DVT (only \"stages\")"))),
             }
         }
         Ok(())

@@ -253,7 +253,7 @@ impl Arch for T2tConfig {
         if let Some(q) = self.qk_scale {
             // The blocks' attention reads head_dim^-0.5; another scale is not built yet.
             if (q - (c as f64 / self.num_heads as f64).powf(-0.5)).abs() > 1e-12 {
-                return Err(Error::Config(format!("T2T-ViT qk_scale {q} other than head_dim^-0.5 is not supported")));
+                return Err(Error::Unsupported(format!("T2T-ViT qk_scale {q} other than head_dim^-0.5 is not supported")));
             }
         }
         for i in 0..self.depth {

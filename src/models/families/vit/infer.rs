@@ -27,7 +27,7 @@ fn resolve(w: &Weights) -> Result<ModelConfig> {
         return Err(Error::Config(format!("patch_embed.proj.weight has shape {pw:?}, expected [D, C, P, P]")));
     };
     if p != p2 {
-        return Err(Error::Config("non-square patches are not supported".into()));
+        return Err(Error::Unsupported("non-square patches are not supported".into()));
     }
     let depth = (0..).take_while(|i| w.shape(&format!("blocks.{i}.norm1.weight")).is_some()).count();
     let fc1 = need("blocks.0.mlp.fc1.weight")?;
