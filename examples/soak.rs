@@ -1,0 +1,66 @@
+//! A soak of the library API: many classifications in one process, mixing batch sizes
+//! and models, with resident memory sampled as it goes (docs/RELIABILITY.md).
+//!
+//! ```text
+//! cargo run --release --example soak [N] [MODEL_DIR ...]
+//! ```
+//! N: classifications (default 10000); models: hub folders beside the built-in one
+//! (default: the built-in model alone). Batch sizes cycle through 1, 2, 3, 5, 8.
+//! Prints resident memory (VmRSS) after the warm-up (the first 5 %) and at every
+//! 10 %, and fails (exit 1) when it ends more than 10 % above the warm-up figure.
+
+use std::time::Instant;
+use vitrine::{Classifier, Engine, Error, Model, Result};
+
+/// Resident memory in KiB (Linux /proc; 0 elsewhere).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let n: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    let mut models = vec![Model::builtin()?];
+    for dir in args.iter().skip(1) {
+        models.push(Model::load(dir.as_ref(), None)?);
+    }
+    let mut engine = Engine::new_blocking()?;
+    let mut clfs: Vec<Classifier> = models.into_iter().map(Classifier::new).collect();
+    let batches = [1usize, 2, 3, 5, 8];
+    let (mut done, mut round, mut warm) = (0usize, 0usize, None);
+    let mut next_report = n / 10;
+    let t0 = Instant::now();
+    println!("{n} classifications, {} model(s), batch sizes {batches:?}", clfs.len());
+    while done < n {
+        let k = round % clfs.len();
+        let clf = &mut clfs[k];
+        let b = batches[round % batches.len()].min(n - done);
+        let per = clf.image_len();
+        let input: Vec<f32> = (0..b * per).map(|i| ((i * 7 + round) % 23) as f32 / 23.0 - 0.5).collect();
+        let logits = pollster::block_on(clf.logits(&mut engine, &input))?;
+        if logits.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Internal(format!("non-finite logits at classification {done}")));
+        }
+        done += b;
+        round += 1;
+        if warm.is_none() && done >= n / 20 {
+            warm = Some(rss_kib());
+            println!("warm-up done at {done}: RSS {} KiB", rss_kib());
+        }
+        if done >= next_report {
+            println!("{done:>7} classifications, {:.1} s: RSS {} KiB", t0.elapsed().as_secs_f64(), rss_kib());
+            next_report += n / 10;
+        }
+    }
+    let (start, end) = (warm.unwrap_or(0), rss_kib());
+    let growth = if start > 0 { (end as f64 / start as f64 - 1.0) * 100.0 } else { 0.0 };
+    println!("done: {done} classifications in {:.1} s; RSS {start} -> {end} KiB ({growth:+.1} %)", t0.elapsed().as_secs_f64());
+    if growth > 10.0 {
+        eprintln!("error: resident memory grew {growth:.1} % after the warm-up");
+        std::process::exit(1);
+    }
+    Ok(())
+}
