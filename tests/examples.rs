@@ -105,3 +105,12 @@ fn variable_batch_compiles_only_new_sizes_and_buckets_compile_nothing() {
         assert_eq!(fresh, ![1, 2, 4, 8].contains(&n), "{l}");
     }
 }
+
+#[test]
+fn soak_runs_short_and_reports_flat_memory() {
+    // The long run (10,000) is docs/RELIABILITY.md's; here 300 classifications, two models.
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vit_plain");
+    let out = run("soak", &["300", fixture.to_str().unwrap()]);
+    let last = out.lines().last().unwrap_or_default();
+    assert!(last.starts_with("done: 300 classifications") && last.contains("RSS"), "{out}");
+}
