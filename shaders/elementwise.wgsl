@@ -7,7 +7,6 @@
 // EW_MUL_COL: out = a * b[idx % BN]   (b [BN] broadcast over rows: layer scale)
 // EW_MUL_ROW: out = a * b[idx / BN] * ALPHA   (one b per row of BN values)
 // EW_DIV_ROW: out = a / (b[idx / BN] + ALPHA)   (the Performer's normalisation)
-// EW_GELU: out = gelu(a)   (exact erf GELU; DVT's relation-reuse MLP)
 // EW_PRM_EXP: out = exp(a - b[idx / BN] / 2) * ALPHA   (the Performer's feature map:
 //             a = z w^T, b = |z|^2, ALPHA = 1 / sqrt(m))
 // Entry `row_dot`: out[r] = sum_n a[r * BN + n] * b[r * BN + n], LEN = rows.
@@ -30,7 +29,6 @@ const EW_MUL_COL: u32 = 5u;
 const EW_MUL_ROW: u32 = 6u;
 const EW_DIV_ROW: u32 = 7u;
 const EW_PRM_EXP: u32 = 8u;
-const EW_GELU: u32 = 9u;
 
 const MODE: u32 = EW_ADD_SCALE;
 const BN: u32 = 1u;
@@ -69,9 +67,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         }
         case EW_PRM_EXP: {
             out[idx] = exp(a[idx] - 0.5 * b[idx / BN]) * ALPHA;
-        }
-        case EW_GELU: {
-            out[idx] = gelu(a[idx]);
         }
         case EW_MUL_COL, default: {
             out[idx] = a[idx] * b[idx % BN];

@@ -121,15 +121,10 @@ pub fn train(engine: &mut Engine, model: &crate::models::Model, batch: usize, it
     let first = run_teacher(engine)?;
     let refs = step_inputs(&images, &noise, &labels, &first);
     pollster::block_on(train_step(&engine.ctx, &exe, &mut opt, &refs, 1e-4))?;
-    let mut times = Vec::new();
-    for _ in 0..iters.max(1) {
-        let t = Instant::now();
+    let step_ms = median_ms(iters, || {
         let teacher_out = run_teacher(engine)?;
-        pollster::block_on(train_step(&engine.ctx, &exe, &mut opt, &step_inputs(&images, &noise, &labels, &teacher_out), 1e-4))?;
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    times.sort_by(f64::total_cmp);
-    let step_ms = times[times.len() / 2];
+        pollster::block_on(train_step(&engine.ctx, &exe, &mut opt, &step_inputs(&images, &noise, &labels, &teacher_out), 1e-4)).map(|_| ())
+    })?;
     let kinds = if engine.ctx.adapter().timestamps {
         let exe = engine.compile_with(&tg.g, &weights, true)?;
         pollster::block_on(exe.run(&engine.ctx, &refs))?;
@@ -139,6 +134,18 @@ pub fn train(engine: &mut Engine, model: &crate::models::Model, batch: usize, it
         None
     };
     Ok(TrainBench { step_ms, images_per_s: batch as f64 * 1e3 / step_ms, kinds })
+}
+
+/// Median wall time in milliseconds of `iters` (at least one) calls of `run`.
+pub fn median_ms(iters: usize, mut run: impl FnMut() -> Result<()>) -> Result<f64> {
+    let mut times = Vec::with_capacity(iters.max(1));
+    for _ in 0..iters.max(1) {
+        let t = Instant::now();
+        run()?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
 }
 
 /// GFLOPs (multiply-adds) of one run of a graph: every linear and batched matmul,
@@ -179,14 +186,7 @@ pub fn cascade(
     let out = pollster::block_on(clf.outputs(engine, input))?;
     let taken: Vec<usize> = out.first().map(|v| v.iter().map(|&e| e as usize).collect()).unwrap_or_default();
     let n = taken.len().max(1);
-    let mut times = Vec::with_capacity(iters);
-    for _ in 0..iters.max(1) {
-        let t = Instant::now();
-        pollster::block_on(clf.outputs(engine, input))?;
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    times.sort_by(f64::total_cmp);
-    let ms = times[times.len() / 2];
+    let ms = median_ms(iters, || pollster::block_on(clf.outputs(engine, input)).map(|_| ()))?;
     let gflops_per_image = taken.iter().map(|&e| exits.gflops.get(e).copied().unwrap_or(0.0)).sum::<f64>() / n as f64;
     let exit_share = (0..exits.gflops.len()).map(|e| taken.iter().filter(|&&x| x == e).count() as f64 / n as f64).collect();
     Ok(CascadeResult {

@@ -31,12 +31,21 @@ pub struct Classifier {
     exit_exes: HashMap<(usize, usize), Executable>,
     /// Per exit: the graph and batch size of the executable that owns its weights.
     exit_first: HashMap<usize, (Graph, usize)>,
+    /// Readback buffers of each (exit, batch)'s logits, made on first use and reused.
+    exit_readback: HashMap<(usize, usize), wgpu::Buffer>,
 }
 
 impl Classifier {
     /// A classifier for `model`; nothing is compiled until the first batch.
     pub fn new(model: Model) -> Self {
-        Classifier { model, exes: HashMap::new(), first: None, exit_exes: HashMap::new(), exit_first: HashMap::new() }
+        Classifier {
+            model,
+            exes: HashMap::new(),
+            first: None,
+            exit_exes: HashMap::new(),
+            exit_first: HashMap::new(),
+            exit_readback: HashMap::new(),
+        }
     }
 
     /// Values in one preprocessed image tensor.
@@ -140,10 +149,10 @@ impl Classifier {
             if len != b * k {
                 return Err(Error::Input(format!("exit {e}: {len} logits for {b} images of {k} classes")));
             }
-            let rb = crate::gpu::buffers::staging(&ctx.device, len as u64 * 4);
-            enc.copy_buffer_to_buffer(out, 0, &rb, 0, Some(len as u64 * 4));
+            let rb = self.exit_readback.entry((e, b)).or_insert_with(|| crate::gpu::buffers::staging(&ctx.device, len as u64 * 4));
+            enc.copy_buffer_to_buffer(out, 0, rb, 0, Some(len as u64 * 4));
             ctx.queue.submit([enc.finish()]);
-            let logits = crate::gpu::buffers::read_f32(&ctx.device, &rb, len).await?;
+            let logits = crate::gpu::buffers::read_f32(&ctx.device, rb, len).await?;
             ctx.check_errors("running an exit")?;
             let mut next = Vec::new();
             let mut rows = HashMap::new();

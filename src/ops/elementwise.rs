@@ -35,8 +35,6 @@ pub enum EwMode {
     /// `exp(a [R, N] - b[r] / 2) * alpha`: the Performer's feature map, with `a = z w^T`,
     /// `b = |z|^2` and `alpha = 1 / sqrt(m)`.
     PrmExp,
-    /// `gelu(a)` (exact erf) on its own, where no linear precedes it in the same op.
-    Gelu,
 }
 
 /// See the module docs.
@@ -66,7 +64,6 @@ fn ew_code(mode: EwMode) -> u32 {
         EwMode::MulRow => 6,
         EwMode::DivRow => 7,
         EwMode::PrmExp => 8,
-        EwMode::Gelu => 9,
     }
 }
 
@@ -98,12 +95,6 @@ impl Graph {
     pub fn mul(&mut self, a: TensorId, b: TensorId) -> Result<TensorId> {
         let s = self.shape(a).to_vec();
         self.elementwise(Some(a), Some(b), EwMode::Mul, 1.0, &s)
-    }
-
-    /// `gelu(a)`, the exact (erf) GELU on its own.
-    pub fn gelu(&mut self, a: TensorId) -> Result<TensorId> {
-        let s = self.shape(a).to_vec();
-        self.elementwise(Some(a), None, EwMode::Gelu, 1.0, &s)
     }
 
     /// `dy * gelu'(x)`: the gradient through an exact GELU.
@@ -185,7 +176,6 @@ impl Op for Elementwise {
             EwMode::Scale => "scale",
             EwMode::Mul => "mul",
             EwMode::GeluGrad => "gelu_grad",
-            EwMode::Gelu => "gelu",
             EwMode::Fill => "fill",
             EwMode::MulCol => "mul_col",
             EwMode::MulRow | EwMode::DivRow | EwMode::PrmExp => self_name(self.mode),
@@ -226,7 +216,6 @@ impl Op for Elementwise {
                 EwMode::MulRow => a[i] * b[i / row] * self.alpha,
                 EwMode::DivRow => a[i] / (b[i / row] + self.alpha),
                 EwMode::PrmExp => (a[i] - 0.5 * b[i / row]).exp() * self.alpha,
-                EwMode::Gelu => super::linear::gelu_ref(a[i]),
             })
             .collect()
     }
@@ -270,10 +259,6 @@ impl Op for Elementwise {
                 let da = g.mul(dout, out)?;
                 let db = g.row_dot(dout, out)?;
                 Ok(vec![Some(da), Some(g.scale(db, -0.5)?)])
-            }
-            EwMode::Gelu => {
-                let a = self.a.ok_or_else(|| Error::shape("gelu", "no a"))?;
-                Ok(vec![Some(g.gelu_grad(a, dout)?), None])
             }
             EwMode::GeluGrad => Err(Error::shape("gelu_grad", "second derivatives are not supported")),
         }

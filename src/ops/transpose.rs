@@ -63,11 +63,8 @@ impl Graph {
 
     /// Transposes `x` read as `[Z, R, C]` (any shape with Z*R*C elements) -> `[Z, C, R]`.
     pub fn transpose_as(&mut self, x: TensorId, z: usize, r: usize, c: usize) -> Result<TensorId> {
-        if z * r * c != self.numel(x) {
-            return Err(Error::shape("transpose", format!("{:?} is not [{z}, {r}, {c}]", self.shape(x))));
-        }
         let out = if z == 1 { vec![c, r] } else { vec![z, c, r] };
-        Ok(self.push(Box::new(Transpose { x, dims: TransposeDims { batch: z, rows: r, cols: c } }), &out))
+        self.transpose_shaped(x, [z, r, c], &out)
     }
 
     /// Transposes `x` read as `[Z, R, C]` -> `[Z, C, R]`, given the output `shape`

@@ -285,14 +285,7 @@ fn bench_cascade(engine: &mut Engine, mut model: Model, args: &BenchArgs) -> Res
         let mut c = Classifier::new(plain);
         let inp = vec![0.1f32; c.image_len() * batch];
         pollster::block_on(c.logits(engine, &inp))?;
-        let mut times = Vec::new();
-        for _ in 0..args.iters {
-            let t = Instant::now();
-            pollster::block_on(c.logits(engine, &inp))?;
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        times.sort_by(f64::total_cmp);
-        let ms = times[times.len() / 2];
+        let ms = vitrine::bench::median_ms(args.iters, || pollster::block_on(c.logits(engine, &inp)).map(|_| ()))?;
         results.push(vitrine::bench::CascadeResult {
             label: format!("{p} (plain, random weights)"),
             thresholds: Vec::new(),
