@@ -11,6 +11,7 @@
 use crate::error::{Error, Result};
 use crate::models::common::DataConfig;
 use std::io::Cursor;
+use std::ops::Range;
 
 /// An 8-bit image with 1 (L) or 3 (RGB) interleaved channels.
 #[derive(Debug, Clone)]
@@ -25,8 +26,9 @@ pub struct Image8 {
     pub data: Vec<u8>,
 }
 
-/// The most pixels an image may have to be decoded (2^27, e.g. 11585 x 11585: 384 MiB as RGB).
-pub const MAX_DECODE_PIXELS: u64 = 1 << 27;
+/// The most pixels an image may have to be decoded (2^25: 8K UHD, 7680 x 4320, fits; a
+/// 16-bit RGBA image this size decodes into 256 MiB).
+pub const MAX_DECODE_PIXELS: u64 = 1 << 25;
 /// The most pixels the eval resize may produce before its crop (an extreme aspect ratio).
 pub const MAX_RESIZE_PIXELS: usize = 1 << 27;
 
@@ -126,61 +128,86 @@ fn clip8(v: i64) -> u8 {
 
 /// Resizes like PIL's `Image.resize(size, resample)` for 8-bit images.
 pub fn resize(img: &Image8, out_w: usize, out_h: usize, interpolation: &str) -> Result<Image8> {
+    resize_region(img, out_w, out_h, interpolation, 0..out_w, 0..out_h)
+}
+
+/// The columns `xs` and rows `ys` of [`resize`]`(img, out_w, out_h, interpolation)`,
+/// computing only those pixels (and, as Pillow does, the horizontal pass only on the input
+/// rows they read): the eval transform's center crop keeps a small part of a resize that an
+/// extreme aspect ratio makes large.
+pub fn resize_region(img: &Image8, out_w: usize, out_h: usize, interpolation: &str, xs: Range<usize>, ys: Range<usize>) -> Result<Image8> {
     let ch = img.channels;
+    if xs.end > out_w || ys.end > out_h || xs.start > xs.end || ys.start > ys.end {
+        return Err(Error::Internal(format!("resize region {xs:?} x {ys:?} outside {out_w} x {out_h}")));
+    }
+    let (w, h) = (xs.len(), ys.len());
     if interpolation == "nearest" {
         // PIL: affine transform sampling at pixel centers.
         let (sx, sy) = (img.width as f64 / out_w as f64, img.height as f64 / out_h as f64);
-        let mut data = Vec::with_capacity(out_w * out_h * ch);
-        for y in 0..out_h {
+        let mut data = Vec::with_capacity(w * h * ch);
+        for y in ys {
             let iy = (((y as f64 + 0.5) * sy) as usize).min(img.height - 1);
-            for x in 0..out_w {
+            for x in xs.clone() {
                 let ix = (((x as f64 + 0.5) * sx) as usize).min(img.width - 1);
                 data.extend_from_slice(&img.data[(iy * img.width + ix) * ch..][..ch]);
             }
         }
-        return Ok(Image8 { width: out_w, height: out_h, channels: ch, data });
+        return Ok(Image8 { width: w, height: h, channels: ch, data });
     }
     let (filter, support): (fn(f64) -> f64, f64) = match interpolation {
         "bicubic" => (bicubic, 2.0),
         "bilinear" => (bilinear, 1.0),
         other => return Err(Error::Unsupported(format!("interpolation {other:?} is not supported"))),
     };
-    let mut cur = img.clone();
-    if out_w != cur.width {
-        let (bounds, kk, ksize) = coeffs(cur.width, out_w, filter, support);
-        let mut data = vec![0u8; out_w * cur.height * ch];
-        for y in 0..cur.height {
-            let row = &cur.data[y * cur.width * ch..(y + 1) * cur.width * ch];
-            for (xx, &(xmin, n)) in bounds.iter().enumerate() {
+    // The vertical pass's taps first: they say which input rows the horizontal pass needs.
+    let vertical = (out_h != img.height).then(|| coeffs(img.height, out_h, filter, support));
+    let rows = match &vertical {
+        Some((bounds, _, _)) => {
+            let used = &bounds[ys.clone()];
+            let first = used.iter().map(|&(m, _)| m).min().unwrap_or(0);
+            first..used.iter().map(|&(m, n)| m + n).max().unwrap_or(first)
+        }
+        None => ys.clone(),
+    };
+    let row_len = img.width * ch;
+    let mut horizontal = vec![0u8; w * rows.len() * ch];
+    if out_w != img.width {
+        let (bounds, kk, ksize) = coeffs(img.width, out_w, filter, support);
+        for (ry, y) in rows.clone().enumerate() {
+            let row = &img.data[y * row_len..(y + 1) * row_len];
+            for (ox, xx) in xs.clone().enumerate() {
+                let (xmin, n) = bounds[xx];
                 let k = &kk[xx * ksize..xx * ksize + n];
                 for c in 0..ch {
                     let mut ss: i64 = 1 << (PRECISION_BITS - 1);
                     for (x, &kv) in k.iter().enumerate() {
                         ss += row[(xmin + x) * ch + c] as i64 * kv as i64;
                     }
-                    data[(y * out_w + xx) * ch + c] = clip8(ss);
+                    horizontal[(ry * w + ox) * ch + c] = clip8(ss);
                 }
             }
         }
-        cur = Image8 { width: out_w, height: cur.height, channels: ch, data };
-    }
-    if out_h != cur.height {
-        let (bounds, kk, ksize) = coeffs(cur.height, out_h, filter, support);
-        let w = cur.width;
-        let mut data = vec![0u8; w * out_h * ch];
-        for (yy, &(ymin, n)) in bounds.iter().enumerate() {
-            let k = &kk[yy * ksize..yy * ksize + n];
-            for xc in 0..w * ch {
-                let mut ss: i64 = 1 << (PRECISION_BITS - 1);
-                for (y, &kv) in k.iter().enumerate() {
-                    ss += cur.data[(ymin + y) * w * ch + xc] as i64 * kv as i64;
-                }
-                data[yy * w * ch + xc] = clip8(ss);
-            }
+    } else {
+        for (ry, y) in rows.clone().enumerate() {
+            horizontal[ry * w * ch..(ry + 1) * w * ch].copy_from_slice(&img.data[y * row_len + xs.start * ch..y * row_len + xs.end * ch]);
         }
-        cur = Image8 { width: w, height: out_h, channels: ch, data };
     }
-    Ok(cur)
+    let Some((bounds, kk, ksize)) = vertical else {
+        return Ok(Image8 { width: w, height: h, channels: ch, data: horizontal });
+    };
+    let mut data = vec![0u8; w * h * ch];
+    for (oy, yy) in ys.enumerate() {
+        let (ymin, n) = bounds[yy];
+        let k = &kk[yy * ksize..yy * ksize + n];
+        for xc in 0..w * ch {
+            let mut ss: i64 = 1 << (PRECISION_BITS - 1);
+            for (y, &kv) in k.iter().enumerate() {
+                ss += horizontal[(ymin - rows.start + y) * w * ch + xc] as i64 * kv as i64;
+            }
+            data[oy * w * ch + xc] = clip8(ss);
+        }
+    }
+    Ok(Image8 { width: w, height: h, channels: ch, data })
 }
 
 /// Python's `round()` of `v / 2` for an integer v (round half to even).
@@ -236,13 +263,22 @@ pub fn eval_image(img: &Image8, cfg: &DataConfig) -> Result<Image8> {
             MAX_RESIZE_PIXELS >> 20
         )));
     }
-    let resized = if (rw, rh) == (img.width, img.height) { img.clone() } else { resize(img, rw.max(1), rh.max(1), &cfg.interpolation)? };
     // torchvision CenterCrop: pad with zeros when the crop is larger, then crop.
     let (pad_l, pad_t) = ((tw.saturating_sub(rw)) / 2, (th.saturating_sub(rh)) / 2);
     let (pw, ph) = (rw.max(tw), rh.max(th));
     let top = half_round_even(ph as i64 - th as i64) - pad_t as i64;
     let left = half_round_even(pw as i64 - tw as i64) - pad_l as i64;
-    Ok(crop(&resized, left, top, tw, th))
+    if (rw, rh) == (img.width, img.height) {
+        return Ok(crop(img, left, top, tw, th));
+    }
+    // Only the part of the resized image the crop keeps is computed.
+    let (fw, fh) = (rw.max(1), rh.max(1));
+    let span =
+        |start: i64, len: usize, size: usize| start.clamp(0, size as i64) as usize..(start + len as i64).clamp(0, size as i64) as usize;
+    let (xs, ys) = (span(left, tw, fw), span(top, th, fh));
+    let (x0, y0) = (xs.start as i64, ys.start as i64);
+    let part = resize_region(img, fw, fh, &cfg.interpolation, xs, ys)?;
+    Ok(crop(&part, left - x0, top - y0, tw, th))
 }
 
 /// A `w x h` window of `img` at (`left`, `top`); pixels outside are zero.

@@ -111,6 +111,25 @@ fn bare_safetensors_infers_the_config() {
 }
 
 #[test]
+fn a_resize_region_equals_that_part_of_the_whole_resize() {
+    // The eval transform computes only the part of the resize its crop keeps.
+    let img = preprocess::decode(&std::fs::read(fixtures().join("images/photo.png")).unwrap(), "photo", 3).unwrap();
+    for interp in ["bicubic", "bilinear", "nearest"] {
+        for (ow, oh) in [(97, 41), (img.width, 300), (400, img.height), (13, 7)] {
+            let full = preprocess::resize(&img, ow, oh, interp).unwrap();
+            for (xs, ys) in [(0..ow, 0..oh), (ow / 3..ow - ow / 4, oh / 2..oh), (0..1, oh - 1..oh), (ow / 2..ow / 2, 0..oh)] {
+                let part = preprocess::resize_region(&img, ow, oh, interp, xs.clone(), ys.clone()).unwrap();
+                let want = preprocess::crop(&full, xs.start as i64, ys.start as i64, xs.len(), ys.len());
+                assert_eq!((part.width, part.height), (xs.len(), ys.len()));
+                assert!(part.data == want.data, "{interp} {ow}x{oh} region {xs:?} x {ys:?} differs from the whole resize");
+            }
+        }
+    }
+    let err = preprocess::resize_region(&img, 10, 10, "bicubic", 0..11, 0..10).unwrap_err().to_string();
+    assert!(err.contains("outside 10 x 10"), "{err}");
+}
+
+#[test]
 fn sixteen_bit_and_exif_images_decode() {
     let dir = fixtures().join("images");
     let g8 = preprocess::decode(&std::fs::read(dir.join("gray.png")).unwrap(), "gray", 3).unwrap();

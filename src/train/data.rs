@@ -107,14 +107,22 @@ fn find_file(dir: &Path, stem: &str) -> Option<PathBuf> {
     [stem.to_string(), format!("{stem}.gz")].into_iter().map(|n| dir.join(n)).find(|p| p.is_file())
 }
 
-/// Reads a file, gunzipping it when its name ends in `.gz`.
+/// Largest IDX file vitrine reads, after gunzipping (Fashion-MNIST's train images are
+/// 47 MB): a small .gz cannot expand into unbounded memory.
+pub const MAX_IDX_BYTES: u64 = 1 << 30;
+
+/// Reads a file, gunzipping it when its name ends in `.gz` (at most [`MAX_IDX_BYTES`]).
 fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     if path.extension().is_some_and(|e| e == "gz") {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(raw.as_slice())
+            .take(MAX_IDX_BYTES + 1)
             .read_to_end(&mut out)
             .map_err(|e| Error::Input(format!("{}: cannot gunzip: {e}", path.display())))?;
+        if out.len() as u64 > MAX_IDX_BYTES {
+            return Err(Error::Input(format!("{}: unpacks to more than {} MiB", path.display(), MAX_IDX_BYTES >> 20)));
+        }
         Ok(out)
     } else {
         Ok(raw)
@@ -140,7 +148,8 @@ pub fn parse_idx<'a>(bytes: &'a [u8], origin: &str) -> Result<(Vec<usize>, &'a [
         return Err(bad("truncated header"));
     }
     let dims: Vec<usize> = (0..nd).map(|i| be_u32(bytes, 4 + 4 * i) as usize).collect();
-    let n: usize = dims.iter().product();
+    let n = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).filter(|n| n.checked_add(head).is_some());
+    let Some(n) = n else { return Err(bad(&format!("dims {dims:?} are too large"))) };
     if bytes.len() != head + n {
         return Err(bad(&format!("dims {dims:?} need {n} bytes of data, file has {}", bytes.len() - head)));
     }
