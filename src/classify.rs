@@ -32,7 +32,7 @@ pub struct Classifier {
     /// Per exit: the graph and batch size of the executable that owns its weights.
     exit_first: HashMap<usize, (Graph, usize)>,
     /// Readback buffers of each (exit, batch)'s logits, made on first use and reused.
-    exit_readback: HashMap<(usize, usize), wgpu::Buffer>,
+    exit_readback: HashMap<(usize, usize), crate::gpu::buffers::Owned>,
 }
 
 impl Classifier {
@@ -46,6 +46,23 @@ impl Classifier {
             exit_first: HashMap::new(),
             exit_readback: HashMap::new(),
         }
+    }
+
+    /// Checks, before anything is allocated on the GPU, that the model fits the engine's
+    /// device at batch 1: the planner's message when a tensor is larger than the device's
+    /// storage binding limit (every exit's graph for an early-exit cascade).
+    pub fn check_fits(&self, engine: &Engine) -> Result<()> {
+        let graphs = match self.model.config.arch.exits() {
+            Some(x) => (0..x.gflops.len()).map(|e| self.model.config.arch.build_exit(e, 1)).collect::<Result<Vec<_>>>()?,
+            None => vec![self.model.graph(1)?],
+        };
+        for g in &graphs {
+            crate::graph::plan::plan(g, &engine.caps()).map_err(|e| match e {
+                Error::Gpu(m) => Error::Gpu(format!("{} is too large for this GPU even at batch 1: {m}", self.model.source)),
+                other => other,
+            })?;
+        }
+        Ok(())
     }
 
     /// Values in one preprocessed image tensor.
@@ -149,7 +166,10 @@ impl Classifier {
             if len != b * k {
                 return Err(Error::Input(format!("exit {e}: {len} logits for {b} images of {k} classes")));
             }
-            let rb = self.exit_readback.entry((e, b)).or_insert_with(|| crate::gpu::buffers::staging(&ctx.device, len as u64 * 4));
+            let rb = self
+                .exit_readback
+                .entry((e, b))
+                .or_insert_with(|| crate::gpu::buffers::Owned::new(crate::gpu::buffers::staging(&ctx.device, len as u64 * 4)));
             enc.copy_buffer_to_buffer(out, 0, rb, 0, Some(len as u64 * 4));
             ctx.queue.submit([enc.finish()]);
             let logits = crate::gpu::buffers::read_f32(&ctx.device, rb, len).await?;

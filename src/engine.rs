@@ -148,9 +148,9 @@ impl Engine {
             let parts = g.param_parts(t);
             let found = (0..src_g.tensors.len()).find(|&s| src_g.param_parts(s).is_some() && src_g.param_parts(s) == parts);
             let buf = found
-                .and_then(|s| src.param_buffer(s))
+                .and_then(|s| src.param_owner(s))
                 .ok_or_else(|| crate::Error::Input(format!("parameter {:?} is not in the source executable", parts.map(|p| &p[0].0))))?;
-            buffers.insert(t, buf.clone());
+            buffers.insert(t, buf);
         }
         Executable::new(&self.ctx, &mut self.cache, plan, buffers)
     }

@@ -97,7 +97,9 @@ impl WebEngine {
     fn set_model(&self, model: Model) -> Result<String, JsError> {
         let mut inner = self.inner.try_borrow_mut().map_err(|_| busy())?;
         let info = model_info(&model);
-        inner.clf = Some(Classifier::new(model));
+        let clf = Classifier::new(model);
+        clf.check_fits(&inner.engine).map_err(js)?;
+        inner.clf = Some(clf);
         Ok(info)
     }
 

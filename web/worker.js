@@ -4,6 +4,24 @@
 // worker whose start failed).
 import init, { WebEngine } from "./pkg/vitrine.js";
 
+// GPU buffers the engine has created and not destroyed (the memory checks read it): counted
+// at the WebGPU API, as wgpu's web backend keeps no count of its own.
+const gpuBuffers = { created: 0, destroyed: 0, live: new WeakSet() };
+if (globalThis.GPUDevice && globalThis.GPUBuffer) {
+  const create = GPUDevice.prototype.createBuffer;
+  GPUDevice.prototype.createBuffer = function (desc) {
+    const b = create.call(this, desc);
+    gpuBuffers.created += 1;
+    gpuBuffers.live.add(b);
+    return b;
+  };
+  const destroy = GPUBuffer.prototype.destroy;
+  GPUBuffer.prototype.destroy = function () {
+    if (gpuBuffers.live.delete(this)) gpuBuffers.destroyed += 1;
+    return destroy.call(this);
+  };
+}
+
 let ready = null;
 let engine = null;
 let custom = null; // { config, weights } of a user model, to reload after a device loss
@@ -34,7 +52,7 @@ async function handle(msg) {
       e.destroyDevice();
       return null;
     case "memory":
-      return { wasm: WebEngine.wasmMemoryBytes() };
+      return { wasm: WebEngine.wasmMemoryBytes(), gpuBuffers: gpuBuffers.created - gpuBuffers.destroyed, gpuBuffersCreated: gpuBuffers.created };
     case "exitThresholds":
       e.setExitThresholds(new Float32Array(msg.thresholds));
       return null;

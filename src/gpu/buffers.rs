@@ -12,6 +12,33 @@ use wgpu::util::DeviceExt;
 pub(crate) const STORAGE: wgpu::BufferUsages =
     wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
+/// A buffer destroyed when its last owner drops it. wgpu's native backends free a dropped
+/// buffer at once, but its browser backend leaves the `GPUBuffer` to the JavaScript
+/// garbage collector, which knows nothing of GPU memory; explicit `destroy()` frees it now.
+/// Shared (weights between executables) through an `Arc`.
+#[derive(Debug)]
+pub struct Owned(wgpu::Buffer);
+
+impl Owned {
+    /// Takes ownership of `b`: it is destroyed when this is dropped.
+    pub(crate) fn new(b: wgpu::Buffer) -> Self {
+        Owned(b)
+    }
+}
+
+impl std::ops::Deref for Owned {
+    type Target = wgpu::Buffer;
+    fn deref(&self) -> &wgpu::Buffer {
+        &self.0
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        self.0.destroy();
+    }
+}
+
 /// Creates a storage buffer holding exactly `data` (an empty tensor gets 16
 /// zero bytes, so it still binds). Exact sizes matter: kernels and the
 /// optimizer take a parameter's length from its buffer.

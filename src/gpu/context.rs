@@ -193,6 +193,15 @@ impl Context {
         &self.summary
     }
 
+    /// GPU buffers alive on the device and their bytes, as wgpu counts them (its `counters`
+    /// feature; the leak checks read it). `None` where the backend keeps no count (the
+    /// browser's WebGPU: the demo's worker counts there).
+    pub fn live_buffers(&self) -> Option<(usize, u64)> {
+        let c = self.device.get_internal_counters();
+        let n = usize::try_from(c.hal.buffers.read()).ok().filter(|&n| n > 0)?;
+        Some((n, u64::try_from(c.hal.buffer_memory.read()).unwrap_or(0)))
+    }
+
     /// The device limits in force (WebGPU defaults, storage sizes from the adapter).
     pub fn max_storage_binding(&self) -> u64 {
         self.limits.max_storage_buffer_binding_size

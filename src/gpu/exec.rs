@@ -6,13 +6,14 @@
 // training entry points and the disk cache are native-only there.
 #![cfg_attr(target_arch = "wasm32", allow(dead_code, unused_imports))]
 
-use super::buffers::{read_buffer, read_f32, staging, storage, upload, work_done};
+use super::buffers::{read_buffer, read_f32, staging, storage, upload, work_done, Owned};
 use super::kernels::PipelineCache;
 use super::Context;
 use crate::error::{Error, Result};
 use crate::graph::plan::{Binding, Plan};
 use crate::graph::TensorId;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 struct Step {
     pipeline: wgpu::ComputePipeline,
@@ -23,8 +24,8 @@ struct Step {
 
 struct Timer {
     queries: wgpu::QuerySet,
-    resolve: wgpu::Buffer,
-    read: wgpu::Buffer,
+    resolve: Owned,
+    read: Owned,
     period_ns: f64,
 }
 
@@ -39,7 +40,7 @@ pub struct LayerTime {
 
 /// Every step's uniform block in one buffer, each at an offset the device accepts.
 struct UniformBlocks {
-    buffer: Option<wgpu::Buffer>,
+    buffer: Option<Owned>,
     /// Per step: (offset, size) in bytes, or None for a kernel without uniforms.
     ranges: Vec<Option<(u64, u64)>>,
 }
@@ -64,11 +65,11 @@ impl UniformBlocks {
         }
         let buffer = (!bytes.is_empty()).then(|| {
             use wgpu::util::DeviceExt;
-            ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            Owned::new(ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("uniforms"),
                 contents: &bytes,
                 usage: wgpu::BufferUsages::UNIFORM,
-            })
+            }))
         });
         UniformBlocks { buffer, ranges }
     }
@@ -76,7 +77,7 @@ impl UniformBlocks {
     /// The binding of step `i`'s uniform block, if it has one.
     fn binding(&self, i: usize) -> Option<wgpu::BindingResource<'_>> {
         let (offset, size) = (*self.ranges.get(i)?)?;
-        let buffer = self.buffer.as_ref()?;
+        let buffer = &**self.buffer.as_ref()?;
         Some(wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer, offset, size: std::num::NonZeroU64::new(size) }))
     }
 }
@@ -84,14 +85,19 @@ impl UniformBlocks {
 /// A planned graph on a device, ready to run many times.
 pub struct Executable {
     plan: Plan,
-    inputs: Vec<wgpu::Buffer>,
+    inputs: Vec<Owned>,
     outputs: Vec<(wgpu::Buffer, u64)>,
-    readback: Vec<wgpu::Buffer>,
+    readback: Vec<Owned>,
     steps: Vec<Step>,
-    slots: Vec<wgpu::Buffer>,
-    params: HashMap<TensorId, wgpu::Buffer>,
+    slots: Vec<Owned>,
+    /// Shared with the executables compiled on this one's weights; destroyed with the last.
+    params: HashMap<TensorId, Arc<Owned>>,
     kept: Vec<wgpu::Buffer>,
     timer: Option<Timer>,
+    /// Bound where a step has no buffer of its own.
+    _dummy: Owned,
+    /// The steps' uniform blocks (their bind groups refer to it).
+    _uniforms: UniformBlocks,
 }
 
 /// Work recorded after the graph's passes in the same submit (an optimizer step).
@@ -99,24 +105,24 @@ pub(crate) type Epilogue<'a> = &'a dyn Fn(&mut wgpu::CommandEncoder);
 
 impl Executable {
     /// Uploads parameter data (tensor id -> values) into new buffers.
-    pub fn upload_params(ctx: &Context, params: Vec<(TensorId, Vec<f32>)>) -> HashMap<TensorId, wgpu::Buffer> {
-        params.into_iter().map(|(t, data)| (t, upload(&ctx.device, "param", &data))).collect()
+    pub fn upload_params(ctx: &Context, params: Vec<(TensorId, Vec<f32>)>) -> HashMap<TensorId, Arc<Owned>> {
+        params.into_iter().map(|(t, data)| (t, Arc::new(Owned::new(upload(&ctx.device, "param", &data))))).collect()
     }
 
     /// Creates activation buffers, compiles pipelines and makes every bind
     /// group; `params` holds a buffer per parameter tensor of the plan (new
     /// ones from [`Executable::upload_params`], or another executable's to share weights).
-    pub fn new(ctx: &Context, cache: &mut PipelineCache, plan: Plan, params: HashMap<TensorId, wgpu::Buffer>) -> Result<Self> {
+    pub fn new(ctx: &Context, cache: &mut PipelineCache, plan: Plan, params: HashMap<TensorId, Arc<Owned>>) -> Result<Self> {
         let dev = &ctx.device;
-        let slots: Vec<wgpu::Buffer> = plan.slots.iter().map(|&b| storage(dev, "activation", b)).collect();
-        let inputs: Vec<wgpu::Buffer> = plan.inputs.iter().map(|&n| storage(dev, "input", n as u64 * 4)).collect();
-        let dummy = storage(dev, "unused", 16);
+        let slots: Vec<Owned> = plan.slots.iter().map(|&b| Owned::new(storage(dev, "activation", b))).collect();
+        let inputs: Vec<Owned> = plan.inputs.iter().map(|&n| Owned::new(storage(dev, "input", n as u64 * 4))).collect();
+        let dummy = Owned::new(storage(dev, "unused", 16));
         let buffer = |b: &Binding| -> Result<&wgpu::Buffer> {
             match b {
-                Binding::Slot(s) => slots.get(*s),
-                Binding::Param(t) => params.get(t),
-                Binding::Input(i) => inputs.get(*i),
-                Binding::Dummy | Binding::Unused => Some(&dummy),
+                Binding::Slot(s) => slots.get(*s).map(|o| &**o),
+                Binding::Param(t) => params.get(t).map(|o| &***o),
+                Binding::Input(i) => inputs.get(*i).map(|o| &**o),
+                Binding::Dummy | Binding::Unused => Some(&*dummy),
             }
             .ok_or_else(|| Error::Gpu(format!("plan refers to a missing buffer {b:?}")))
         };
@@ -146,26 +152,26 @@ impl Executable {
         let mut readback = Vec::new();
         for (b, n) in &plan.outputs {
             outputs.push((buffer(b)?.clone(), *n as u64));
-            readback.push(staging(dev, *n as u64 * 4));
+            readback.push(Owned::new(staging(dev, *n as u64 * 4)));
         }
         let timer = if ctx.has(wgpu::Features::TIMESTAMP_QUERY) && !plan.scopes.is_empty() {
             let count = (plan.scopes.len() * 2) as u32;
             Some(Timer {
                 queries: dev.create_query_set(&wgpu::QuerySetDescriptor { label: Some("layers"), ty: wgpu::QueryType::Timestamp, count }),
-                resolve: dev.create_buffer(&wgpu::BufferDescriptor {
+                resolve: Owned::new(dev.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("timestamps"),
                     size: count as u64 * 8,
                     usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
                     mapped_at_creation: false,
-                }),
-                read: staging(dev, count as u64 * 8),
+                })),
+                read: Owned::new(staging(dev, count as u64 * 8)),
                 period_ns: ctx.queue.get_timestamp_period() as f64,
             })
         } else {
             None
         };
         ctx.check_errors("building the executable")?;
-        Ok(Executable { plan, inputs, outputs, readback, steps, slots, params, kept, timer })
+        Ok(Executable { plan, inputs, outputs, readback, steps, slots, params, kept, timer, _dummy: dummy, _uniforms: uniforms })
     }
 
     /// The plan this executable runs.
@@ -175,8 +181,8 @@ impl Executable {
 
     /// Bytes of GPU memory held (parameters, activations, inputs).
     pub fn gpu_bytes(&self) -> u64 {
-        let sum = |v: &mut dyn Iterator<Item = &wgpu::Buffer>| v.map(|b| b.size()).sum::<u64>();
-        sum(&mut self.params.values()) + sum(&mut self.slots.iter()) + sum(&mut self.inputs.iter())
+        let sum = |v: &mut dyn Iterator<Item = &Owned>| v.map(|b| b.size()).sum::<u64>();
+        sum(&mut self.params.values().map(|b| &**b)) + sum(&mut self.slots.iter()) + sum(&mut self.inputs.iter())
     }
 
     /// Runs once: writes `inputs`, records and submits, reads the outputs.
@@ -229,7 +235,7 @@ impl Executable {
 
     /// The GPU buffer the i-th graph input is written to, and its element count.
     pub(crate) fn input_buffer(&self, i: usize) -> Option<(&wgpu::Buffer, usize)> {
-        Some((self.inputs.get(i)?, *self.plan.inputs.get(i)?))
+        Some((&**self.inputs.get(i)?, *self.plan.inputs.get(i)?))
     }
 
     /// The GPU buffer holding the i-th graph output after a run, and its element count.
@@ -239,7 +245,12 @@ impl Executable {
 
     /// The GPU buffer of a parameter tensor (the optimizer updates it in place).
     pub(crate) fn param_buffer(&self, t: TensorId) -> Option<&wgpu::Buffer> {
-        self.params.get(&t)
+        self.params.get(&t).map(|b| &***b)
+    }
+
+    /// A parameter's buffer as a shared owner (an executable compiled on these weights).
+    pub(crate) fn param_owner(&self, t: TensorId) -> Option<Arc<Owned>> {
+        self.params.get(&t).cloned()
     }
 
     /// The GPU buffer of the i-th kept tensor.

@@ -79,8 +79,8 @@ pub fn plan_with(g: &Graph, caps: &DeviceCaps, per_op: bool) -> Result<Plan> {
         let bytes = t.numel() as u64 * 4;
         if bytes > caps.max_binding_bytes {
             return Err(Error::Gpu(format!(
-                "tensor {id} of shape {:?} needs {} MiB, more than the device's {} MiB storage binding limit; \
-                 use a smaller batch",
+                "tensor {id} of shape {:?} needs {} MiB, more than the device's {} MiB storage binding limit \
+                 (a smaller batch or input size needs less)",
                 t.shape,
                 bytes >> 20,
                 caps.max_binding_bytes >> 20

@@ -6,41 +6,16 @@
 //
 // EXPECTED.json: { "default": {image, logits}, "customs": [{config, weights, images: [{image, logits}]}] }.
 // Fails (never skips) when Chromium or WebGPU is missing.
-import { chromium } from "playwright-core";
-import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { execFileSync } from "node:child_process";
+import { web, serve, launch, openDemo, memory } from "./harness.mjs";
 
-const web = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const [expectedPath, artifacts] = process.argv.slice(2);
 const expected = JSON.parse(fs.readFileSync(expectedPath, "utf8"));
 fs.mkdirSync(artifacts, { recursive: true });
-const exe = process.env.CHROMIUM ?? "/usr/bin/chromium";
-if (!fs.existsSync(exe)) throw new Error(`Chromium not found at ${exe} (apt-get install chromium)`);
-
-const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".css": "text/css", ".png": "image/png", ".txt": "text/plain", ".json": "application/json" };
-const server = http.createServer((req, res) => {
-  const url = decodeURIComponent(new URL(req.url, "http://x").pathname);
-  const file = path.join(web, url === "/" ? "index.html" : url);
-  if (!file.startsWith(web) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
-    res.writeHead(404).end();
-    return;
-  }
-  res.writeHead(200, { "content-type": types[path.extname(file)] ?? "application/octet-stream" });
-  fs.createReadStream(file).pipe(res);
-});
-await new Promise((r) => server.listen(0, "127.0.0.1", r));
-const base = `http://127.0.0.1:${server.address().port}/`;
-
-const browser = await chromium.launch({
-  executablePath: exe,
-  headless: true,
-  args: ["--headless", "--no-sandbox", "--enable-unsafe-webgpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    // For the memory check: precise performance.memory figures and gc() before each reading.
-    "--enable-precise-memory-info", "--js-flags=--expose-gc"],
-});
+const { server, base } = await serve();
+const browser = await launch();
 let failed = false;
 const check = (name, got, want) => {
   const m = Math.max(1, ...want.map(Math.abs));
@@ -56,15 +31,7 @@ const check = (name, got, want) => {
   failed ||= !ok;
 };
 try {
-  const page = await browser.newPage({ viewport: { width: 900, height: 1200 } });
-  page.on("console", (m) => { if (m.type() === "error") console.error(`page: ${m.text()}`); });
-  page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
-  await page.goto(base);
-  const hasGpu = await page.evaluate(() => !!navigator.gpu);
-  if (!hasGpu) throw new Error("navigator.gpu is missing: this Chromium has no WebGPU");
-  await page.waitForFunction(() => ["ready", "error"].includes(document.getElementById("status").dataset.state), null, { timeout: 300000 });
-  const state = await page.$eval("#status", (e) => [e.dataset.state, e.textContent]);
-  if (state[0] !== "ready") throw new Error(`page did not get ready: ${state[1]}`);
+  const page = await openDemo(browser, base);
   console.log(`adapter: ${await page.$eval("#adapter", (e) => [...e.children].map((c) => c.textContent).join(" "))}`);
 
   let count = 0;
@@ -107,25 +74,35 @@ try {
   failed ||= !usable;
   check("built-in model after a corrupt model file", stillWorks.logits, d.logits);
 
-  // 200 classifications in a row: the worker's wasm memory and the page's JS heap stay flat
-  // (within 10 % between the 20th and the 200th, after a gc()).
+  // A model too large for the adapter (web/test/too_large.py: an activation over SwiftShader's
+  // 1 GiB storage binding limit at batch 1): refused at load with the planner's message.
+  const big = path.resolve(artifacts, "too-large");
+  execFileSync("python3", [path.resolve(web, "test/too_large.py"), big]);
+  await page.setInputFiles("#cfg", path.join(big, "config.json"));
+  await page.setInputFiles("#weights", path.join(big, "model.safetensors"));
+  await page.click("#load");
+  loads += 1;
+  await page.waitForFunction((m) => window.vitrineModels >= m, loads, { timeout: 120000 });
+  const bigErr = await page.evaluate(() => window.vitrineError);
+  const refused = /too large for this GPU even at batch 1: tensor \d+ of shape \[1, 525626, 512\] needs 1026 MiB, more than the device's \d+ MiB storage binding limit/.test(bigErr ?? "");
+  console.log(`${refused ? "ok  " : "FAIL"} a model too large for the adapter is refused (${JSON.stringify(bigErr)})`);
+  failed ||= !refused;
+  check("built-in model after a too-large model", (await classify(d.image)).logits, d.logits);
+
+  // 200 classifications in a row: the worker's wasm memory and live GPU buffers and the page's
+  // JS heap stay flat (within 10 % between the 20th and the 200th, after a gc()).
   const sampleBytes = [...fs.readFileSync(d.image)];
-  const mem = await page.evaluate(async (bytes) => {
-    const reading = async () => {
-      globalThis.gc?.();
-      const w = await window.vitrineCall("memory");
-      return { wasm: w.wasm, heap: performance.memory?.usedJSHeapSize ?? 0 };
-    };
-    let first = null;
-    for (let i = 0; i < 200; i++) {
-      await window.vitrineCall("classify", { bytes: new Uint8Array(bytes), name: "sample" });
-      if (i === 19) first = await reading();
-    }
-    return { first, last: await reading() };
-  }, sampleBytes);
+  const classifyN = (n) => page.evaluate(async ([bytes, n]) => {
+    for (let i = 0; i < n; i++) await window.vitrineCall("classify", { bytes: new Uint8Array(bytes), name: "sample" });
+  }, [sampleBytes, n]);
+  await classifyN(20);
+  const first = await memory(page);
+  await classifyN(180);
+  const last = await memory(page);
   const flat = (a, b) => b <= a * 1.1;
-  const memOk = mem.first.wasm > 0 && flat(mem.first.wasm, mem.last.wasm) && flat(mem.first.heap, mem.last.heap);
-  console.log(`${memOk ? "ok  " : "FAIL"} 200 classifications: wasm memory ${mem.first.wasm} -> ${mem.last.wasm} bytes, JS heap ${mem.first.heap} -> ${mem.last.heap} bytes`);
+  const memOk = first.wasm > 0 && first.gpuBuffers > 0 && flat(first.wasm, last.wasm) && flat(first.heap, last.heap) && flat(first.gpuBuffers, last.gpuBuffers);
+  console.log(`${memOk ? "ok  " : "FAIL"} 200 classifications: wasm memory ${first.wasm} -> ${last.wasm} bytes, ` +
+    `GPU buffers ${first.gpuBuffers} -> ${last.gpuBuffers}, JS heap ${first.heap} -> ${last.heap} bytes`);
   failed ||= !memOk;
 
   // "Load your own timm model": config.json + model.safetensors from disk (a ViT, then a Swin).
