@@ -96,9 +96,10 @@ fn short_run_learns_and_its_checkpoint_loads() {
     assert!(losses[3] < 0.7 * losses[0], "training loss did not fall enough: {losses:?}");
     let top1 = h[3]["val_top1"].as_f64().unwrap();
     assert!(top1 >= 90.0, "validation top1 {top1}% after 4 epochs ({losses:?})");
-    for f in ["config.json", "model.safetensors", "optimizer.safetensors", "train_state.json", "summary.csv"] {
+    for f in ["config.json", "model.safetensors", "optimizer.safetensors", "train_state.json", "summary.csv", "curves.svg"] {
         assert!(out.join(f).is_file(), "missing {f}");
     }
+    check_curves(&out, &losses);
     let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["label_names"], serde_json::json!(["blob", "horizontal", "vertical"]));
     assert_eq!(config["model_args"]["embed_dim"], 32);
@@ -116,6 +117,36 @@ fn short_run_learns_and_its_checkpoint_loads() {
     let c = ok(&vitrine(&["classify", "--model", out.to_str().unwrap(), "--json", img.to_str().unwrap()], &[]));
     let v: serde_json::Value = serde_json::from_str(c.trim()).unwrap();
     assert_eq!(v["top_k"].as_array().unwrap().len(), 3);
+}
+
+/// curves.svg: three panels (loss, accuracy, learning rate), one dot per epoch on each line
+/// (train and val loss, train and val accuracy, lr), the training loss drawn falling as it
+/// fell; `vitrine plot` redraws it byte for byte, and refuses a folder without summary.csv.
+fn check_curves(out: &Path, losses: &[f64]) {
+    let svg = std::fs::read_to_string(out.join("curves.svg")).unwrap();
+    assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\"") && svg.trim_end().ends_with("</svg>"));
+    for title in ["Loss", "Top-1 accuracy (%)", "Learning rate"] {
+        assert!(svg.contains(&format!("data-title=\"{title}\"")), "no {title} panel");
+    }
+    let lines: Vec<Vec<(f64, f64)>> = svg
+        .lines()
+        .filter(|l| l.starts_with("<polyline class=\"series\""))
+        .map(|l| {
+            let pts = l.split("points=\"").nth(1).unwrap().split('"').next().unwrap();
+            pts.split(' ').map(|p| p.split_once(',').map(|(x, y)| (x.parse().unwrap(), y.parse().unwrap())).unwrap()).collect()
+        })
+        .collect();
+    assert_eq!(lines.len(), 5, "train/val loss, train/val accuracy, lr");
+    assert!(lines.iter().all(|l| l.len() == losses.len()), "one point per epoch");
+    let train_loss = &lines[0];
+    assert!(train_loss.windows(2).all(|w| w[1].0 > w[0].0), "epochs left to right");
+    // SVG y grows downwards: a falling loss is drawn with growing y.
+    assert!(train_loss[losses.len() - 1].1 > train_loss[0].1, "the loss fell ({losses:?}) but is drawn rising");
+    let again = out.join("redrawn.svg");
+    ok(&vitrine(&["plot", out.to_str().unwrap(), "--out", again.to_str().unwrap()], &[]));
+    assert!(std::fs::read(&again).unwrap() == svg.as_bytes(), "vitrine plot drew a different picture");
+    std::fs::remove_file(&again).unwrap();
+    fails_with(&["plot", out.join("no-such-run").to_str().unwrap()], &[], "summary.csv");
 }
 
 fn tensors(path: &Path) -> std::collections::HashMap<String, (Vec<usize>, Vec<f32>)> {

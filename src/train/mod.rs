@@ -4,6 +4,8 @@
 
 pub mod augment;
 pub mod checkpoint;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod curves;
 pub mod data;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod eval;

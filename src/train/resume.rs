@@ -1,5 +1,5 @@
 //! A run's checkpoint on disk: written atomically (hub layout + optimizer
-//! state + `train_state.json` + `summary.csv`, all carrying the step) and read
+//! state + `train_state.json` + `summary.csv` and `curves.svg`, all carrying the step) and read
 //! back for `--resume`, checking that its files belong together.
 
 use super::checkpoint::{hub_files, safetensors_bytes, safetensors_metadata, stage};
@@ -26,7 +26,7 @@ pub struct Resume {
 pub const PREVIOUS: &str = ".previous-checkpoint";
 
 /// A checkpoint's files, in the order they are written (`train_state.json` completes it).
-const FILES: [&str; 5] = ["optimizer.safetensors", "config.json", "model.safetensors", "train_state.json", "summary.csv"];
+const FILES: [&str; 6] = ["optimizer.safetensors", "config.json", "model.safetensors", "train_state.json", "summary.csv", "curves.svg"];
 
 /// The `step` in a safetensors file's header (reads the header only).
 fn file_step(path: &Path) -> Option<String> {
@@ -125,22 +125,12 @@ pub(crate) fn save_checkpoint(engine: &Engine, s: &Session, model: &Model, state
     files.extend(hub_files(dir, &model.config, &s.weights(engine)?, meta)?);
     let text = serde_json::to_string_pretty(state).map_err(|e| Error::Input(e.to_string()))?;
     files.push((dir.join("train_state.json"), text.into_bytes()));
-    let mut csv = String::from("epoch,lr,train_loss,train_acc,val_loss,val_top1,val_top5,secs,images_per_s\n");
-    let opt = |v: Option<f64>| v.map(|x| format!("{x:.6}")).unwrap_or_default();
-    for r in &state.history {
-        csv += &format!(
-            "{},{:.6e},{:.6},{:.4},{},{},{},{:.1},{:.1}\n",
-            r.epoch,
-            r.lr,
-            r.train_loss,
-            r.train_acc,
-            opt(r.val_loss),
-            opt(r.val_top1),
-            opt(r.val_top5),
-            r.secs,
-            r.images_per_s
-        );
-    }
+    // The curves are drawn from the CSV's (rounded) figures, so `vitrine plot` redraws them
+    // byte for byte.
+    let csv = super::curves::summary_csv(&state.history);
+    let history = super::curves::parse_summary(&csv, "summary.csv")?;
+    let title = super::curves::title(&model.config.architecture, &state.options.data);
+    files.push((dir.join("curves.svg"), super::curves::svg(&history, &title).into_bytes()));
     files.push((dir.join("summary.csv"), csv.into_bytes()));
     let refs: Vec<(std::path::PathBuf, &[u8])> = files.iter().map(|(p, b)| (p.clone(), b.as_slice())).collect();
     let mut staged = stage(&refs)?;

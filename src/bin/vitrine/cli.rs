@@ -56,6 +56,9 @@ pub enum Command {
     /// Print per-class and top-1 / top-5 accuracy of a model on a data split
     #[command(args_override_self = true, allow_negative_numbers = true)]
     Eval(crate::train::EvalArgs),
+    /// Redraw a training run's curves (RUN_DIR/curves.svg) from its summary.csv
+    #[command(args_override_self = true)]
+    Plot(PlotArgs),
     /// List the timm presets (names for --arch)
     Presets,
     /// Print a shell completion script (vitrine completions bash > FILE)
@@ -64,6 +67,16 @@ pub enum Command {
         #[arg(value_name = "SHELL")]
         shell: Shell,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct PlotArgs {
+    /// A `vitrine train --out` folder (its summary.csv is read)
+    #[arg(value_name = "RUN_DIR", value_hint = clap::ValueHint::DirPath)]
+    pub run: std::path::PathBuf,
+    /// Where to write the SVG [default: RUN_DIR/curves.svg]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub out: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]

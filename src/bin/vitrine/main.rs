@@ -148,6 +148,31 @@ fn explain(a: &ExplainArgs) -> Result<()> {
     Ok(())
 }
 
+/// `vitrine plot`: curves.svg from a run's summary.csv (titled as training titles it).
+fn plot(a: &cli::PlotArgs) -> Result<()> {
+    let csv = a.run.join("summary.csv");
+    let text = std::fs::read_to_string(&csv).map_err(|e| Error::io(&csv, e))?;
+    let history = vitrine::train::curves::parse_summary(&text, &csv.display().to_string())?;
+    if history.is_empty() {
+        return Err(Error::Input(format!("{}: no epochs yet", csv.display())));
+    }
+    let state = std::fs::read_to_string(a.run.join("train_state.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<vitrine::train::state::TrainState>(&t).ok());
+    let arch = std::fs::read_to_string(a.run.join("config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("architecture").and_then(|x| x.as_str()).map(str::to_string));
+    let title = match (arch, state) {
+        (Some(arch), Some(s)) => vitrine::train::curves::title(&arch, &s.options.data),
+        _ => a.run.display().to_string(),
+    };
+    let out = a.out.clone().unwrap_or_else(|| a.run.join("curves.svg"));
+    vitrine::train::checkpoint::write_atomic(&out, vitrine::train::curves::svg(&history, &title).as_bytes())?;
+    println!("{} epochs drawn in {}", history.len(), out.display());
+    Ok(())
+}
+
 fn inspect(a: &InspectArgs) -> Result<()> {
     let model = load_model(a.model.as_deref(), a.arch.as_deref())?;
     let c = &model.config;
@@ -383,6 +408,7 @@ fn run(raw: &[String]) -> Result<()> {
         Command::Bench(a) => bench(&a),
         Command::Train(a) => train::train(&a),
         Command::Eval(a) => train::eval(&a),
+        Command::Plot(a) => plot(&a),
         Command::Presets => {
             config::preset_names().iter().for_each(|n| println!("{n}"));
             Ok(())
