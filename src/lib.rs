@@ -53,6 +53,8 @@ pub mod calibrate;
 pub mod classify;
 pub mod engine;
 pub mod error;
+pub mod explain;
+mod font;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fuzz;
 pub mod gpu;

@@ -104,13 +104,15 @@ fn coeffs(in_size: usize, out_size: usize, filter: fn(f64) -> f64, support: f64)
     let ksize = support.ceil() as usize * 2 + 1;
     let mut bounds = Vec::with_capacity(out_size);
     let mut kk = vec![0i32; out_size * ksize];
+    let mut ws = Vec::with_capacity(ksize);
     for xx in 0..out_size {
         let center = (xx as f64 + 0.5) * scale;
         let ss = 1.0 / filterscale;
         let xmin = ((center - support + 0.5) as i64).max(0) as usize;
         let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
-        let n = xmax.saturating_sub(xmin);
-        let ws: Vec<f64> = (0..n).map(|x| filter((x as f64 + xmin as f64 - center + 0.5) * ss)).collect();
+        let n = xmax.saturating_sub(xmin).min(ksize);
+        ws.clear();
+        ws.extend((0..n).map(|x| filter((x as f64 + xmin as f64 - center + 0.5) * ss)));
         let total: f64 = ws.iter().sum();
         for (x, w) in ws.iter().enumerate() {
             let w = if total != 0.0 { w / total } else { *w };

@@ -256,12 +256,12 @@ fn stdout_of(args: &[&str]) -> String {
 #[test]
 fn help_lists_every_command_and_its_flags_with_defaults() {
     let top = stdout_of(&["--help"]);
-    for cmd in ["classify", "inspect", "explain", "bench", "train", "eval", "presets", "completions", "WGPU_BACKEND"] {
+    for cmd in ["classify", "inspect", "explain", "bench", "train", "eval", "plot", "presets", "completions", "WGPU_BACKEND"] {
         assert!(top.contains(cmd), "vitrine --help should mention {cmd}: {top}");
     }
     assert_eq!(stdout_of(&[]), top, "a bare vitrine prints the help");
     let commands: [(&str, &[&str]); 8] = [
-        ("explain", &["--model <M>", "--arch <A>", "--out <FILE>", "<IMAGE>"]),
+        ("explain", &["--model <M>", "--arch <A>", "--out <DIR>", "<IMAGE>..."]),
         ("classify", &["--model <M>", "--arch", "--top-k <K>", "[default: 5]", "--batch <N>", "[default: 1]", "--json", "--labels"]),
         ("inspect", &["--model <M>", "--arch <A>"]),
         ("bench", &["--batch <B>", "--iters <N>", "[default: 10]", "--train", "--matmul", "--kernel <K>"]),
@@ -348,13 +348,14 @@ fn explain_greys_out_the_patches_dynamicvit_drops() {
     let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
     assert_eq!(v["patch_grid"], serde_json::json!([14, 14]));
     let png = image::open(&out).unwrap().to_rgb8();
-    let (side, gap) = (224u32, 4u32);
-    assert_eq!((png.width(), png.height()), (4 * side + 3 * gap, side));
+    // Two 14-pixel text bands on top: the top-1 line, then the panels' captions.
+    let (side, gap, top) = (224u32, 4u32, 28u32);
+    assert_eq!((png.width(), png.height()), (4 * side + 3 * gap, side + top));
     for stage in 0..3 {
         let kept: Vec<u64> = v["kept_tokens"][stage].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
         for patch in [0u64, 50, 97, 150, 195] {
             // The centre of the patch (16 px per patch at 8x).
-            let (x, y) = ((patch % 14) as u32 * 16 + 8, (patch / 14) as u32 * 16 + 8);
+            let (x, y) = ((patch % 14) as u32 * 16 + 8, top + (patch / 14) as u32 * 16 + 8);
             let orig = png.get_pixel(x, y);
             let here = png.get_pixel((stage as u32 + 1) * (side + gap) + x, y);
             if kept.contains(&patch) {
@@ -364,5 +365,9 @@ fn explain_greys_out_the_patches_dynamicvit_drops() {
             }
         }
     }
-    fails_with(&["explain", "--model", &model("vit_odd"), "--out", out.to_str().unwrap(), &img], &[], "does not prune tokens");
+    fails_with(
+        &["explain", "--model", &model("swin_2stage"), "--out", out.to_str().unwrap(), &img],
+        &[],
+        "swin family) has no single class token",
+    );
 }

@@ -107,7 +107,10 @@ fn panel(out: &mut String, top: f64, x0: f64, title: &str, lines: &[Series], (xa
         out,
         r##"<polyline points="{left:.1},{y_top:.1} {left:.1},{bottom:.1} {right:.1},{bottom:.1}" fill="none" stroke="#333"/>"##
     );
-    // The lines, each with a dot per epoch, and the legend.
+    // The lines, each with a dot per epoch, and the legend: top right, or bottom right when
+    // the lines end in the upper half (accuracy).
+    let ends_high = lines.iter().filter_map(|s| s.points.last()).any(|&(_, y)| py(y) < (y_top + bottom) / 2.0);
+    let legend_top = if ends_high { bottom - 12.0 - 15.0 * lines.len() as f64 } else { y_top };
     for (k, s) in lines.iter().enumerate() {
         if s.points.is_empty() {
             continue;
@@ -123,7 +126,7 @@ fn panel(out: &mut String, top: f64, x0: f64, title: &str, lines: &[Series], (xa
         for &(x, y) in &s.points {
             let _ = writeln!(out, r#"<circle cx="{:.2}" cy="{:.2}" r="2.5" fill="{}"/>"#, px(x), py(y), s.color);
         }
-        let (lx, ly) = (right - 60.0, y_top + 12.0 + 15.0 * k as f64);
+        let (lx, ly) = (right - 60.0, legend_top + 12.0 + 15.0 * k as f64);
         let _ =
             writeln!(out, r#"<line x1="{lx:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{}" stroke-width="2"/>"#, lx + 16.0, s.color);
         let _ = writeln!(out, r#"<text x="{:.1}" y="{:.1}">{}</text>"#, lx + 20.0, ly + 4.0, s.name);

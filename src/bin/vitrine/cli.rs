@@ -39,7 +39,7 @@ pub enum Command {
     /// Print a model's architecture, parameter count, input config and tensor table
     #[command(args_override_self = true)]
     Inspect(InspectArgs),
-    /// Draw which patch tokens a token-pruning model (DynamicViT) keeps at each stage
+    /// Draw what a model looks at: attention rollout (ViT, DeiT) or kept patches (DynamicViT)
     #[command(args_override_self = true)]
     Explain(ExplainArgs),
     /// Time inference, training steps (--train) or the matmul kernels (--matmul) on the GPU
@@ -109,18 +109,20 @@ pub struct ClassifyArgs {
 
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
-    /// Hub folder (config.json + model.safetensors) or .safetensors file of a DynamicViT
+    /// Hub folder (config.json + model.safetensors) or .safetensors file: a ViT or DeiT
+    /// (attention maps) or a DynamicViT (kept patches)
     #[arg(long, value_name = "M", value_hint = clap::ValueHint::AnyPath)]
     pub model: String,
     /// The preset (vitrine presets) of a bare .safetensors --model
     #[arg(long, value_name = "A")]
     pub arch: Option<String>,
-    /// Output PNG [default: IMAGE's file stem + "-kept.png" in the current directory]
-    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    /// Output folder (one IMAGE-attention.png or IMAGE-kept.png per image), or a .png file for
+    /// one image [default: the current directory]
+    #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::AnyPath)]
     pub out: Option<String>,
-    /// The image to explain
-    #[arg(value_name = "IMAGE", value_hint = clap::ValueHint::FilePath)]
-    pub image: String,
+    /// The images to explain
+    #[arg(value_name = "IMAGE", required = true, value_hint = clap::ValueHint::FilePath)]
+    pub images: Vec<String>,
 }
 
 #[derive(Args, Debug)]

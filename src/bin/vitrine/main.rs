@@ -82,70 +82,135 @@ fn classify(a: &ClassifyArgs) -> Result<()> {
     Ok(())
 }
 
-/// The eval-cropped image, then one panel per pruning stage with the dropped
-/// patches greyed out (as the DynamicViT paper's figures), side by side.
+/// `vitrine explain`: one PNG per image. DynamicViT: the patches each pruning stage keeps.
+/// ViT / DeiT: the attention rollout and the last block's class-token attention over the
+/// image. Other families: an error saying which maps exist for which models.
 fn explain(a: &ExplainArgs) -> Result<()> {
     let model = load_model(Some(&a.model), a.arch.as_deref())?;
-    let cfg = model.config.data.clone();
-    let bytes = std::fs::read(&a.image).map_err(|e| Error::io(&a.image, e))?;
-    let img = preprocess::to_channels(preprocess::decode(&bytes, &a.image, cfg.input_size[0])?, cfg.input_size[0]);
-    let shown = preprocess::eval_image(&img, &cfg)?;
-    let input = preprocess::normalize(&shown, &cfg);
+    let single_file = a.out.as_deref().filter(|o| o.to_lowercase().ends_with(".png"));
+    if single_file.is_some() && a.images.len() > 1 {
+        return Err(Error::Input(format!(
+            "--out {} is one file; give a folder for {} images",
+            a.out.as_deref().unwrap_or(""),
+            a.images.len()
+        )));
+    }
+    if let Some(dir) = a.out.as_deref().filter(|_| single_file.is_none()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let prunes = model.config.family().name == "dynamicvit";
     let mut engine = Engine::new_blocking()?;
     let mut clf = Classifier::new(model);
-    let mut outs = pollster::block_on(clf.outputs(&mut engine, &input))?;
+    for image in &a.images {
+        let cfg = clf.model.config.data.clone();
+        let bytes = std::fs::read(image).map_err(|e| Error::io(image, e))?;
+        let img = preprocess::to_channels(preprocess::decode(&bytes, image, cfg.input_size[0])?, cfg.input_size[0]);
+        let shown = preprocess::eval_image(&img, &cfg)?;
+        let input = preprocess::normalize(&shown, &cfg);
+        let stem = Path::new(image).file_stem().and_then(|s| s.to_str()).unwrap_or("image");
+        let suffix = if prunes { "kept" } else { "attention" };
+        let out = match (single_file, a.out.as_deref()) {
+            (Some(f), _) => f.to_string(),
+            (None, Some(dir)) => Path::new(dir).join(format!("{stem}-{suffix}.png")).display().to_string(),
+            (None, None) => format!("{stem}-{suffix}.png"),
+        };
+        let (canvas, logits, what) = if prunes {
+            explain_pruning(&mut engine, &mut clf, &shown, &input)?
+        } else {
+            explain_attention(&mut engine, &clf, &shown, &input)?
+        };
+        let best = clf.top_k(&logits, 1).first().map(|p| format!("{} ({:.1}%)", p.label, p.prob * 100.0)).unwrap_or_default();
+        let mut canvas = canvas;
+        let band = 14;
+        let (cw, ch) = canvas.dimensions();
+        let mut framed = image::RgbImage::from_pixel(cw, ch + band, image::Rgb([255, 255, 255]));
+        image::imageops::replace(&mut framed, &canvas, 0, band as i64);
+        vitrine::explain::label(&mut framed, &format!("top-1 {best}"), 2, 2, 1);
+        canvas = framed;
+        canvas.save(&out).map_err(|e| Error::Input(format!("{out}: cannot write the PNG: {e}")))?;
+        println!("{out}: {what}; top-1 {best}");
+    }
+    Ok(())
+}
+
+/// The input image enlarged (nearest neighbour) to at least 224 pixels wide, for drawing.
+fn enlarged(shown: &preprocess::Image8) -> preprocess::Image8 {
+    let z = (224 / shown.width.max(1)).max(1);
+    let (w, h) = (shown.width * z, shown.height * z);
+    preprocess::resize(shown, w, h, "nearest").unwrap_or_else(|_| shown.clone())
+}
+
+/// Pictures side by side with a caption over each, 4 pixels apart.
+fn panels(pictures: &[(image::RgbImage, &str)]) -> image::RgbImage {
+    let w: u32 = pictures.iter().map(|(p, _)| p.width()).sum::<u32>() + 4 * (pictures.len() as u32).saturating_sub(1);
+    let h = pictures.iter().map(|(p, _)| p.height()).max().unwrap_or(0) + 14;
+    let mut canvas = image::RgbImage::from_pixel(w, h, image::Rgb([255, 255, 255]));
+    let mut x = 0;
+    for (p, caption) in pictures {
+        image::imageops::replace(&mut canvas, p, x as i64, 14);
+        vitrine::explain::label(&mut canvas, caption, x + 2, 1, 1);
+        x += p.width() + 4;
+    }
+    canvas
+}
+
+fn to_rgb(img: &preprocess::Image8) -> image::RgbImage {
+    let data = if img.channels == 3 { img.data.clone() } else { img.data.iter().flat_map(|&v| [v; 3]).collect() };
+    image::RgbImage::from_raw(img.width as u32, img.height as u32, data).unwrap_or_default()
+}
+
+/// ViT / DeiT: the image, the attention rollout over it, the last block's class-token attention.
+fn explain_attention(
+    engine: &mut Engine,
+    clf: &Classifier,
+    shown: &preprocess::Image8,
+    input: &[f32],
+) -> Result<(image::RgbImage, Vec<f32>, String)> {
+    let maps = pollster::block_on(vitrine::explain::attention_maps(engine, &clf.model, input))?;
+    let big = enlarged(shown);
+    let pictures = [
+        (to_rgb(&big), "input"),
+        (vitrine::explain::overlay(&big, &maps.rollout, maps.grid)?, "attention rollout"),
+        (vitrine::explain::overlay(&big, &maps.last_cls, maps.grid)?, "last block, class token"),
+    ];
+    let [gh, gw] = maps.grid;
+    Ok((panels(&pictures), maps.logits, format!("attention over {gh} x {gw} patches")))
+}
+
+/// DynamicViT: the image, then the patches each pruning stage keeps (dropped ones faded).
+fn explain_pruning(
+    engine: &mut Engine,
+    clf: &mut Classifier,
+    shown: &preprocess::Image8,
+    input: &[f32],
+) -> Result<(image::RgbImage, Vec<f32>, String)> {
+    let mut outs = pollster::block_on(clf.outputs(engine, input))?;
     let logits = outs.pop().unwrap_or_default();
     let facts = clf.model.config.arch.explain(&outs, 1).pop().unwrap_or_default();
     let (Some(stages), Some([gh, gw])) = (
         facts.get("kept_tokens").and_then(|v| v.as_array()),
         facts.get("patch_grid").and_then(|v| serde_json::from_value::<[usize; 2]>(v.clone()).ok()),
     ) else {
-        return Err(Error::Input(format!(
-            "{}: {} does not prune tokens (explain draws DynamicViT's kept patches)",
-            a.model, clf.model.config.architecture
-        )));
+        return Err(Error::Internal(format!("{} reported no kept tokens", clf.model.config.architecture)));
     };
-    let (w, h, c) = (shown.width, shown.height, shown.channels);
-    // Small inputs are drawn enlarged (nearest neighbour) to at least 224 pixels.
-    let z = (224 / w.max(1)).max(1);
-    let panels = stages.len() + 1;
-    let mut canvas = image::RgbImage::new((z * w * panels + 4 * (panels - 1)) as u32, (z * h) as u32);
-    canvas.pixels_mut().for_each(|p| *p = image::Rgb([255, 255, 255]));
-    let rgb = |x: usize, y: usize| {
-        let i = (y * w + x) * c;
-        if c == 3 {
-            [shown.data[i], shown.data[i + 1], shown.data[i + 2]]
-        } else {
-            [shown.data[i]; 3]
-        }
-    };
-    for panel in 0..panels {
-        let kept: std::collections::HashSet<u64> = match panel {
-            0 => (0..(gh * gw) as u64).collect(),
-            p => stages[p - 1].as_array().map(|v| v.iter().filter_map(|x| x.as_u64()).collect()).unwrap_or_default(),
-        };
-        for y in 0..z * h {
-            for x in 0..z * w {
-                let (sx, sy) = (x / z, y / z);
-                let patch = ((sy * gh / h) * gw + sx * gw / w) as u64;
-                let mut px = rgb(sx, sy);
-                if !kept.contains(&patch) {
-                    px = px.map(|v| (v as u16 / 4 + 160) as u8); // dropped: faded towards light grey
-                }
-                canvas.put_pixel((panel * (z * w + 4) + x) as u32, y as u32, image::Rgb(px));
+    let big = enlarged(shown);
+    let (w, h) = (big.width, big.height);
+    let mut pictures = vec![(to_rgb(&big), "input".to_string())];
+    for (k, stage) in stages.iter().enumerate() {
+        let kept: std::collections::HashSet<u64> =
+            stage.as_array().map(|v| v.iter().filter_map(|x| x.as_u64()).collect()).unwrap_or_default();
+        let mut p = to_rgb(&big);
+        for (x, y, px) in p.enumerate_pixels_mut() {
+            let patch = ((y as usize * gh / h) * gw + x as usize * gw / w) as u64;
+            if !kept.contains(&patch) {
+                px.0 = px.0.map(|v| (v as u16 / 4 + 160) as u8); // dropped: faded towards light grey
             }
         }
+        pictures.push((p, format!("stage {}: {} kept", k + 1, kept.len())));
     }
-    let out = a.out.clone().unwrap_or_else(|| {
-        let stem = Path::new(&a.image).file_stem().and_then(|s| s.to_str()).unwrap_or("image");
-        format!("{stem}-kept.png")
-    });
-    canvas.save(&out).map_err(|e| Error::Input(format!("{out}: cannot write the PNG: {e}")))?;
-    let top = clf.top_k(&logits, 1);
+    let refs: Vec<(image::RgbImage, &str)> = pictures.iter().map(|(p, c)| (p.clone(), c.as_str())).collect();
     let counts: Vec<String> = stages.iter().map(|s| s.as_array().map_or(0, |v| v.len()).to_string()).collect();
-    let best = top.first().map(|p| format!("{} ({:.1}%)", p.label, p.prob * 100.0)).unwrap_or_default();
-    println!("{out}: {} -> {} patches kept; top-1 {best}", gh * gw, counts.join(" -> "));
-    Ok(())
+    Ok((panels(&refs), logits, format!("{} -> {} patches kept", gh * gw, counts.join(" -> "))))
 }
 
 /// `vitrine plot`: curves.svg from a run's summary.csv (titled as training titles it).
@@ -165,7 +230,8 @@ fn plot(a: &cli::PlotArgs) -> Result<()> {
         .and_then(|v| v.get("architecture").and_then(|x| x.as_str()).map(str::to_string));
     let title = match (arch, state) {
         (Some(arch), Some(s)) => vitrine::train::curves::title(&arch, &s.options.data),
-        _ => a.run.display().to_string(),
+        (Some(arch), None) => arch,
+        (None, _) => a.run.display().to_string(),
     };
     let out = a.out.clone().unwrap_or_else(|| a.run.join("curves.svg"));
     vitrine::train::checkpoint::write_atomic(&out, vitrine::train::curves::svg(&history, &title).as_bytes())?;
