@@ -132,6 +132,22 @@ pub fn overlay(img: &Image8, map: &[f32], grid: [usize; 2]) -> Result<image::Rgb
     Ok(out)
 }
 
+/// `img` enlarged (nearest neighbour, a whole factor) to at least 224 pixels wide, for drawing.
+pub fn enlarge(img: &Image8) -> Image8 {
+    let z = (224 / img.width.max(1)).max(1);
+    crate::preprocess::resize(img, img.width * z, img.height * z, "nearest").unwrap_or_else(|_| img.clone())
+}
+
+/// PNG bytes of [`overlay`] on `img` [`enlarge`]d: what the demo page shows.
+pub fn overlay_png(img: &Image8, map: &[f32], grid: [usize; 2]) -> Result<Vec<u8>> {
+    let picture = overlay(&enlarge(img), map, grid)?;
+    let mut png = Vec::new();
+    image::DynamicImage::ImageRgb8(picture)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| Error::Internal(format!("cannot encode the attention map as PNG: {e}")))?;
+    Ok(png)
+}
+
 /// A jet-like colour for `v` in [0, 1].
 fn colormap(v: f32) -> [u8; 3] {
     let v = v.clamp(0.0, 1.0);

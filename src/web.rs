@@ -114,14 +114,9 @@ impl WebEngine {
     /// Classifies encoded image bytes (PNG, JPEG, GIF, BMP, WebP, TIFF);
     /// `name` (e.g. the file name) is used in error messages.
     pub async fn classify(&self, bytes: Vec<u8>, top_k: usize, name: Option<String>) -> Result<String, JsError> {
-        let inner = self.inner.clone();
         let t0 = now_ms();
-        let channels = {
-            let i = inner.try_borrow().map_err(|_| busy())?;
-            i.clf.as_ref().ok_or_else(|| JsError::new("no model loaded"))?.model.config.data.input_size[0]
-        };
-        let img = decode(&bytes, name.as_deref().unwrap_or("image"), channels).map_err(js)?;
-        run(inner, img, top_k, t0).await
+        let img = decode(&bytes, name.as_deref().unwrap_or("image"), self.channels()?).map_err(js)?;
+        run(self.inner.clone(), img, top_k, t0).await
     }
 
     /// Classifies several encoded images as one batch (DVT: images that stop at different
@@ -129,10 +124,7 @@ impl WebEngine {
     #[wasm_bindgen(js_name = classifyMany)]
     pub async fn classify_many(&self, images: Vec<js_sys::Uint8Array>, top_k: usize) -> Result<String, JsError> {
         let t0 = now_ms();
-        let channels = {
-            let i = self.inner.try_borrow().map_err(|_| busy())?;
-            i.clf.as_ref().ok_or_else(|| JsError::new("no model loaded"))?.model.config.data.input_size[0]
-        };
+        let channels = self.channels()?;
         if images.is_empty() {
             return Err(JsError::new("classifyMany needs at least one image"));
         }
@@ -177,18 +169,64 @@ impl WebEngine {
     #[wasm_bindgen(js_name = classifyRgba)]
     pub async fn classify_rgba(&self, rgba: Vec<u8>, width: usize, height: usize, top_k: usize) -> Result<String, JsError> {
         let t0 = now_ms();
-        let want = width.checked_mul(height).and_then(|p| p.checked_mul(4));
-        if width == 0 || height == 0 || want != Some(rgba.len()) {
-            return Err(JsError::new(&format!("RGBA data has {} bytes, expected {width} x {height} x 4", rgba.len())));
-        }
-        let channels = {
-            let i = self.inner.try_borrow().map_err(|_| busy())?;
-            i.clf.as_ref().ok_or_else(|| JsError::new("no model loaded"))?.model.config.data.input_size[0]
-        };
-        let rgb: Vec<u8> = rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
-        let img = to_channels(Image8 { width, height, channels: 3, data: rgb }, channels);
+        let img = rgba_image(rgba, width, height, self.channels()?)?;
         run(self.inner.clone(), img, top_k, t0).await
     }
+
+    /// An attention map of encoded image bytes as PNG bytes: the model's view of the image
+    /// (its eval crop, enlarged to at least 224 pixels) with the map over it. `which`:
+    /// "rollout" (attention rollout) or "last" (the last block's class-token attention). ViT
+    /// and DeiT models; for others the error says why there is no map.
+    #[wasm_bindgen(js_name = attentionMap)]
+    pub async fn attention_map(&self, bytes: Vec<u8>, which: String, name: Option<String>) -> Result<Vec<u8>, JsError> {
+        let img = decode(&bytes, name.as_deref().unwrap_or("image"), self.channels()?).map_err(js)?;
+        attention_png(self.inner.clone(), img, &which).await
+    }
+
+    /// [`WebEngine::attention_map`] of RGBA pixels (an `ImageData`'s `data`).
+    #[wasm_bindgen(js_name = attentionMapRgba)]
+    pub async fn attention_map_rgba(&self, rgba: Vec<u8>, width: usize, height: usize, which: String) -> Result<Vec<u8>, JsError> {
+        let img = rgba_image(rgba, width, height, self.channels()?)?;
+        attention_png(self.inner.clone(), img, &which).await
+    }
+}
+
+impl WebEngine {
+    /// Input channels of the loaded model.
+    fn channels(&self) -> Result<usize, JsError> {
+        let i = self.inner.try_borrow().map_err(|_| busy())?;
+        Ok(i.clf.as_ref().ok_or_else(|| JsError::new("no model loaded"))?.model.config.data.input_size[0])
+    }
+}
+
+/// RGBA pixels (`width` x `height`, checked) as an image of `channels` channels.
+fn rgba_image(rgba: Vec<u8>, width: usize, height: usize, channels: usize) -> Result<Image8, JsError> {
+    let want = width.checked_mul(height).and_then(|p| p.checked_mul(4));
+    if width == 0 || height == 0 || want != Some(rgba.len()) {
+        return Err(JsError::new(&format!("RGBA data has {} bytes, expected {width} x {height} x 4", rgba.len())));
+    }
+    let rgb: Vec<u8> = rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+    Ok(to_channels(Image8 { width, height, channels: 3, data: rgb }, channels))
+}
+
+/// The attention map `which` of a decoded image as PNG bytes (see `attentionMap`).
+// The engine is held across the GPU await on purpose: a second request meanwhile is refused
+// as busy (`try_borrow_mut`), never interleaved.
+#[allow(clippy::await_holding_refcell_ref)]
+async fn attention_png(inner: Rc<RefCell<Inner>>, img: Image8, which: &str) -> Result<Vec<u8>, JsError> {
+    let mut guard = inner.try_borrow_mut().map_err(|_| busy())?;
+    let Inner { engine, clf } = &mut *guard;
+    let clf = clf.as_ref().ok_or_else(|| JsError::new("no model loaded"))?;
+    let cfg = &clf.model.config.data;
+    let shown = eval_image(&img, cfg).map_err(js)?;
+    let maps = crate::explain::attention_maps(engine, &clf.model, &normalize(&shown, cfg)).await;
+    let maps = maps.map_err(|e| js(engine.ctx.explain_error(e)))?;
+    let map = match which {
+        "rollout" => &maps.rollout,
+        "last" => &maps.last_cls,
+        other => return Err(JsError::new(&format!("attention map {other:?}: \"rollout\" or \"last\""))),
+    };
+    crate::explain::overlay_png(&shown, map, maps.grid).map_err(js)
 }
 
 fn model_info(m: &Model) -> String {
@@ -209,6 +247,9 @@ async fn run(inner: Rc<RefCell<Inner>>, img: Image8, top_k: usize, t0: f64) -> R
 }
 
 /// Classifies decoded images as one batch: one JSON object per image, in order.
+// The engine is held across the GPU await on purpose: a second request meanwhile is refused
+// as busy (`try_borrow_mut`), never interleaved.
+#[allow(clippy::await_holding_refcell_ref)]
 async fn run_batch(inner: Rc<RefCell<Inner>>, imgs: Vec<Image8>, top_k: usize, t0: f64) -> Result<Vec<serde_json::Value>, JsError> {
     let mut guard = inner.try_borrow_mut().map_err(|_| busy())?;
     let Inner { engine, clf } = &mut *guard;

@@ -190,11 +190,47 @@ async function classify(image) {
     render(r);
     window.vitrineLast = r;
     status("Ready", "ready");
+    if ($("attn").checked) await showAttention();
   } catch (e) {
     failed(e, "Ready (last request failed)");
   } finally {
     busy(-1);
     window.vitrineCount += 1;
+  }
+}
+
+// The attention map of the last image (ViT / DeiT), when the toggle is on: drawn by the engine
+// (the model's view of the image, the map over it) beside the top-5.
+let attnUrl = null;
+async function showAttention() {
+  const on = $("attn").checked && lastImage;
+  $("attn-figure").hidden = !on;
+  $("attn-msg").textContent = "";
+  if (!on) return;
+  const which = $("attn-kind").value;
+  const body = lastImage.bytes
+    ? { bytes: lastImage.bytes.slice(), name: lastImage.name, which }
+    : { data: lastImage.rgba.slice(), width: lastImage.width, height: lastImage.height, which };
+  try {
+    const png = await call("Drawing the attention map…", "attention", body);
+    if (attnUrl) URL.revokeObjectURL(attnUrl);
+    attnUrl = URL.createObjectURL(new Blob([png], { type: "image/png" }));
+    await new Promise((resolve, reject) => {
+      const img = $("attn-img");
+      img.onload = resolve;
+      img.onerror = () => reject(new Error("the attention map did not decode"));
+      img.src = attnUrl;
+    });
+    $("attn-caption").textContent = $("attn-kind").selectedOptions[0].textContent;
+    window.vitrineAttention = { ok: true };
+    status("Ready", "ready");
+  } catch (e) {
+    $("attn-figure").hidden = true;
+    $("attn-msg").textContent = String(e.message ?? e);
+    window.vitrineAttention = { ok: false, error: String(e.message ?? e) };
+    status("Ready", "ready");
+  } finally {
+    window.vitrineAttentionCount = (window.vitrineAttentionCount ?? 0) + 1;
   }
 }
 
@@ -240,6 +276,8 @@ async function startWebcam() {
 }
 
 function wireInputs() {
+  $("attn").addEventListener("change", showAttention);
+  $("attn-kind").addEventListener("change", showAttention);
   $("file").addEventListener("change", async (e) => {
     const f = e.target.files[0];
     e.target.value = ""; // picking the same file again must fire "change" again

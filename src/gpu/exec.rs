@@ -105,6 +105,8 @@ pub(crate) type Epilogue<'a> = &'a dyn Fn(&mut wgpu::CommandEncoder);
 
 impl Executable {
     /// Uploads parameter data (tensor id -> values) into new buffers.
+    // wgpu buffers are Send + Sync natively; on wasm32 they are not, and nothing there crosses threads.
+    #[allow(clippy::arc_with_non_send_sync)]
     pub fn upload_params(ctx: &Context, params: Vec<(TensorId, Vec<f32>)>) -> HashMap<TensorId, Arc<Owned>> {
         params.into_iter().map(|(t, data)| (t, Arc::new(Owned::new(upload(&ctx.device, "param", &data))))).collect()
     }

@@ -51,6 +51,36 @@ try {
   console.log(`top-5: ${r.top_k.map((p) => `${p.label} ${(p.prob * 100).toFixed(1)}%`).join(", ")}; timings ${JSON.stringify(r.timings)}`);
   await page.screenshot({ path: path.join(artifacts, "web-default.png"), fullPage: true });
 
+  // Attention maps: the toggle shows the engine's overlay (built-in ViT), pixel for pixel the
+  // middle panel of the native `vitrine explain` picture of the same image (within 2 levels).
+  const attention = async () => {
+    const before = await page.evaluate(() => window.vitrineAttentionCount ?? 0);
+    await page.check("#attn");
+    await page.waitForFunction((n) => (window.vitrineAttentionCount ?? 0) > n, before, { timeout: 120000 });
+    return page.evaluate(() => window.vitrineAttention);
+  };
+  const drawn = await attention();
+  const attn = await page.evaluate(async (nativePng) => {
+    const load = (src) => new Promise((res, rej) => { const i = new Image(); i.onload = () => res(i); i.onerror = rej; i.src = src; });
+    const shown = document.getElementById("attn-img");
+    const native = await load(`data:image/png;base64,${nativePng}`);
+    const pixels = (im, x0, y0, w, h) => {
+      const c = new OffscreenCanvas(w, h).getContext("2d");
+      c.drawImage(im, -x0, -y0);
+      return c.getImageData(0, 0, w, h).data;
+    };
+    const [w, h] = [shown.naturalWidth, shown.naturalHeight];
+    const a = pixels(shown, 0, 0, w, h), b = pixels(native, 224 + 4, 28, w, h);
+    let max = 0;
+    for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+    return { w, h, max, visible: !document.getElementById("attn-figure").hidden };
+  }, fs.readFileSync(d.attention_png).toString("base64"));
+  const attnOk = drawn?.ok && attn.visible && attn.w === 224 && attn.h === 224 && attn.max <= 2;
+  console.log(`${attnOk ? "ok  " : "FAIL"} attention map shown: ${attn.w} x ${attn.h}, max |browser - native explain| = ${attn.max} levels`);
+  failed ||= !attnOk;
+  await page.screenshot({ path: path.join(artifacts, "web-attention.png"), fullPage: true });
+  await page.uncheck("#attn");
+
   // A lost GPU device (destroyed through the test hook): the next request fails inside the
   // worker, which re-creates the engine and completes it; the page says so; same logits.
   await page.evaluate(() => window.vitrineCall("destroyDevice"));
@@ -159,6 +189,14 @@ try {
     console.log(`${last ? "ok  " : "FAIL"} DVT thresholds set to Infinity: every image runs all three exits`);
     failed ||= !last;
   }
+
+  // No attention map for a model without a class token over its patches (the DVT loaded last):
+  // the page says why and keeps working.
+  const none = await attention();
+  const explained = none && !none.ok && /no single class token/.test(none.error) && /class token/.test(await page.$eval("#attn-msg", (e) => e.textContent));
+  console.log(`${explained ? "ok  " : "FAIL"} no attention map for a DVT: ${JSON.stringify(none?.error)}`);
+  failed ||= !explained;
+  await page.uncheck("#attn");
 
   // A file that is not an image: the CLI's one-line message, shown on the page.
   await page.setInputFiles("#file", path.resolve(web, "../tests/fixtures/images/not_an_image.png"));

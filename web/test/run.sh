@@ -17,7 +17,9 @@ sample=models/samples/ankle-boot-0.png
 customs="tests/fixtures/vit_plain tests/fixtures/swin_3stage_pad tests/fixtures/hvt_2pool tests/fixtures/t2t_performer tests/fixtures/t2t_transformer tests/fixtures/dynvit_small tests/fixtures/dvt_t2t_tiny"
 photo=tests/fixtures/images/photo.png
 {
-  echo '{"default": {"image": "'$sample'", "logits": '
+  native_attention="$out/native-attention.png"
+  target/release/vitrine explain --model models/default "$sample" --out "$native_attention" >/dev/null
+  echo '{"default": {"image": "'$sample'", "attention_png": "'$native_attention'", "logits": '
   native "$sample" | python3 -c 'import json,sys; print(json.dumps(json.loads(sys.stdin.readline())["logits"]))'
   echo '}, "customs": ['
   sep=""

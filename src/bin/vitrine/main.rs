@@ -133,13 +133,6 @@ fn explain(a: &ExplainArgs) -> Result<()> {
     Ok(())
 }
 
-/// The input image enlarged (nearest neighbour) to at least 224 pixels wide, for drawing.
-fn enlarged(shown: &preprocess::Image8) -> preprocess::Image8 {
-    let z = (224 / shown.width.max(1)).max(1);
-    let (w, h) = (shown.width * z, shown.height * z);
-    preprocess::resize(shown, w, h, "nearest").unwrap_or_else(|_| shown.clone())
-}
-
 /// Pictures side by side with a caption over each, 4 pixels apart.
 fn panels(pictures: &[(image::RgbImage, &str)]) -> image::RgbImage {
     let w: u32 = pictures.iter().map(|(p, _)| p.width()).sum::<u32>() + 4 * (pictures.len() as u32).saturating_sub(1);
@@ -167,7 +160,7 @@ fn explain_attention(
     input: &[f32],
 ) -> Result<(image::RgbImage, Vec<f32>, String)> {
     let maps = pollster::block_on(vitrine::explain::attention_maps(engine, &clf.model, input))?;
-    let big = enlarged(shown);
+    let big = vitrine::explain::enlarge(shown);
     let pictures = [
         (to_rgb(&big), "input"),
         (vitrine::explain::overlay(&big, &maps.rollout, maps.grid)?, "attention rollout"),
@@ -193,7 +186,7 @@ fn explain_pruning(
     ) else {
         return Err(Error::Internal(format!("{} reported no kept tokens", clf.model.config.architecture)));
     };
-    let big = enlarged(shown);
+    let big = vitrine::explain::enlarge(shown);
     let (w, h) = (big.width, big.height);
     let mut pictures = vec![(to_rgb(&big), "input".to_string())];
     for (k, stage) in stages.iter().enumerate() {
