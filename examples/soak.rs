@@ -47,7 +47,10 @@ fn main() -> Result<()> {
     while done < n {
         let k = round % clfs.len();
         let clf = &mut clfs[k];
-        let b = batches[round % batches.len()].min(n - done);
+        // The cycle's size, or at the end the largest of the cycle's sizes that fits (so no
+        // new batch size, and no new executable, appears in the last rounds).
+        let want = batches[round % batches.len()];
+        let b = batches.iter().rev().copied().find(|&s| s <= want && s <= n - done).unwrap_or(1);
         let per = clf.image_len();
         let input: Vec<f32> = (0..b * per).map(|i| ((i * 7 + round) % 23) as f32 / 23.0 - 0.5).collect();
         let logits = pollster::block_on(clf.logits(&mut engine, &input))?;

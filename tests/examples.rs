@@ -111,6 +111,8 @@ fn soak_runs_short_and_reports_flat_memory() {
     // The long run (10,000) is docs/RELIABILITY.md's; here 300 classifications, two models.
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vit_plain");
     let out = run("soak", &["300", fixture.to_str().unwrap()]);
-    let last = out.lines().last().unwrap_or_default();
-    assert!(last.starts_with("done: 300 classifications") && last.contains("RSS"), "{out}");
+    let done = out.lines().find(|l| l.starts_with("done: 300 classifications")).unwrap_or_default();
+    assert!(done.contains("RSS"), "{out}");
+    let buffers = out.lines().last().unwrap_or_default();
+    assert!(buffers.starts_with("GPU buffers ") && buffers.contains("(+0.0 %)"), "GPU buffers grew: {out}");
 }
