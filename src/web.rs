@@ -12,6 +12,12 @@
 //! //    + exit, exit_logits, exit_gflops, exit_costs for DVT's early-exit cascades)
 //! const rows = JSON.parse(await engine.classifyMany([bytesA, bytesB], 5));   // one batch, one object per image
 //! engine.setExitThresholds([0.8, 0.7]);             // DVT: thresholds of every exit but the last
+//! // Fine-tuning the loaded model on new classes, on the GPU (see `startTraining`):
+//! engine.startTraining(JSON.stringify({ classes: ["cat", "dog"], epochs: 5, batchSize: 8 }));
+//! engine.addExample(0, catBytes, "cat1.jpg");         // or addExampleRgba(class, rgba, width, height)
+//! const step = JSON.parse(await engine.trainStep()); // {loss, accuracy, epoch, step, steps_per_epoch, lr, ...}
+//! await engine.useTrained();                         // classify with the trained model
+//! const [configText, weightsBytes] = await engine.exportModel();   // the hub layout: timm and the CLI load it
 //! // A lost GPU device makes every request fail with "the GPU device was lost (...)": create a
 //! // new WebEngine (the demo's worker does, once per request). Test hooks: destroyDevice(),
 //! // WebEngine.wasmMemoryBytes().
@@ -22,6 +28,7 @@ use crate::classify::Classifier;
 use crate::engine::Engine;
 use crate::models::{default_model, Model};
 use crate::preprocess::{decode, eval_image, normalize, to_channels, Image8};
+use crate::train::live::{hub_bytes, LiveTrainer};
 use crate::weights::Weights;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -45,6 +52,8 @@ fn now_ms() -> f64 {
 struct Inner {
     engine: Engine,
     clf: Option<Classifier>,
+    /// A training run ("teach your own classes"), started from the loaded model.
+    trainer: Option<LiveTrainer>,
 }
 
 /// A GPU engine with at most one loaded model.
@@ -63,7 +72,7 @@ impl WebEngine {
     pub async fn create() -> Result<WebEngine, JsError> {
         console_error_panic_hook::set_once();
         let engine = Engine::new().await.map_err(js)?;
-        Ok(WebEngine { inner: Rc::new(RefCell::new(Inner { engine, clf: None })) })
+        Ok(WebEngine { inner: Rc::new(RefCell::new(Inner { engine, clf: None, trainer: None })) })
     }
 
     /// The adapter as JSON: name, backend, driver, device type, features, limits.
@@ -191,7 +200,154 @@ impl WebEngine {
     }
 }
 
+#[wasm_bindgen]
 impl WebEngine {
+    /// Starts a training run from the loaded model (replacing any earlier run): its head is
+    /// replaced for `classes` (timm's init) and the examples added next train it. Options
+    /// (JSON): `classes` (2 to 1000 names, required), `epochs` (10), `opt` ("adamw", or
+    /// "sgd" (Nesterov) / "momentum" as the CLI's `--opt`), `lr` (1e-3 for AdamW, 0.01 else),
+    /// `batchSize` (8), `weightDecay` (0.05), `smoothing` (0.1), `warmupEpochs` (0),
+    /// `freezeBackbone` (false), `augment` (true: the CLI's random resized crop and flip),
+    /// `seed` (42). A model whose training graph does not fit the adapter's limits at this
+    /// batch size is refused here, before anything is allocated. Returns
+    /// `{classes, parameters, trainable}`.
+    #[wasm_bindgen(js_name = startTraining)]
+    pub fn start_training(&self, options: &str) -> Result<String, JsError> {
+        let mut inner = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        let model = inner.clf.as_ref().ok_or_else(|| JsError::new("no model loaded"))?.model.clone();
+        let (classes, opts) = train_options(options)?;
+        let trainer = LiveTrainer::new(model, classes, opts).map_err(js)?;
+        let caps = inner.engine.caps();
+        let (params, trainable) = trainer.check_fits(&caps).map_err(js)?;
+        let info = serde_json::json!({ "classes": trainer.classes(), "parameters": params, "trainable": trainable });
+        inner.trainer = Some(trainer);
+        Ok(info.to_string())
+    }
+
+    /// Adds an example (encoded image bytes) of class `class` to the run; returns the
+    /// examples per class (JSON array).
+    #[wasm_bindgen(js_name = addExample)]
+    pub fn add_example(&self, class: usize, bytes: Vec<u8>, name: Option<String>) -> Result<String, JsError> {
+        let img = decode(&bytes, name.as_deref().unwrap_or("image"), self.channels()?).map_err(js)?;
+        self.add_image(class, img)
+    }
+
+    /// [`WebEngine::add_example`] for RGBA pixels (an `ImageData`'s `data`).
+    #[wasm_bindgen(js_name = addExampleRgba)]
+    pub fn add_example_rgba(&self, class: usize, rgba: Vec<u8>, width: usize, height: usize) -> Result<String, JsError> {
+        self.add_image(class, rgba_image(rgba, width, height, self.channels()?)?)
+    }
+
+    /// One optimizer step (forward, loss, backward, AdamW, all on the GPU) on the next batch;
+    /// returns `{loss, accuracy, epoch_loss, epoch_accuracy, epoch, step, steps_per_epoch,
+    /// global_step, lr, epoch_done, ms}` (loss and accuracy of this batch; epochs 0-based).
+    #[wasm_bindgen(js_name = trainStep)]
+    #[allow(clippy::await_holding_refcell_ref)] // a request meanwhile is refused as busy
+    pub async fn train_step(&self) -> Result<String, JsError> {
+        let t0 = now_ms();
+        let mut guard = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        let Inner { engine, trainer, .. } = &mut *guard;
+        let trainer = trainer.as_mut().ok_or_else(|| JsError::new("no training run: call startTraining first"))?;
+        let report = trainer.step(engine).await.map_err(|e| js(engine.ctx.explain_error(e)))?;
+        let mut v = serde_json::to_value(&report).map_err(|e| JsError::new(&e.to_string()))?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("ms".into(), (now_ms() - t0).into());
+        }
+        Ok(v.to_string())
+    }
+
+    /// Classifies with the run's current weights from now on (the run goes on); returns the
+    /// model's summary (see `modelInfo`).
+    #[wasm_bindgen(js_name = useTrained)]
+    pub async fn use_trained(&self) -> Result<String, JsError> {
+        let model = self.trained().await?;
+        self.set_model(model)
+    }
+
+    /// The run's current model in the hub layout: `[config.json text, model.safetensors
+    /// bytes]` (timm and `vitrine classify --model` load them).
+    #[wasm_bindgen(js_name = exportModel)]
+    pub async fn export_model(&self) -> Result<js_sys::Array, JsError> {
+        let (config, weights) = hub_bytes(&self.trained().await?).map_err(js)?;
+        let out = js_sys::Array::new();
+        out.push(&JsValue::from_str(&config));
+        out.push(&js_sys::Uint8Array::from(weights.as_slice()));
+        Ok(out)
+    }
+}
+
+/// The `startTraining` options: class names and the run's settings (see there).
+fn train_options(text: &str) -> Result<(Vec<String>, crate::train::options::TrainOptions), JsError> {
+    use serde_json::Value;
+    let bad = |m: String| JsError::new(&format!("training options: {m}"));
+    let v: Value = serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let classes: Vec<String> = v
+        .get("classes")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("`classes` (an array of names) is required".into()))?
+        .iter()
+        .map(|c| {
+            c.as_str()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| bad(format!("class name {c} is not a non-empty string")))
+        })
+        .collect::<Result<_, _>>()?;
+    let num = |k: &str, default: f64, lo: f64, hi: f64| -> Result<f64, JsError> {
+        match v.get(k) {
+            None | Some(Value::Null) => Ok(default),
+            Some(x) => x
+                .as_f64()
+                .filter(|n| n.is_finite() && (lo..=hi).contains(n))
+                .ok_or_else(|| bad(format!("`{k}` = {x} is out of range ({lo} to {hi})"))),
+        }
+    };
+    let flag = |k: &str, default: bool| -> Result<bool, JsError> {
+        match v.get(k) {
+            None | Some(Value::Null) => Ok(default),
+            Some(x) => x.as_bool().ok_or_else(|| bad(format!("`{k}` = {x} is not true or false"))),
+        }
+    };
+    let mut o = crate::train::options::TrainOptions::new(Default::default(), Default::default());
+    o.epochs = num("epochs", 10.0, 1.0, 1000.0)? as usize;
+    o.batch_size = num("batchSize", 8.0, 1.0, 512.0)? as usize;
+    o.sched.lr = num("lr", 1e-3, 1e-8, 1.0)?;
+    o.sched.epochs = o.epochs;
+    o.sched.warmup_epochs = num("warmupEpochs", 0.0, 0.0, 1000.0)?;
+    o.weight_decay = num("weightDecay", 0.05, 0.0, 10.0)?;
+    o.smoothing = num("smoothing", 0.1, 0.0, 0.99)?;
+    o.seed = num("seed", 42.0, 0.0, 9.0e15)? as u64;
+    o.freeze_backbone = flag("freezeBackbone", false)?;
+    if let Some(name) = v.get("opt").filter(|x| !x.is_null()) {
+        let name = name.as_str().ok_or_else(|| bad(format!("`opt` = {name} is not a string")))?;
+        o.opt = crate::train::options::OptName::parse(name).map_err(js)?;
+        if v.get("lr").is_none_or(Value::is_null) && o.opt != crate::train::options::OptName::AdamW {
+            o.sched.lr = 0.01; // the CLI's default for sgd and momentum
+        }
+    }
+    if !flag("augment", true)? {
+        o.augment = crate::train::augment::Augment::none();
+    }
+    Ok((classes, o))
+}
+
+impl WebEngine {
+    /// Adds a decoded image to the training run.
+    fn add_image(&self, class: usize, img: Image8) -> Result<String, JsError> {
+        let mut inner = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        let trainer = inner.trainer.as_mut().ok_or_else(|| JsError::new("no training run: call startTraining first"))?;
+        trainer.add_example(class, img).map_err(js)?;
+        Ok(serde_json::json!(trainer.counts()).to_string())
+    }
+
+    /// The training run's current model.
+    #[allow(clippy::await_holding_refcell_ref)] // a request meanwhile is refused as busy
+    async fn trained(&self) -> Result<Model, JsError> {
+        let inner = self.inner.try_borrow().map_err(|_| busy())?;
+        let trainer = inner.trainer.as_ref().ok_or_else(|| JsError::new("no training run: call startTraining first"))?;
+        trainer.model(&inner.engine).await.map_err(js)
+    }
+
     /// Input channels of the loaded model.
     fn channels(&self) -> Result<usize, JsError> {
         let i = self.inner.try_borrow().map_err(|_| busy())?;
@@ -215,7 +371,7 @@ fn rgba_image(rgba: Vec<u8>, width: usize, height: usize, channels: usize) -> Re
 #[allow(clippy::await_holding_refcell_ref)]
 async fn attention_png(inner: Rc<RefCell<Inner>>, img: Image8, which: &str) -> Result<Vec<u8>, JsError> {
     let mut guard = inner.try_borrow_mut().map_err(|_| busy())?;
-    let Inner { engine, clf } = &mut *guard;
+    let Inner { engine, clf, .. } = &mut *guard;
     let clf = clf.as_ref().ok_or_else(|| JsError::new("no model loaded"))?;
     let cfg = &clf.model.config.data;
     let shown = eval_image(&img, cfg).map_err(js)?;
@@ -252,7 +408,7 @@ async fn run(inner: Rc<RefCell<Inner>>, img: Image8, top_k: usize, t0: f64) -> R
 #[allow(clippy::await_holding_refcell_ref)]
 async fn run_batch(inner: Rc<RefCell<Inner>>, imgs: Vec<Image8>, top_k: usize, t0: f64) -> Result<Vec<serde_json::Value>, JsError> {
     let mut guard = inner.try_borrow_mut().map_err(|_| busy())?;
-    let Inner { engine, clf } = &mut *guard;
+    let Inner { engine, clf, .. } = &mut *guard;
     let clf = clf.as_mut().ok_or_else(|| JsError::new("no model loaded"))?;
     let cfg = clf.model.config.data.clone();
     let mut input = Vec::new();

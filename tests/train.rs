@@ -677,3 +677,87 @@ fn a_full_disk_leaves_the_last_checkpoint_as_it_was() {
         file.to_str().unwrap(),
     );
 }
+
+/// The in-memory trainer behind the browser's "teach your own classes" takes the same steps
+/// as `vitrine train` on a folder holding the same images (same order, schedule, AdamW): after
+/// 3 steps (into the second epoch) the weights and the third step's loss agree within 1e-6.
+#[test]
+fn live_trainer_takes_the_steps_vitrine_train_takes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = tmp("train", "live-data");
+    let _ = std::fs::remove_dir_all(&data);
+    let classes = [("a", ["ankle-boot-0", "bag-18", "coat-6", "dress-13"]), ("b", ["pullover-1", "sandal-8", "shirt-4", "sneaker-9"])];
+    for split in ["train", "val"] {
+        for (c, files) in &classes {
+            std::fs::create_dir_all(data.join(split).join(c)).unwrap();
+            for f in files {
+                std::fs::copy(root.join(format!("models/samples/{f}.png")), data.join(split).join(c).join(format!("{f}.png"))).unwrap();
+            }
+        }
+    }
+    let out = tmp("train", "live-native");
+    let _ = std::fs::remove_dir_all(&out);
+    let default = root.join("models/default");
+    ok(&vitrine(
+        &[
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--model",
+            default.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--epochs",
+            "3",
+            "--warmup-epochs",
+            "0",
+            "-b",
+            "4",
+            "--no-aug",
+            "--seed",
+            "1",
+            "--stop-after",
+            "3",
+            "--quiet",
+        ],
+        &[],
+    ));
+    let mut opts = vitrine::TrainOptions::new(Default::default(), Default::default());
+    opts.epochs = 3;
+    opts.sched.epochs = 3;
+    opts.sched.warmup_epochs = 0.0;
+    opts.batch_size = 4;
+    opts.seed = 1;
+    opts.augment = vitrine::train::augment::Augment::none();
+    let names = vec!["a".to_string(), "b".to_string()];
+    let mut live = vitrine::train::live::LiveTrainer::new(vitrine::Model::builtin().unwrap(), names, opts).unwrap();
+    for (k, (c, files)) in classes.iter().enumerate() {
+        let mut files = files.to_vec();
+        files.sort();
+        for f in files {
+            let p = data.join("train").join(c).join(format!("{f}.png"));
+            live.add_example(k, vitrine::preprocess::decode(&std::fs::read(&p).unwrap(), f, 1).unwrap()).unwrap();
+        }
+    }
+    let mut engine = vitrine::Engine::new_blocking().unwrap();
+    let steps: Vec<_> = (0..3).map(|_| pollster::block_on(live.step(&mut engine)).unwrap()).collect();
+    assert_eq!((steps[2].epoch, steps[2].step, steps[2].steps_per_epoch), (1, 0, 2));
+    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("train_state.json")).unwrap()).unwrap();
+    let native_loss = state["running"]["loss_sum"].as_f64().unwrap() / state["running"]["seen"].as_f64().unwrap();
+    assert!((steps[2].loss - native_loss).abs() <= 1e-6 * native_loss.abs(), "loss {} vs vitrine train's {native_loss}", steps[2].loss);
+    let trained = pollster::block_on(live.model(&engine)).unwrap();
+    let native = tensors(&out.join("model.safetensors"));
+    assert_eq!(trained.weights.tensors.len(), native.len());
+    for (name, (shape, want)) in &native {
+        let (s, got) = &trained.weights.tensors[name];
+        assert_eq!(s, shape, "{name}");
+        let scale = want.iter().fold(1e-12f32, |m, v| m.max(v.abs()));
+        let d = got.iter().zip(want).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(d <= 1e-6 * scale, "{name}: max |live - vitrine train| = {d} (scale {scale})");
+    }
+    let (config, weights) = vitrine::train::live::hub_bytes(&trained).unwrap();
+    let back =
+        vitrine::Model::from_parts(Some(&config), vitrine::weights::Weights::from_bytes(&weights, "export").unwrap(), None, "export")
+            .unwrap();
+    assert_eq!(back.config.labels, Some(vec!["a".to_string(), "b".to_string()]));
+}

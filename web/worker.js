@@ -48,6 +48,24 @@ async function handle(msg) {
       return JSON.parse(await e.classifyRgba(msg.data, msg.width, msg.height, 5));
     case "classifyMany":
       return JSON.parse(await e.classifyMany(msg.images, 5));
+    case "attention": // PNG bytes of the image with an attention map over it
+      return msg.bytes
+        ? await e.attentionMap(msg.bytes, msg.which, msg.name ?? null)
+        : await e.attentionMapRgba(msg.data, msg.width, msg.height, msg.which);
+    case "startTraining": // "teach your own classes": a run from the loaded model
+      return JSON.parse(e.startTraining(JSON.stringify(msg.options)));
+    case "addExample":
+      return JSON.parse(msg.bytes
+        ? e.addExample(msg.class, msg.bytes, msg.name ?? null)
+        : e.addExampleRgba(msg.class, msg.data, msg.width, msg.height));
+    case "trainStep":
+      return JSON.parse(await e.trainStep());
+    case "useTrained":
+      return JSON.parse(await e.useTrained());
+    case "exportModel": {
+      const [config, weights] = await e.exportModel();
+      return { config, weights };
+    }
     case "destroyDevice": // test hook: as if the GPU device were lost
       e.destroyDevice();
       return null;

@@ -156,6 +156,24 @@ pub fn parse_idx<'a>(bytes: &'a [u8], origin: &str) -> Result<(Vec<usize>, &'a [
     Ok((dims, &bytes[head..]))
 }
 
+/// The order an epoch visits `n` samples in (a seeded shuffle per epoch): the same for
+/// `vitrine train` and the in-memory trainer ([`super::live`]).
+pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = Rng::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ (epoch as u64 + 1));
+    for i in (1..n).rev() {
+        order.swap(i, rng.below(i + 1));
+    }
+    order
+}
+
+/// The seed of the augmentation draws of the sample at position `pos` of epoch `epoch`'s
+/// order: independent of thread timing, so a resumed run sees the same data.
+pub fn sample_seed(seed: u64, epoch: usize, pos: usize) -> u64 {
+    let mut r = Rng::new(seed ^ (epoch as u64).wrapping_mul(0xA24B_AED4_963E_E407) ^ (pos as u64).wrapping_mul(0x9FB2_1C65_1E98_DF25));
+    r.next_u64()
+}
+
 /// MNIST-style IDX folder: `train-*` is the train split, `t10k-*` the test split.
 pub fn load_idx(dir: &Path, split: Split) -> Result<Dataset> {
     let prefix = if split == Split::Train { "train" } else { "t10k" };

@@ -4,7 +4,7 @@
 //! timing, and a resumed run sees the same data as an uninterrupted one.
 
 use super::augment::{train_tensor, Augment};
-use super::data::{Dataset, Rng, Source};
+use super::data::{sample_seed, Dataset, Rng, Source};
 use crate::error::{Error, Result};
 use crate::models::common::DataConfig;
 use crate::preprocess::{decode, to_channels, Image8};
@@ -95,11 +95,6 @@ impl LoaderSpec {
         }
         Loader { rx, pending: BTreeMap::new(), next: first, end }
     }
-}
-
-fn sample_seed(seed: u64, epoch: usize, pos: usize) -> u64 {
-    let mut r = Rng::new(seed ^ (epoch as u64).wrapping_mul(0xA24B_AED4_963E_E407) ^ (pos as u64).wrapping_mul(0x9FB2_1C65_1E98_DF25));
-    r.next_u64()
 }
 
 /// Reads a sample's pixels with `channels` channels.

@@ -9,9 +9,9 @@ pub mod curves;
 pub mod data;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod eval;
+pub mod live;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod loader;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod options;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod progress;
@@ -20,7 +20,6 @@ pub mod resume;
 pub mod schedule;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod state;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod step;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod trainer;

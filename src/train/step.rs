@@ -4,8 +4,10 @@
 //! submit), and giving a model a new head.
 
 use super::data::Rng;
+#[cfg(not(target_arch = "wasm32"))]
 use super::options::TrainOptions;
 use crate::autodiff::backward;
+#[cfg(not(target_arch = "wasm32"))]
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::gpu::optim::{OptParam, Optimizer};
@@ -13,6 +15,7 @@ use crate::gpu::{Context, Executable};
 use crate::graph::{Graph, TensorId};
 use crate::models::family::LossOptions;
 use crate::models::Model;
+#[cfg(not(target_arch = "wasm32"))]
 use std::collections::HashMap;
 
 /// A checkpoint tensor: its name, shape and f32 data.
@@ -109,6 +112,7 @@ pub fn training_graph_with(model: &Model, b: usize, loss: &LossOptions, accum: u
     Ok(TrainingGraph { g, trainable, specs, noise: Vec::new(), teacher: None })
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Per-process training context: graphs, executables, optimizer.
 pub(crate) struct Session {
     pub(crate) g: Graph,
@@ -125,12 +129,14 @@ pub(crate) struct Session {
     pub(crate) backbone_freeze_epochs: usize,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// The inputs a micro-step adds to its images and labels: Gumbel noise, teacher outputs.
 pub(crate) struct ExtraInputs {
     pub(crate) noise: Vec<Vec<f32>>,
     pub(crate) teacher: Vec<Vec<f32>>,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl Session {
     pub(crate) fn new(engine: &mut Engine, model: &Model, opts: &TrainOptions) -> Result<Self> {
         let b = opts.batch_size;
@@ -234,7 +240,7 @@ impl Session {
     }
 }
 
-fn split_parts(parts: &[(String, Vec<usize>)], data: &[f32], prefix: &str, out: &mut Vec<(String, Vec<usize>, Vec<f32>)>) {
+pub(crate) fn split_parts(parts: &[(String, Vec<usize>)], data: &[f32], prefix: &str, out: &mut Vec<(String, Vec<usize>, Vec<f32>)>) {
     let mut off = 0;
     for (name, shape) in parts {
         let n: usize = shape.iter().product();

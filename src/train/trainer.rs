@@ -11,7 +11,7 @@
 //! optimizer state + `train_state.json`) are written atomically at the end of
 //! each epoch, every `checkpoint_every` steps, and when stopped early.
 
-use super::data::{Dataset, Rng};
+use super::data::{epoch_order, Dataset};
 use super::eval::score;
 use super::loader::LoaderSpec;
 use super::progress::Progress;
@@ -32,15 +32,6 @@ pub use super::step::{adapt_head, training_graph, NamedTensor, TrainingGraph};
 /// The seed of micro-batch `i` of optimizer step `step` (its Gumbel noise).
 fn noise_seed(seed: u64, step: u64, i: usize) -> u64 {
     seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ step.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ (i as u64 + 1)
-}
-
-fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut rng = Rng::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ (epoch as u64 + 1));
-    for i in (1..n).rev() {
-        order.swap(i, rng.below(i + 1));
-    }
-    order
 }
 
 /// Trains `model` (already given its head, see [`adapt_head`]) as `opts`

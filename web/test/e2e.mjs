@@ -17,6 +17,19 @@ fs.mkdirSync(artifacts, { recursive: true });
 const { server, base } = await serve();
 const browser = await launch();
 let failed = false;
+// The tensors of a safetensors file (F32 only) by name.
+const safetensors = (buf) => {
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString("utf8"));
+  const out = {};
+  for (const [name, t] of Object.entries(header)) {
+    if (name === "__metadata__") continue;
+    const [a, b] = t.data_offsets;
+    const bytes = buf.subarray(8 + n + a, 8 + n + b);
+    out[name] = Array.from(new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)));
+  }
+  return out;
+};
 const check = (name, got, want) => {
   const m = Math.max(1, ...want.map(Math.abs));
   const tol = 1e-4 * m;
@@ -197,6 +210,52 @@ try {
   console.log(`${explained ? "ok  " : "FAIL"} no attention map for a DVT: ${JSON.stringify(none?.error)}`);
   failed ||= !explained;
   await page.uncheck("#attn");
+
+  // Training in the browser equals `vitrine train` (run.sh: the built-in model, two classes of
+  // the samples, no augmentation, stopped after 3 steps), with SGD and with AdamW: the third
+  // step's loss within 1e-5 relative, and every weight (max |browser - native| over the
+  // tensor's max |w|) within 1e-5 with SGD. AdamW divides each gradient by its own running
+  // magnitude, which turns rounding noise in tiny gradients into visible moves: its weights are
+  // held to 1e-4, and the attention's key biases (the middle third of each qkv bias; their
+  // gradient is zero in exact arithmetic, as a softmax row ignores the q.b_k added to all its
+  // scores) to the most AdamW can move them, lr per step: 3e-3 after 3 steps.
+  await page.evaluate(() => window.vitrineCall("default"));
+  const teachFiles = ["a", "b"].flatMap((c, k) => fs.readdirSync(path.join(expected.teach_train, c)).sort()
+    .map((f) => [k, f, [...fs.readFileSync(path.join(expected.teach_train, c, f))]]));
+  for (const [opt, tol] of [["sgd", 1e-5], ["adamw", 1e-4]]) {
+    const browserRun = await page.evaluate(async ([files, opt]) => {
+      await window.vitrineCall("startTraining", { options: { classes: ["a", "b"], epochs: 3, warmupEpochs: 0, batchSize: 4, opt, augment: false, seed: 1 } });
+      for (const [k, name, bytes] of files) await window.vitrineCall("addExample", { class: k, bytes: new Uint8Array(bytes), name });
+      const steps = [];
+      for (let i = 0; i < 3; i++) steps.push(await window.vitrineCall("trainStep"));
+      const { weights } = await window.vitrineCall("exportModel");
+      let bin = "";
+      for (let i = 0; i < weights.length; i += 0x8000) bin += String.fromCharCode(...weights.subarray(i, i + 0x8000));
+      return { steps, weights: btoa(bin) };
+    }, [teachFiles, opt]);
+    const native = `${expected.teach_native}-${opt}`;
+    const browserW = safetensors(Buffer.from(browserRun.weights, "base64"));
+    const nativeW = safetensors(fs.readFileSync(path.join(native, "model.safetensors")));
+    let worst = ["", 0], worstKey = 0;
+    for (const [name, want] of Object.entries(nativeW)) {
+      const got = browserW[name];
+      if (!got || got.length !== want.length) { worst = [name, Infinity]; break; }
+      const keyBias = (i) => opt === "adamw" && name.endsWith("attn.qkv.bias") && i >= want.length / 3 && i < (2 * want.length) / 3;
+      const scale = Math.max(1e-12, ...want.map(Math.abs));
+      const rel = Math.max(...got.map((v, i) => (keyBias(i) ? 0 : Math.abs(v - want[i])))) / scale;
+      if (rel > worst[1]) worst = [name, rel];
+      worstKey = Math.max(worstKey, ...got.map((v, i) => (keyBias(i) ? Math.abs(v - want[i]) : 0)));
+    }
+    const running = JSON.parse(fs.readFileSync(path.join(native, "train_state.json"), "utf8")).running;
+    const nativeLoss = running.loss_sum / running.seen, browserLoss = browserRun.steps[2].loss;
+    const lossRel = Math.abs(browserLoss - nativeLoss) / Math.abs(nativeLoss);
+    const sameKeys = Object.keys(browserW).length === Object.keys(nativeW).length;
+    const trainOk = sameKeys && worst[1] <= tol && lossRel <= 1e-5 && worstKey <= 3e-3;
+    console.log(`${trainOk ? "ok  " : "FAIL"} browser training = vitrine train after 3 ${opt} steps: weights max rel diff ${worst[1].toExponential(2)} ` +
+      `(${worst[0]}; tolerance ${tol})${opt === "adamw" ? `, key biases at most ${worstKey.toExponential(2)} apart (bound 3e-3)` : ""}, ` +
+      `step-3 loss ${browserLoss.toFixed(6)} vs ${nativeLoss.toFixed(6)} (rel ${lossRel.toExponential(2)}); losses ${browserRun.steps.map((r) => r.loss.toFixed(4)).join(", ")}`);
+    failed ||= !trainOk;
+  }
 
   // A file that is not an image: the CLI's one-line message, shown on the page.
   await page.setInputFiles("#file", path.resolve(web, "../tests/fixtures/images/not_an_image.png"));

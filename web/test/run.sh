@@ -16,10 +16,25 @@ sample=models/samples/ankle-boot-0.png
 # a DVT (early exit per image; last, so that the mixed-batch check below runs on it).
 customs="tests/fixtures/vit_plain tests/fixtures/swin_3stage_pad tests/fixtures/hvt_2pool tests/fixtures/t2t_performer tests/fixtures/t2t_transformer tests/fixtures/dynvit_small tests/fixtures/dvt_t2t_tiny"
 photo=tests/fixtures/images/photo.png
+# Browser training parity: `vitrine train` fine-tunes the built-in model on two classes of the
+# sample images, without augmentation, stopped after 3 steps; the page's trainer must match it.
+teach="$out/teach-data"
+rm -rf "$teach"
+mkdir -p "$teach/train/a" "$teach/train/b" "$teach/val/a" "$teach/val/b"
+cp models/samples/{ankle-boot-0,bag-18,coat-6,dress-13}.png "$teach/train/a/"
+cp models/samples/{pullover-1,sandal-8,shirt-4,sneaker-9}.png "$teach/train/b/"
+cp models/samples/t-shirt-19.png "$teach/val/a/"
+cp models/samples/trouser-2.png "$teach/val/b/"
+for opt in sgd adamw; do
+  rm -rf "$out/teach-native-$opt"
+  target/release/vitrine train --data "$teach" --model models/default --out "$out/teach-native-$opt" --epochs 3 --warmup-epochs 0 \
+    -b 4 --opt $opt --no-aug --seed 1 --stop-after 3 --quiet >/dev/null
+done
 {
+  echo '{"teach_native": "'$out/teach-native'", "teach_train": "'$teach/train'",'
   native_attention="$out/native-attention.png"
   target/release/vitrine explain --model models/default "$sample" --out "$native_attention" >/dev/null
-  echo '{"default": {"image": "'$sample'", "attention_png": "'$native_attention'", "logits": '
+  echo '"default": {"image": "'$sample'", "attention_png": "'$native_attention'", "logits": '
   native "$sample" | python3 -c 'import json,sys; print(json.dumps(json.loads(sys.stdin.readline())["logits"]))'
   echo '}, "customs": ['
   sep=""
