@@ -1,4 +1,6 @@
 // The demo page: UI on the main thread, the engine in worker.js.
+import { initTeach } from "./teach.js";
+
 const $ = (id) => document.getElementById(id);
 const MAX_IMAGE_BYTES = 64 << 20;
 let worker = null; // null before the first request and after the worker failed: the next request starts a new one
@@ -10,6 +12,7 @@ let inFlight = 0;
 let lastImage = null; // { bytes } or { rgba, width, height }
 let camera = null; // the webcam's MediaStream while the webcam is on
 let cameraToken = 0; // bumped whenever the webcam is stopped, so a late getUserMedia is dropped
+let teach = null; // the "teach your own classes" card (teach.js)
 window.vitrineCount = 0;
 
 function status(text, state) {
@@ -294,7 +297,7 @@ function wireInputs() {
   });
   window.addEventListener("paste", (e) => {
     const item = [...e.clipboardData.items].find((i) => i.type.startsWith("image/"));
-    if (item) classifyFile(item.getAsFile());
+    if (item && !teach?.paste(item.getAsFile())) classifyFile(item.getAsFile());
   });
   $("webcam").addEventListener("click", async () => {
     if (camera) { stopWebcam(); return; }
@@ -397,6 +400,14 @@ async function main() {
   gpuInfo = { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description, features: [...adapter.features].sort().join(", ") };
   showAdapter(gpuInfo, null);
   wireInputs();
+  teach = initTeach({
+    $, call, status,
+    camera: () => (camera ? $("video") : null),
+    onTrained: async (m) => {
+      showModel(m, false);
+      if (lastImage) await classify(lastImage); // the last image, classified by the trained model
+    },
+  });
   samples();
   status("Loading the engine and the built-in model…", "busy");
   try {
