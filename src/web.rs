@@ -13,9 +13,10 @@
 //! const rows = JSON.parse(await engine.classifyMany([bytesA, bytesB], 5));   // one batch, one object per image
 //! engine.setExitThresholds([0.8, 0.7]);             // DVT: thresholds of every exit but the last
 //! // Fine-tuning the loaded model on new classes, on the GPU (see `startTraining`):
-//! engine.startTraining(JSON.stringify({ classes: ["cat", "dog"], epochs: 5, batchSize: 8 }));
+//! engine.startTraining({ classes: ["cat", "dog"], epochs: 5, batchSize: 8 });
 //! engine.addExample(0, catBytes, "cat1.jpg");         // or addExampleRgba(class, rgba, width, height)
 //! const step = JSON.parse(await engine.trainStep()); // {loss, accuracy, epoch, step, steps_per_epoch, lr, ...}
+//! const epoch = JSON.parse(await engine.trainEpoch()); // to the epoch's end: + images_per_s
 //! await engine.useTrained();                         // classify with the trained model
 //! const [configText, weightsBytes] = await engine.exportModel();   // the hub layout: timm and the CLI load it
 //! // A lost GPU device makes every request fail with "the GPU device was lost (...)": create a
@@ -204,7 +205,7 @@ impl WebEngine {
 impl WebEngine {
     /// Starts a training run from the loaded model (replacing any earlier run): its head is
     /// replaced for `classes` (timm's init) and the examples added next train it. Options
-    /// (JSON): `classes` (2 to 1000 names, required), `epochs` (10), `opt` ("adamw", or
+    /// (an object, or its JSON text): `classes` (2 to 1000 names, required), `epochs` (10), `opt` ("adamw", or
     /// "sgd" (Nesterov) / "momentum" as the CLI's `--opt`), `lr` (1e-3 for AdamW, 0.01 else),
     /// `batchSize` (8), `weightDecay` (0.05), `smoothing` (0.1), `warmupEpochs` (0),
     /// `freezeBackbone` (false), `augment` (true: the CLI's random resized crop and flip),
@@ -212,10 +213,17 @@ impl WebEngine {
     /// batch size is refused here, before anything is allocated. Returns
     /// `{classes, parameters, trainable}`.
     #[wasm_bindgen(js_name = startTraining)]
-    pub fn start_training(&self, options: &str) -> Result<String, JsError> {
+    pub fn start_training(&self, options: JsValue) -> Result<String, JsError> {
+        let text = match options.as_string() {
+            Some(t) => t,
+            None => js_sys::JSON::stringify(&options)
+                .ok()
+                .and_then(|s| s.as_string())
+                .ok_or_else(|| JsError::new("training options: not an object"))?,
+        };
         let mut inner = self.inner.try_borrow_mut().map_err(|_| busy())?;
         let model = inner.clf.as_ref().ok_or_else(|| JsError::new("no model loaded"))?.model.clone();
-        let (classes, opts) = train_options(options)?;
+        let (classes, opts) = train_options(&text)?;
         let trainer = LiveTrainer::new(model, classes, opts).map_err(js)?;
         let caps = inner.engine.caps();
         let (params, trainable) = trainer.check_fits(&caps).map_err(js)?;
@@ -254,6 +262,32 @@ impl WebEngine {
             o.insert("ms".into(), (now_ms() - t0).into());
         }
         Ok(v.to_string())
+    }
+
+    /// Steps to the end of the current epoch; returns the last step's report (see
+    /// `trainStep`; `epoch_loss` and `epoch_accuracy` then cover the whole epoch) with `ms`
+    /// and `images_per_s` for the epoch.
+    #[wasm_bindgen(js_name = trainEpoch)]
+    pub async fn train_epoch(&self) -> Result<String, JsError> {
+        let t0 = now_ms();
+        let mut steps = 0usize;
+        loop {
+            let r: serde_json::Value = serde_json::from_str(&self.train_step().await?).map_err(|e| JsError::new(&e.to_string()))?;
+            steps += 1;
+            if r.get("epoch_done").and_then(serde_json::Value::as_bool) != Some(false) {
+                let mut r = r;
+                let ms = now_ms() - t0;
+                let batch = {
+                    let inner = self.inner.try_borrow().map_err(|_| busy())?;
+                    inner.trainer.as_ref().map_or(0, LiveTrainer::batch_size)
+                };
+                if let Some(o) = r.as_object_mut() {
+                    o.insert("ms".into(), ms.into());
+                    o.insert("images_per_s".into(), ((steps * batch) as f64 / (ms / 1000.0).max(1e-9)).into());
+                }
+                return Ok(r.to_string());
+            }
+        }
     }
 
     /// Classifies with the run's current weights from now on (the run goes on); returns the

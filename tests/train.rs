@@ -761,3 +761,18 @@ fn live_trainer_takes_the_steps_vitrine_train_takes() {
             .unwrap();
     assert_eq!(back.config.labels, Some(vec!["a".to_string(), "b".to_string()]));
 }
+
+/// A training run too large for the device's storage binding limit is refused before anything
+/// is allocated, with the planner's message naming the tensor (the browser's limit is 1 GiB).
+#[test]
+fn a_live_run_too_large_for_the_device_is_refused_up_front() {
+    let model = vitrine::Model::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vit_plain"), None).unwrap();
+    let mut opts = vitrine::TrainOptions::new(Default::default(), Default::default());
+    opts.batch_size = 64;
+    let live = vitrine::train::live::LiveTrainer::new(model, vec!["a".into(), "b".into()], opts).unwrap();
+    let caps = |mib: u64| vitrine::graph::DeviceCaps { matmul: vitrine::MatmulKind::Register, max_binding_bytes: mib << 20 };
+    let (params, trainable) = live.check_fits(&caps(1024)).unwrap();
+    assert!(params > 0 && trainable == params, "{params} {trainable}");
+    let err = live.check_fits(&caps(1)).unwrap_err().to_string();
+    assert!(err.contains("too large to train on this GPU at batch 64") && err.contains("storage binding limit"), "{err}");
+}

@@ -53,13 +53,15 @@ async function handle(msg) {
         ? await e.attentionMap(msg.bytes, msg.which, msg.name ?? null)
         : await e.attentionMapRgba(msg.data, msg.width, msg.height, msg.which);
     case "startTraining": // "teach your own classes": a run from the loaded model
-      return JSON.parse(e.startTraining(JSON.stringify(msg.options)));
+      return JSON.parse(e.startTraining(msg.options));
     case "addExample":
       return JSON.parse(msg.bytes
         ? e.addExample(msg.class, msg.bytes, msg.name ?? null)
         : e.addExampleRgba(msg.class, msg.data, msg.width, msg.height));
     case "trainStep":
       return JSON.parse(await e.trainStep());
+    case "trainEpoch":
+      return JSON.parse(await e.trainEpoch());
     case "useTrained":
       return JSON.parse(await e.useTrained());
     case "exportModel": {

@@ -143,6 +143,11 @@ impl LiveTrainer {
         n
     }
 
+    /// Examples per step.
+    pub fn batch_size(&self) -> usize {
+        self.opts.batch_size
+    }
+
     /// The class names.
     pub fn classes(&self) -> &[String] {
         &self.classes

@@ -340,7 +340,14 @@ try {
   }
   console.log(`${exportOk ? "ok  " : "FAIL"} the exported model (config.json + model.safetensors) classifies natively as in the page`);
   failed ||= !exportOk;
-  fs.writeFileSync(path.join(artifacts, "web-teach.json"), JSON.stringify({ steps: teachRun.history.length, secs: teachSecs, batch: 8, accuracy, losses }, null, 1));
+  // Throughput: two more epochs through the API's trainEpoch (no page work between steps).
+  const epochs = [];
+  for (let i = 0; i < 2; i++) epochs.push(await page.evaluate(() => window.vitrineCall("trainEpoch")));
+  const epochOk = epochs.every((r) => r.epoch_done && r.step === 9 && r.images_per_s > 0) && epochs[1].epoch === 4;
+  console.log(`${epochOk ? "ok  " : "FAIL"} trainEpoch: epochs ${epochs.map((r) => r.epoch + 1).join(", ")} at ${epochs.map((r) => r.images_per_s.toFixed(1)).join(", ")} images/s (batch 8), loss ${epochs[1].epoch_loss.toFixed(4)}`);
+  failed ||= !epochOk;
+  fs.writeFileSync(path.join(artifacts, "web-teach.json"), JSON.stringify({ steps: teachRun.history.length, secs: teachSecs, batch: 8, accuracy, losses,
+    epoch_images_per_s: epochs.map((r) => r.images_per_s) }, null, 1));
 
   // A file that is not an image: the CLI's one-line message, shown on the page.
   await page.setInputFiles("#file", path.resolve(web, "../tests/fixtures/images/not_an_image.png"));
