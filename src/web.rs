@@ -208,7 +208,8 @@ impl WebEngine {
     /// (an object, or its JSON text): `classes` (2 to 1000 names, required), `epochs` (10), `opt` ("adamw", or
     /// "sgd" (Nesterov) / "momentum" as the CLI's `--opt`), `lr` (1e-3 for AdamW, 0.01 else),
     /// `batchSize` (8), `weightDecay` (0.05), `smoothing` (0.1), `warmupEpochs` (0),
-    /// `freezeBackbone` (false), `augment` (true: the CLI's random resized crop and flip),
+    /// `freezeBackbone` (false), `clipGrad` (none: the global L2 norm gradients are clipped
+    /// to), `augment` (true: the CLI's random resized crop and flip),
     /// `seed` (42). A model whose training graph does not fit the adapter's limits at this
     /// batch size is refused here, before anything is allocated. Returns
     /// `{classes, parameters, trainable}`.
@@ -352,6 +353,10 @@ fn train_options(text: &str) -> Result<(Vec<String>, crate::train::options::Trai
     o.smoothing = num("smoothing", 0.1, 0.0, 0.99)?;
     o.seed = num("seed", 42.0, 0.0, 9.0e15)? as u64;
     o.freeze_backbone = flag("freezeBackbone", false)?;
+    o.clip_grad = match v.get("clipGrad") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(num("clipGrad", 1.0, 1e-12, 1e12)?),
+    };
     if let Some(name) = v.get("opt").filter(|x| !x.is_null()) {
         let name = name.as_str().ok_or_else(|| bad(format!("`opt` = {name} is not a string")))?;
         o.opt = crate::train::options::OptName::parse(name).map_err(js)?;
