@@ -776,3 +776,56 @@ fn a_live_run_too_large_for_the_device_is_refused_up_front() {
     let err = live.check_fits(&caps(1)).unwrap_err().to_string();
     assert!(err.contains("too large to train on this GPU at batch 64") && err.contains("storage binding limit"), "{err}");
 }
+
+/// A live run always starts from a new head (new classes, even as many as the old head's),
+/// takes one micro-batch per step, and after a diverged step refuses to go on or hand out
+/// its weights.
+#[test]
+fn a_live_run_starts_a_new_head_and_stops_for_good_when_it_diverges() {
+    let builtin = vitrine::Model::builtin().unwrap();
+    let names: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
+    let opts = vitrine::TrainOptions::new(Default::default(), Default::default());
+    let live = vitrine::train::live::LiveTrainer::new(builtin.clone(), names.clone(), opts.clone()).unwrap();
+    let mut engine = vitrine::Engine::new_blocking().unwrap();
+    let fresh = pollster::block_on(live.model(&engine)).unwrap();
+    assert_ne!(fresh.weights.tensors["head.weight"].1, builtin.weights.tensors["head.weight"].1, "the old head was kept");
+    assert_eq!(fresh.weights.tensors["blocks.0.mlp.fc1.weight"].1, builtin.weights.tensors["blocks.0.mlp.fc1.weight"].1);
+    assert_eq!(fresh.config.labels.as_deref(), Some(&names[..]));
+
+    let mut accum = opts.clone();
+    accum.grad_accum = 2;
+    let err =
+        vitrine::train::live::LiveTrainer::new(builtin.clone(), names.clone(), accum).err().expect("grad_accum 2 refused").to_string();
+    assert!(err.contains("one micro-batch per step"), "{err}");
+
+    let mut wild = opts;
+    wild.sched.lr = 1e30;
+    wild.sched.warmup_epochs = 0.0;
+    wild.batch_size = 2;
+    wild.opt = vitrine::train::options::OptName::Sgd;
+    let mut live = vitrine::train::live::LiveTrainer::new(builtin, vec!["a".into(), "b".into()], wild).unwrap();
+    let img = vitrine::preprocess::decode(
+        &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/samples/bag-18.png")).unwrap(),
+        "bag",
+        1,
+    )
+    .unwrap();
+    let big = vitrine::preprocess::Image8 { data: img.data.iter().map(|_| 255).collect(), ..img.clone() };
+    live.add_example(0, img).unwrap();
+    live.add_example(1, big).unwrap();
+    let mut diverged = None;
+    for _ in 0..5 {
+        if let Err(e) = pollster::block_on(live.step(&mut engine)) {
+            diverged = Some(e.to_string());
+            break;
+        }
+    }
+    let msg = diverged.expect("SGD at lr 1e30 diverges within 5 steps");
+    assert!(msg.contains("loss became"), "{msg}");
+    let again = match pollster::block_on(live.step(&mut engine)) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a diverged run took another step"),
+    };
+    assert!(again.contains("weights are lost"), "{again}");
+    assert!(pollster::block_on(live.model(&engine)).is_err(), "a diverged run hands out no weights");
+}

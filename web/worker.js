@@ -62,8 +62,13 @@ async function handle(msg) {
       return JSON.parse(await e.trainStep());
     case "trainEpoch":
       return JSON.parse(await e.trainEpoch());
-    case "useTrained":
-      return JSON.parse(await e.useTrained());
+    case "useTrained": {
+      const info = JSON.parse(await e.useTrained());
+      // What a re-created engine reloads after a lost device: the trained model.
+      const [config, weights] = await e.exportModel();
+      custom = { config, weights };
+      return info;
+    }
     case "exportModel": {
       const [config, weights] = await e.exportModel();
       return { config, weights };
@@ -98,7 +103,9 @@ function reply(msg) {
   }
 }
 
-const lost = (m) => /device (is )?lost|lost device|destroyed/i.test(m);
+const lost = (m) => /device (is |was )?lost|lost device|device (is |was )?destroyed|destroyed device/i.test(m);
+// A training run lives in the engine: a lost device ends it (retrying cannot bring it back).
+const training = new Set(["addExample", "trainStep", "trainEpoch", "useTrained", "exportModel"]);
 let chain = Promise.resolve();
 self.onmessage = (ev) => {
   const msg = ev.data;
@@ -111,6 +118,7 @@ self.onmessage = (ev) => {
       } catch (err) {
         if (!lost(String(err?.message ?? err))) throw err;
         engine = null; // the GPU device was lost: make a new one and retry once
+        if (training.has(msg.type)) throw new Error("The GPU device was lost and the training run with it; the engine was re-created: start the training again");
         result = await handle(msg);
         recovered = "The GPU device was lost; the engine was re-created and the request completed";
       }

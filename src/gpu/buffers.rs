@@ -147,5 +147,7 @@ pub(crate) async fn read_buffer(device: &wgpu::Device, queue: &wgpu::Queue, buf:
     let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read buffer") });
     enc.copy_buffer_to_buffer(buf, 0, &rb, 0, Some(len as u64 * 4));
     queue.submit([enc.finish()]);
-    read_f32(device, &rb, len).await
+    let out = read_f32(device, &rb, len).await;
+    rb.destroy(); // a one-off staging buffer: freed now, not at the browser's next garbage collection
+    out
 }

@@ -12,7 +12,7 @@
 // training entry points and the disk cache are native-only there.
 #![cfg_attr(target_arch = "wasm32", allow(dead_code, unused_imports))]
 
-use super::buffers::{read_buffer, storage};
+use super::buffers::{read_buffer, storage, Owned};
 use super::exec::Executable;
 use super::kernels::{KernelKey, PipelineCache};
 use super::Context;
@@ -134,6 +134,8 @@ pub struct Optimizer {
     state: Vec<(wgpu::Buffer, wgpu::Buffer, usize)>,
     /// Steps taken so far.
     pub t: u32,
+    /// Every buffer this optimizer made (the fields above hold clones), destroyed with it.
+    _owned: Vec<Owned>,
 }
 
 fn bind(dev: &wgpu::Device, layout: &wgpu::BindGroupLayout, label: &str, entries: &[(u32, &wgpu::Buffer)]) -> wgpu::BindGroup {
@@ -172,6 +174,7 @@ impl Optimizer {
         let hyper_size = [0u8; std::mem::size_of::<Hyper>()];
         let mut hypers: Vec<(bool, bool, wgpu::Buffer)> = Vec::new();
         let scale = storage(dev, "clip factor", 8);
+        let mut owned = vec![Owned::new(scale.clone())];
         ctx.queue.write_buffer(&scale, 0, bytemuck::cast_slice(&[1f32, 0.0, 0.0, 0.0]));
 
         let acc_key = KernelKey::new("grad", "accumulate");
@@ -187,6 +190,7 @@ impl Optimizer {
                 let partial = storage(dev, "grad norms", params.len() as u64 * 4);
                 ctx.queue.write_buffer(&partial, 0, &vec![0u8; partial.size() as usize]);
                 let limit = uniform(ctx, "clip norm", bytemuck::cast_slice(&[max, 0.0, 0.0, 0.0]));
+                owned.extend([Owned::new(partial.clone()), Owned::new(limit.clone())]);
                 let factor_group = bind(dev, &factor.get_bind_group_layout(0), "clip factor", &[(3, &partial), (5, &scale), (6, &limit)]);
                 Some((Clip { sumsq, sumsq_groups: Vec::new(), factor, factor_group }, partial))
             }
@@ -202,6 +206,7 @@ impl Optimizer {
             let gb = match &mut accumulate {
                 Some(a) => {
                     let sum = storage(dev, "accumulated gradient", pb.size());
+                    owned.push(Owned::new(sum.clone()));
                     let bg = bind(dev, &a.pipeline.get_bind_group_layout(0), "accumulate", &[(0, grad), (1, &sum)]);
                     a.groups.push((bg, Dispatch::linear(acc_key.clone(), n)?.workgroups));
                     a.copies.push((grad.clone(), sum.clone()));
@@ -211,14 +216,18 @@ impl Optimizer {
             };
             if let Some((c, partial)) = &mut clip_state {
                 let idx = uniform(ctx, "tensor index", bytemuck::cast_slice(&[k as u32, 0, 0, 0]));
+                owned.push(Owned::new(idx.clone()));
                 c.sumsq_groups.push(bind(dev, &c.sumsq.get_bind_group_layout(0), "sumsq", &[(0, &gb), (2, pb), (3, partial), (4, &idx)]));
             }
             let m = zeroed(ctx, pb.size());
             let v = if mode == 0 { zeroed(ctx, pb.size()) } else { zeroed(ctx, 16) };
+            owned.extend([Owned::new(m.clone()), Owned::new(v.clone())]);
             let at = match hypers.iter().position(|(b, d, _)| *b == p.backbone && *d == p.decay) {
                 Some(i) => i,
                 None => {
-                    hypers.push((p.backbone, p.decay, uniform(ctx, "hyperparameters", &hyper_size)));
+                    let h = uniform(ctx, "hyperparameters", &hyper_size);
+                    owned.push(Owned::new(h.clone()));
+                    hypers.push((p.backbone, p.decay, h));
                     hypers.len() - 1
                 }
             };
@@ -228,7 +237,7 @@ impl Optimizer {
         }
         ctx.check_errors("building the optimizer")?;
         let clip = clip_state.map(|(c, _)| c);
-        Ok(Optimizer { settings, pipeline, steps, accumulate, clip, scale, hypers, backbone_frozen: false, state, t: 0 })
+        Ok(Optimizer { settings, pipeline, steps, accumulate, clip, scale, hypers, backbone_frozen: false, state, t: 0, _owned: owned })
     }
 
     /// Freezes (rate 0; the moments still update, as a zero-rate group does in

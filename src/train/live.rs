@@ -9,7 +9,7 @@ use super::augment::train_tensor;
 use super::checkpoint::hub_files;
 use super::data::{epoch_order, sample_seed, Rng};
 use super::options::TrainOptions;
-use super::step::{adapt_head, split_parts, train_step, training_graph_with, NamedTensor};
+use super::step::{adapt_head, new_head, split_parts, train_step, training_graph_with, NamedTensor};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::gpu::optim::Optimizer;
@@ -68,15 +68,21 @@ pub struct LiveTrainer {
     order: Vec<usize>,
     global_step: u64,
     sums: (f64, usize, usize),
+    /// Set when a step diverged: its update already ran, so the weights are not usable.
+    failed: Option<String>,
 }
 
 impl LiveTrainer {
-    /// A run that fine-tunes `model` for `classes` (a new head, timm's init, when the count
-    /// differs; the names become its labels) with `opts` (its data and output paths unused).
-    /// Families whose training needs extra inputs (DynamicViT's teacher and noise, DVT's
-    /// exits) are refused.
+    /// A run that fine-tunes `model` for `classes` with `opts` (its data and output paths
+    /// unused): the model gets a new head (timm's init, seeded; always, as new classes are new
+    /// even when their count matches the old head's) and the names as labels. Families whose
+    /// training needs extra inputs (DynamicViT's teacher and noise, DVT's exits) are refused,
+    /// as is gradient accumulation (one micro-batch per step here).
     pub fn new(mut model: Model, classes: Vec<String>, opts: TrainOptions) -> Result<Self> {
         opts.validate()?;
+        if opts.grad_accum != 1 {
+            return Err(Error::Unsupported(format!("grad_accum {}: a live run takes one micro-batch per step", opts.grad_accum)));
+        }
         if !(2..=MAX_CLASSES).contains(&classes.len()) {
             return Err(Error::Input(format!("{} classes: a run needs 2 to {MAX_CLASSES}", classes.len())));
         }
@@ -87,6 +93,9 @@ impl LiveTrainer {
             )));
         }
         let n = classes.len();
+        if model.config.num_classes() == n {
+            new_head(&mut model, n, opts.seed)?;
+        }
         adapt_head(&mut model, &classes, n, opts.seed, &mut |m| log::info!("{m}"))?;
         Ok(LiveTrainer {
             model,
@@ -100,6 +109,7 @@ impl LiveTrainer {
             order: Vec::new(),
             global_step: 0,
             sums: (0.0, 0, 0),
+            failed: None,
         })
     }
 
@@ -143,6 +153,14 @@ impl LiveTrainer {
         n
     }
 
+    /// The run's divergence, once it happened (the update of the diverged step already ran).
+    fn check_failed(&self) -> Result<()> {
+        match &self.failed {
+            Some(msg) => Err(Error::Input(msg.clone())),
+            None => Ok(()),
+        }
+    }
+
     /// Examples per step.
     pub fn batch_size(&self) -> usize {
         self.opts.batch_size
@@ -155,6 +173,7 @@ impl LiveTrainer {
 
     /// One optimizer step on the next batch of the epoch's order (a new epoch reshuffles).
     pub async fn step(&mut self, engine: &mut Engine) -> Result<StepReport> {
+        self.check_failed()?;
         let b = self.opts.batch_size;
         if self.step == 0 {
             let n = self.examples.len();
@@ -191,12 +210,11 @@ impl LiveTrainer {
         let loss: f64 = rows.iter().map(|&v| v as f64).sum();
         if !loss.is_finite() {
             let (epoch, step) = (self.epoch + 1, self.step + 1);
-            return Err(Error::Diverged {
-                epoch,
-                step,
-                loss: loss as f32,
-                msg: format!("loss became {loss} at epoch {epoch}, step {step} (lr {lr:.3e}); training stopped. Try a lower learning rate"),
-            });
+            let msg = format!(
+                "loss became {loss} at epoch {epoch}, step {step} (lr {lr:.3e}); training stopped and its weights are lost. Start again with a lower learning rate"
+            );
+            self.failed = Some(msg.clone());
+            return Err(Error::Diverged { epoch, step, loss: loss as f32, msg });
         }
         let k = self.classes.len();
         // Top-1 as `vitrine train` counts it: no logit above the label's.
@@ -226,6 +244,7 @@ impl LiveTrainer {
     /// The model with its current weights (read back from the GPU; the starting weights
     /// before the first step).
     pub async fn model(&self, engine: &Engine) -> Result<Model> {
+        self.check_failed()?;
         let mut model = self.model.clone();
         if let Some(c) = &self.compiled {
             let mut named: Vec<NamedTensor> = Vec::new();

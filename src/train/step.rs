@@ -26,20 +26,31 @@ pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
 pub fn adapt_head(model: &mut Model, classes: &[String], num_classes: usize, seed: u64, log: &mut dyn FnMut(&str)) -> Result<()> {
     if model.config.num_classes() != num_classes {
         log(&format!("replacing the {}-class head with a new {num_classes}-class head", model.config.num_classes()));
-        model.config.set_num_classes(num_classes);
-        let cfg = model.config.clone();
-        model.weights.tensors.retain(|name, _| !cfg.is_head(name));
-        let mut rng = Rng::new(seed ^ 0x4EAD);
-        for (name, shape) in model.graph(1)?.param_table() {
-            if let std::collections::hash_map::Entry::Vacant(e) = model.weights.tensors.entry(name) {
-                let v = cfg.arch.init(e.key(), &shape, &mut rng);
-                e.insert((shape, v));
-            }
+        new_head(model, num_classes, seed)?;
+    }
+    label_head(model, classes, num_classes);
+    Ok(())
+}
+
+/// Gives `model` a new `num_classes`-way head (timm's init, seeded), whatever its head was.
+pub fn new_head(model: &mut Model, num_classes: usize, seed: u64) -> Result<()> {
+    model.config.set_num_classes(num_classes);
+    let cfg = model.config.clone();
+    model.weights.tensors.retain(|name, _| !cfg.is_head(name));
+    let mut rng = Rng::new(seed ^ 0x4EAD);
+    for (name, shape) in model.graph(1)?.param_table() {
+        if let std::collections::hash_map::Entry::Vacant(e) = model.weights.tensors.entry(name) {
+            let v = cfg.arch.init(e.key(), &shape, &mut rng);
+            e.insert((shape, v));
         }
     }
+    Ok(())
+}
+
+/// The class names as the model's labels when there is one per class.
+fn label_head(model: &mut Model, classes: &[String], num_classes: usize) {
     model.config.labels =
         if classes.len() == num_classes { Some(classes.to_vec()) } else { model.config.labels.take().filter(|l| l.len() == num_classes) };
-    Ok(())
 }
 
 /// A model's training graph: inputs (images, labels); outputs (per-row loss,
