@@ -291,6 +291,15 @@ impl WebEngine {
         }
     }
 
+    /// The run's curves as an SVG document, drawn by the code behind `vitrine train`'s
+    /// `curves.svg` (loss, accuracy and learning rate per finished epoch).
+    #[wasm_bindgen(js_name = trainingCurves)]
+    pub fn training_curves(&self) -> Result<String, JsError> {
+        let inner = self.inner.try_borrow().map_err(|_| busy())?;
+        let trainer = inner.trainer.as_ref().ok_or_else(|| JsError::new("no training run: call startTraining first"))?;
+        trainer.curves_svg().map_err(js)
+    }
+
     /// Classifies with the run's current weights from now on (the run goes on); returns the
     /// model's summary (see `modelInfo`).
     #[wasm_bindgen(js_name = useTrained)]

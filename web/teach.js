@@ -116,6 +116,7 @@ export function initTeach(deps) {
     state.stop = false; state.running = true; window.vitrineTeach = { done: false, history: [], error: null };
     $("teach-stop").disabled = false; $("teach-train").disabled = true;
     $("teach-config").disabled = $("teach-weights").disabled = true;
+    $("teach-curves").replaceChildren();
     try {
       const epochs = n("teach-epochs", 1, 1000);
       const options = {
@@ -139,6 +140,7 @@ export function initTeach(deps) {
         const seen = history.length * options.batchSize, secs = (performance.now() - t0) / 1000;
         $("teach-status").textContent = `epoch ${r.epoch + 1}/${epochs}, step ${r.step + 1}/${r.steps_per_epoch}: loss ${r.loss.toFixed(4)}, ` +
           `epoch accuracy ${r.epoch_accuracy.toFixed(1)} %, ${(seen / secs).toFixed(1)} images/s (${info.trainable.toLocaleString()} parameters trained)`;
+        if (r.epoch_done) $("teach-curves").innerHTML = await call("Training…", "trainingCurves"); // vitrine train's curves.svg, drawn by the engine
         if (state.stop || (r.epoch_done && r.epoch + 1 >= epochs)) break;
       }
       const model = await call("Using the trained model…", "useTrained");

@@ -60,6 +60,8 @@ async function handle(msg) {
         : e.addExampleRgba(msg.class, msg.data, msg.width, msg.height));
     case "trainStep":
       return JSON.parse(await e.trainStep());
+    case "trainingCurves":
+      return e.trainingCurves();
     case "trainEpoch":
       return JSON.parse(await e.trainEpoch());
     case "useTrained": {

@@ -9,6 +9,7 @@ use super::augment::train_tensor;
 use super::checkpoint::hub_files;
 use super::data::{epoch_order, sample_seed, Rng};
 use super::options::TrainOptions;
+use super::state::EpochRecord;
 use super::step::{adapt_head, new_head, split_parts, train_step, training_graph_with, NamedTensor};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -70,6 +71,8 @@ pub struct LiveTrainer {
     sums: (f64, usize, usize),
     /// Set when a step diverged: its update already ran, so the weights are not usable.
     failed: Option<String>,
+    /// One record per finished epoch (no validation; no clock on wasm: secs 0).
+    history: Vec<EpochRecord>,
 }
 
 impl LiveTrainer {
@@ -110,6 +113,7 @@ impl LiveTrainer {
             global_step: 0,
             sums: (0.0, 0, 0),
             failed: None,
+            history: Vec::new(),
         })
     }
 
@@ -159,6 +163,19 @@ impl LiveTrainer {
             Some(msg) => Err(Error::Input(msg.clone())),
             None => Ok(()),
         }
+    }
+
+    /// The finished epochs' records.
+    pub fn history(&self) -> &[EpochRecord] {
+        &self.history
+    }
+
+    /// The run's curves as `vitrine train` draws them (`curves.svg`: loss, accuracy and
+    /// learning rate per finished epoch; no validation here).
+    pub fn curves_svg(&self) -> Result<String> {
+        let csv = super::curves::summary_csv(&self.history);
+        let history = super::curves::parse_summary(&csv, "the run's history")?;
+        Ok(super::curves::svg(&history, &format!("{} on {}", self.model.config.architecture, self.classes.join(", "))))
     }
 
     /// Examples per step.
@@ -235,6 +252,17 @@ impl LiveTrainer {
         self.global_step += 1;
         self.step += 1;
         if report.epoch_done {
+            self.history.push(EpochRecord {
+                epoch: self.epoch + 1,
+                lr,
+                train_loss: report.epoch_loss,
+                train_acc: report.epoch_accuracy,
+                val_loss: None,
+                val_top1: None,
+                val_top5: None,
+                secs: 0.0,
+                images_per_s: 0.0,
+            });
             self.step = 0;
             self.epoch += 1;
         }

@@ -4,7 +4,6 @@
 
 pub mod augment;
 pub mod checkpoint;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod curves;
 pub mod data;
 #[cfg(not(target_arch = "wasm32"))]
@@ -18,7 +17,6 @@ pub mod progress;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod resume;
 pub mod schedule;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod state;
 pub mod step;
 #[cfg(not(target_arch = "wasm32"))]

@@ -308,6 +308,14 @@ try {
   const teachSecs = (Date.now() - t0) / 1000;
   await page.screenshot({ path: path.join(artifacts, "web-teach.png"), fullPage: true });
   if (teachRun.error) throw new Error(`teaching failed: ${teachRun.error}`);
+  // The per-epoch curves under the chart: vitrine train's curves.svg, three panels, 3 epochs.
+  const curves = await page.$eval("#teach-curves", (e) => ({
+    panels: [...e.querySelectorAll("g.panel")].map((g) => g.dataset.title),
+    points: [...e.querySelectorAll("polyline.series")].map((p) => p.getAttribute("points").trim().split(" ").length),
+  }));
+  const curvesOk = curves.panels.join("|") === "Loss|Top-1 accuracy (%)|Learning rate" && curves.points.length === 3 && curves.points.every((n) => n === 3);
+  console.log(`${curvesOk ? "ok  " : "FAIL"} the page draws the run's curves.svg: panels ${curves.panels.join(", ")}, points per line ${curves.points.join(", ")}`);
+  failed ||= !curvesOk;
   const losses = teachRun.history.map((r) => r.loss);
   const firstEpoch = teachRun.history.filter((r) => r.epoch === 0), lastEpoch = teachRun.history.filter((r) => r.epoch === 2);
   const mean = (a) => a.reduce((x, r) => x + r.loss, 0) / a.length;
