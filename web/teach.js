@@ -7,8 +7,8 @@ const MAX_CLASSES = 10;
 // deps: { $, call, status, onTrained(info), camera() -> HTMLVideoElement | null }
 export function initTeach(deps) {
   const { $, call } = deps;
-  const state = { classes: [], active: 0, stop: false, running: false, exported: null };
-  window.vitrineTeach = { done: false, history: [], error: null };
+  const state = { classes: [], active: 0, stop: false, running: false, loading: 0 };
+  window.vitrineTeach = { done: false, history: [], error: null, images: [] };
 
   function setClasses() {
     const names = $("teach-names").value.split(",").map((s) => s.trim()).filter(Boolean);
@@ -58,20 +58,37 @@ export function initTeach(deps) {
       return box;
     }));
     const total = state.classes.reduce((n, c) => n + c.images.length, 0);
-    $("teach-train").disabled = state.running || total === 0;
+    $("teach-train").disabled = state.running || state.loading > 0 || total === 0; // not while files are still being read
+    window.vitrineTeach.images = state.loading > 0 ? null : state.classes.map((c) => c.images.length);
   }
 
   async function addFiles(k, files) {
-    for (const f of files.filter((f) => f.type.startsWith("image/") || /\.(png|jpe?g|gif|bmp|webp|tiff?)$/i.test(f.name))) {
-      const bytes = new Uint8Array(await f.arrayBuffer());
-      state.classes[k].images.push({ name: f.name, bytes, url: URL.createObjectURL(f) });
-    }
+    state.loading += 1;
     render();
+    try {
+      for (const f of files.filter((f) => f.type.startsWith("image/") || /\.(png|jpe?g|gif|bmp|webp|tiff?)$/i.test(f.name))) {
+        const bytes = new Uint8Array(await f.arrayBuffer());
+        state.classes[k].images.push({ name: f.name, bytes, url: URL.createObjectURL(f) });
+      }
+    } finally {
+      state.loading -= 1;
+      render();
+    }
   }
 
   async function addBurst(k) {
     const v = deps.camera();
     if (!v) { $("teach-status").textContent = "Start the webcam above first."; return; }
+    state.loading += 1;
+    try {
+      await burst(k, v);
+    } finally {
+      state.loading -= 1;
+      render();
+    }
+  }
+
+  async function burst(k, v) {
     const c = document.createElement("canvas");
     c.width = v.videoWidth; c.height = v.videoHeight;
     const g = c.getContext("2d");
@@ -82,7 +99,6 @@ export function initTeach(deps) {
       state.classes[k].images.push({ name: `webcam ${i + 1}`, rgba: d.data, width: d.width, height: d.height, url: URL.createObjectURL(blob) });
       await new Promise((r) => setTimeout(r, 150));
     }
-    render();
   }
 
   // Paste goes to the focused class box (the page's classifier gets it otherwise).
@@ -113,7 +129,8 @@ export function initTeach(deps) {
 
   async function train() {
     const n = (id, lo, hi) => { const v = Number($(id).value); if (!(v >= lo && v <= hi)) throw new Error(`${$(id).dataset.name} must be ${lo} to ${hi}`); return v; };
-    state.stop = false; state.running = true; window.vitrineTeach = { done: false, history: [], error: null };
+    if (state.loading > 0) return; // the button is off meanwhile
+    state.stop = false; state.running = true; window.vitrineTeach = { done: false, history: [], error: null, images: window.vitrineTeach.images };
     $("teach-stop").disabled = false; $("teach-train").disabled = true;
     $("teach-config").disabled = $("teach-weights").disabled = true;
     $("teach-curves").replaceChildren();

@@ -296,9 +296,11 @@ try {
   }
   await page.fill("#teach-names", "Trouser, Bag");
   await page.click("#teach-setup");
-  const classInputs = await page.$$("#teach-classes input[type=file]");
-  await classInputs[0].setInputFiles(picked.Trouser.slice(0, 40));
-  await classInputs[1].setInputFiles(picked.Bag.slice(0, 40));
+  // Each upload re-renders the class boxes: find the input afresh, and wait until its files are read.
+  for (const [k, name] of ["Trouser", "Bag"].entries()) {
+    await page.locator("#teach-classes input[type=file]").nth(k).setInputFiles(picked[name].slice(0, 40));
+    await page.waitForFunction((k) => window.vitrineTeach.images?.[k] === 40, k, { timeout: 60000 });
+  }
   await page.fill("#teach-epochs", "3");
   await page.uncheck("#teach-aug");
   const t0 = Date.now();
@@ -319,7 +321,7 @@ try {
   const losses = teachRun.history.map((r) => r.loss);
   const firstEpoch = teachRun.history.filter((r) => r.epoch === 0), lastEpoch = teachRun.history.filter((r) => r.epoch === 2);
   const mean = (a) => a.reduce((x, r) => x + r.loss, 0) / a.length;
-  const falls = mean(lastEpoch) < 0.8 * mean(firstEpoch); // label smoothing 0.1 keeps two-class losses above 0.199
+  const falls = teachRun.history.length === 30 && mean(lastEpoch) < 0.8 * mean(firstEpoch); // label smoothing 0.1 keeps two-class losses above 0.199
   const held = [...picked.Trouser.slice(40).map((f) => [f, "Trouser"]), ...picked.Bag.slice(40).map((f) => [f, "Bag"])];
   const heldRows = await page.evaluate(async (items) => {
     const out = [];
@@ -355,7 +357,7 @@ try {
   // Throughput: two more epochs through the API's trainEpoch (no page work between steps).
   const epochs = [];
   for (let i = 0; i < 2; i++) epochs.push(await page.evaluate(() => window.vitrineCall("trainEpoch")));
-  const epochOk = epochs.every((r) => r.epoch_done && r.step === 9 && r.images_per_s > 0) && epochs[1].epoch === 4;
+  const epochOk = epochs.every((r) => r.epoch_done && r.steps_per_epoch === 10 && r.step === 9 && r.images_per_s > 0) && epochs[1].epoch === epochs[0].epoch + 1;
   console.log(`${epochOk ? "ok  " : "FAIL"} trainEpoch: epochs ${epochs.map((r) => r.epoch + 1).join(", ")} at ${epochs.map((r) => r.images_per_s.toFixed(1)).join(", ")} images/s (batch 8), loss ${epochs[1].epoch_loss.toFixed(4)}`);
   failed ||= !epochOk;
   fs.writeFileSync(path.join(artifacts, "web-teach.json"), JSON.stringify({ steps: teachRun.history.length, secs: teachSecs, batch: 8, accuracy, losses,
