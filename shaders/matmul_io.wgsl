@@ -27,6 +27,8 @@ struct MatmulDims {
     has_res: u32,
     // 1: w holds one [N, K] matrix per z; 0: shared by all z.
     w_batched: u32,
+    // Z, for kernels that pack the products into one linear dispatch (matmul_reg).
+    z: u32,
 }
 
 @group(0) @binding(0) var<storage, read> a: array<VEC>;

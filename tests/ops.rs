@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use vitrine::graph::{Graph, MatmulKind};
-use vitrine::ops::{Act, PoolMode, PosMode};
+use vitrine::ops::{Act, Layout, PoolMode, PosMode};
 
 fn check(g: &Graph, w: &Weights, inputs: &[Vec<f32>], what: &str) {
     check_with(g, w, inputs, what, None)
@@ -125,6 +125,64 @@ fn batched_matmul() {
             check_with(&g, &Weights::new(), &inputs, &format!("bmm z={z} m={m} n={n} k={k} {kind:?}"), Some(kind));
         }
     }
+}
+
+/// `[M, K] . [K, N]` per z from operands in `layout`, by its definition.
+fn product_ref(a: &[f32], w: &[f32], layout: Layout, [z, m, n, k]: [usize; 4], w_batched: bool) -> Vec<f32> {
+    let mut out = vec![0f32; z * m * n];
+    for zi in 0..z {
+        let (az, wz) = (&a[zi * m * k..][..m * k], &w[if w_batched { zi * n * k } else { 0 }..][..n * k]);
+        for r in 0..m {
+            for c in 0..n {
+                let mut acc = 0f64;
+                for i in 0..k {
+                    let av = if layout == Layout::AtB { az[i * m + r] } else { az[r * k + i] };
+                    let wv = if layout == Layout::ABt { wz[c * k + i] } else { wz[i * n + c] };
+                    acc += av as f64 * wv as f64;
+                }
+                out[(zi * m + r) * n + c] = acc as f32;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn products_in_every_layout_and_variant() {
+    // The backward pass's layouts (A . W, A^T . W) on every kernel family, on
+    // shapes where the vec4 kernels apply and where the scalar kernel takes over.
+    let mut kinds: Vec<Option<MatmulKind>> = engine().matmul_variants().into_iter().map(Some).collect();
+    kinds.push(None);
+    let shapes = [(1, 4, 4, 4), (1, 7, 9, 12), (1, 64, 136, 68), (3, 20, 12, 17), (2, 33, 40, 8), (1, 10, 64, 130), (4, 16, 8, 197)];
+    for kind in kinds {
+        for layout in [Layout::ABt, Layout::AB, Layout::AtB] {
+            for &(z, m, n, k) in &shapes {
+                for w_batched in [false, true] {
+                    let mut g = Graph::new();
+                    let a = g.input(&[z * m * k]);
+                    let w = g.input(&[if w_batched { z } else { 1 } * n * k]);
+                    let y = g.product(a, w, layout, [z, m, n, k], w_batched, &[z, m, n]).unwrap();
+                    g.output(y);
+                    let inputs = [rand_vec(z * m * k, 11, 1.0), rand_vec(g.numel(w), 12, 1.0)];
+                    let want = product_ref(&inputs[0], &inputs[1], layout, [z, m, n, k], w_batched);
+                    let what = format!("{layout:?} z={z} m={m} n={n} k={k} w_batched={w_batched} {kind:?}");
+                    let cpu = g.eval_cpu(&inputs, &Weights::new()).unwrap();
+                    let (d, mx) = max_diff(&cpu[0], &want);
+                    assert!(d <= 1e-5 * mx.max(1.0), "{what}: graph CPU reference off the definition by {d}");
+                    check_with(&g, &Weights::new(), &inputs, &what, kind);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn product_shape_errors() {
+    let mut g = Graph::new();
+    let a = g.input(&[12]);
+    let w = g.input(&[7]);
+    let e = g.product(a, w, Layout::AB, [1, 3, 2, 4], false, &[3, 2]).unwrap_err().to_string();
+    assert!(e.contains("AB product") && e.contains("K=4"), "{e}");
 }
 
 #[test]

@@ -3,6 +3,9 @@
 //! This is nn.Linear (weight in its own [out, in] layout), optionally followed
 //! by exact GELU, layer scale and a residual add, in one kernel. The same op,
 //! batched (`bmm`), multiplies Z independent pairs `a[z] . b[z]^T` (attention).
+//! Backward passes read the operands where they lie ([`Layout`]): the input
+//! gradient is `dout . w` and the weight gradient `dout^T . x`, with no
+//! transposed copies.
 
 use super::u32_of;
 use crate::error::{Error, Result};
@@ -19,6 +22,39 @@ pub enum Act {
     None,
     /// Exact (erf) GELU, as torch's `nn.GELU()`.
     Gelu,
+}
+
+/// How a [`Linear`]'s operands lie in memory (each kernel family has an entry
+/// point per layout; shaders/matmul_io.wgsl).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `x [Z, M, K] . w [N, K]^T`: nn.Linear's weight layout, attention's `q k^T`.
+    ABt,
+    /// `x [Z, M, K] . w [K, N]`: an input gradient (`dout . w`).
+    AB,
+    /// `x [Z, K, M]^T . w [K, N]`: a weight gradient (`dout^T . x`).
+    AtB,
+}
+
+impl Layout {
+    /// The kernel entry point for this layout.
+    fn entry(self) -> &'static str {
+        match self {
+            Layout::ABt => "main",
+            Layout::AB => "main_ab",
+            Layout::AtB => "main_atb",
+        }
+    }
+
+    /// Whether the vec4 kernels can read these shapes in this layout: each
+    /// operand's contiguous dimension must be a multiple of 4.
+    fn vec4_ok(self, m: usize, n: usize, k: usize) -> bool {
+        match self {
+            Layout::ABt => k.is_multiple_of(4),
+            Layout::AB => k.is_multiple_of(4) && n.is_multiple_of(4),
+            Layout::AtB => m.is_multiple_of(4) && n.is_multiple_of(4),
+        }
+    }
 }
 
 /// See the module docs.
@@ -46,6 +82,9 @@ pub struct Linear {
     pub z: usize,
     /// `w` holds one matrix per z (bmm) rather than one shared matrix.
     pub w_batched: bool,
+    /// How `x` and `w` lie in memory; the fields above name the product's
+    /// `[M, K] . [K, N]` sizes whatever the layout.
+    pub layout: Layout,
 }
 
 impl Graph {
@@ -90,7 +129,7 @@ impl Graph {
             }
         }
         let m = xs.iter().product::<usize>() / k.max(1);
-        let op = Linear { x, w, bias, gamma, res, act, m, n, k, z: 1, w_batched: false };
+        let op = Linear { x, w, bias, gamma, res, act, m, n, k, z: 1, w_batched: false, layout: Layout::ABt };
         Ok(self.push(Box::new(op), &out_shape))
     }
 
@@ -106,8 +145,50 @@ impl Graph {
         if *z > crate::graph::MAX_GROUPS as usize {
             return Err(Error::shape("bmm", format!("batch {z} exceeds the dispatch limit")));
         }
-        let op = Linear { x: a, w: b, bias: None, gamma: None, res: None, act: Act::None, m: *m, n: *n, k: *k, z: *z, w_batched: true };
+        let op = Linear {
+            x: a,
+            w: b,
+            bias: None,
+            gamma: None,
+            res: None,
+            act: Act::None,
+            m: *m,
+            n: *n,
+            k: *k,
+            z: *z,
+            w_batched: true,
+            layout: Layout::ABt,
+        };
         Ok(self.push(Box::new(op), &[*z, *m, *n]))
+    }
+
+    /// The product of `a` and `w` in `layout`, `[M, K] . [K, N]` for each of
+    /// `[z, m, n, k]`'s Z (`w` one matrix per z when `w_batched`, else shared),
+    /// shaped `shape` (Z * M * N elements). The operands are read as flat
+    /// buffers of the layout's sizes: backward passes build these from a
+    /// forward op's sizes.
+    pub fn product(
+        &mut self,
+        a: TensorId,
+        w: TensorId,
+        layout: Layout,
+        [z, m, n, k]: [usize; 4],
+        w_batched: bool,
+        shape: &[usize],
+    ) -> Result<TensorId> {
+        let wz = if w_batched { z } else { 1 };
+        if self.numel(a) != z * m * k || self.numel(w) != wz * n * k || shape.iter().product::<usize>() != z * m * n {
+            let (sa, sw) = (self.shape(a), self.shape(w));
+            return Err(Error::shape(
+                "matmul",
+                format!("{sa:?} x {sw:?} -> {shape:?} is not a {layout:?} product of Z={z} M={m} N={n} K={k}"),
+            ));
+        }
+        if z > crate::graph::MAX_GROUPS as usize {
+            return Err(Error::shape("matmul", format!("batch {z} exceeds the dispatch limit")));
+        }
+        let op = Linear { x: a, w, bias: None, gamma: None, res: None, act: Act::None, m, n, k, z, w_batched, layout };
+        Ok(self.push(Box::new(op), shape))
     }
 }
 
@@ -129,9 +210,7 @@ impl Op for Linear {
     }
 
     fn dispatch(&self, g: &Graph, caps: &DeviceCaps) -> Result<Dispatch> {
-        let mut d = self.dispatch_2d(g, caps)?;
-        d.workgroups[2] = u32_of("linear", "Z", self.z)?;
-        Ok(d)
+        self.dispatch_z(g, caps)
     }
 
     fn cpu(&self, _g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<f32> {
@@ -141,13 +220,19 @@ impl Op for Linear {
         let res = self.res.map(get);
         let (m, n, k) = (self.m, self.n, self.k);
         let mut out = vec![0f32; self.z * m * n];
+        // Element strides of x (row, k) and w (column, k) in this layout.
+        let (xs, ws) = match self.layout {
+            Layout::ABt => ((k, 1), (k, 1)),
+            Layout::AB => ((k, 1), (1, n)),
+            Layout::AtB => ((1, m), (1, n)),
+        };
         for z in 0..self.z {
             let wz = if self.w_batched { z * n * k } else { 0 };
             for r in 0..m {
-                let xr = &x[(z * m + r) * k..][..k];
+                let xr = z * m * k + r * xs.0;
                 for c in 0..n {
-                    let wr = &w[wz + c * k..][..k];
-                    let mut y: f32 = xr.iter().zip(wr).map(|(a, b)| a * b).sum();
+                    let wr = wz + c * ws.0;
+                    let mut y: f32 = (0..k).map(|i| x[xr + i * xs.1] * w[wr + i * ws.1]).sum();
                     if let Some(b) = &bias {
                         y += b[c];
                     }
@@ -195,27 +280,32 @@ impl Op for Linear {
             Some(_) => Some(g.sum_rows(d)?),
             None => None,
         };
+        if self.layout != Layout::ABt {
+            return Err(Error::Unsupported(format!(
+                "the gradient of a {:?} product (only forward products are differentiated)",
+                self.layout
+            )));
+        }
         let (m, n, k, z) = (self.m, self.n, self.k, self.z);
-        let (dx, dw) = if self.w_batched {
-            let wt = g.transpose_as(w, z, n, k)?; // [Z, K, N]
-            let dx = g.bmm(d, wt)?; // [Z, M, K]
-            let dt = g.transpose_as(d, z, m, n)?; // [Z, N, M]
-            let xt = g.transpose_as(x, z, m, k)?; // [Z, K, M]
-            (dx, g.bmm(dt, xt)?) // [Z, N, K]
+        // dx = d . w (w [N, K] is the AB layout's [K', N'] with K' = N, N' = K);
+        // dw = d^T . x, summed over every z when w is shared.
+        let x_shape = g.shape(x).to_vec();
+        let dx = g.product(d, w, Layout::AB, [z, m, k, n], self.w_batched, &x_shape)?;
+        let dw = if self.w_batched {
+            g.product(d, x, Layout::AtB, [z, n, k, m], true, &[z, n, k])?
         } else {
-            let wt = g.transpose_as(w, 1, n, k)?; // [K, N]
-            let dx = g.linear(d, wt, None)?; // x's shape
-            let dt = g.transpose_as(d, 1, m, n)?; // [N, M]
-            let xt = g.transpose_as(x, 1, m, k)?; // [K, M]
-            (dx, g.linear(dt, xt, None)?) // [N, K]
+            g.product(d, x, Layout::AtB, [1, n, k, z * m], false, &[n, k])?
         };
         Ok(vec![Some(dx), Some(dw), dbias, dgamma, self.res.map(|_| dout)])
     }
 }
 
 impl Linear {
-    fn dispatch_2d(&self, _g: &Graph, caps: &DeviceCaps) -> Result<Dispatch> {
+    /// The launch: grid z = Z, except the register kernel, which packs the Z
+    /// products into its linear index.
+    fn dispatch_z(&self, _g: &Graph, caps: &DeviceCaps) -> Result<Dispatch> {
         let (m, n) = (u32_of("linear", "M", self.m)?, u32_of("linear", "N", self.n)?);
+        let z = u32_of("linear", "Z", self.z)?;
         // matmul_io.wgsl's MatmulDims: shapes and epilogue switches are uniforms,
         // so every matmul of a model shares one pipeline per kernel.
         let dims = |k: u32| {
@@ -228,21 +318,29 @@ impl Linear {
                 self.gamma.is_some() as u32,
                 self.res.is_some() as u32,
                 self.w_batched as u32,
+                z,
             ]
         };
-        if !self.k.is_multiple_of(4) {
-            let d = Dispatch::linear(KernelKey::new("matmul_scalar", "main"), self.m.div_ceil(4) * self.n.div_ceil(4))?;
+        let entry = self.layout.entry();
+        if !self.layout.vec4_ok(self.m, self.n, self.k) {
+            let mut d = Dispatch::linear(KernelKey::new("matmul_scalar", entry), self.m.div_ceil(4) * self.n.div_ceil(4))?;
+            d.workgroups[2] = z;
             return Ok(d.with_uniforms(dims(u32_of("linear", "K", self.k)?)));
         }
-        let k4 = u32_of("linear", "K", self.k / 4)?;
-        let d = match caps.matmul {
-            MatmulKind::Tiled => Dispatch::grid(KernelKey::new("matmul", "main"), self.n.div_ceil(64), self.m.div_ceil(64))?,
+        // dims.k: K / 4 where the kernel steps through K in vec4s, K for A^T . W.
+        let k = u32_of("linear", "K", if self.layout == Layout::AtB { self.k } else { self.k / 4 })?;
+        let mut d = match caps.matmul {
+            MatmulKind::Tiled => Dispatch::grid(KernelKey::new("matmul", entry), self.n.div_ceil(64), self.m.div_ceil(64))?,
             MatmulKind::Subgroup => {
-                Dispatch::groups(KernelKey::new("matmul_subgroup", "main"), self.m.div_ceil(SUBGROUP_ROWS) * self.n.div_ceil(64))?
+                Dispatch::groups(KernelKey::new("matmul_subgroup", entry), self.m.div_ceil(SUBGROUP_ROWS) * self.n.div_ceil(64))?
             }
-            MatmulKind::Register => Dispatch::linear(KernelKey::new("matmul_reg", "main"), self.m.div_ceil(8) * self.n.div_ceil(8))?,
+            MatmulKind::Register => {
+                let tiles = self.z * self.m.div_ceil(8) * self.n.div_ceil(8);
+                return Ok(Dispatch::linear(KernelKey::new("matmul_reg", entry), tiles)?.with_uniforms(dims(k)));
+            }
         };
-        Ok(d.with_uniforms(dims(k4)))
+        d.workgroups[2] = z;
+        Ok(d.with_uniforms(dims(k)))
     }
 }
 

@@ -27,7 +27,7 @@ pub use cross_entropy::{CrossEntropy, CrossEntropyDims, CrossEntropyGrad};
 pub use elementwise::{Elementwise, EwMode, RowDot};
 pub use im2col::{Col2Im, Im2Col, Im2ColDims};
 pub use layernorm::{LayerNorm, LayerNormDims, LayerNormGrad};
-pub use linear::{Act, Linear};
+pub use linear::{Act, Layout, Linear};
 pub use masked_softmax::{MaskedSoftmax, MaskedSoftmaxDims, MaskedSoftmaxGrad, MaskedSoftmaxPolicyGrad, MASKED_SOFTMAX_EPS};
 pub use pool::{Pool, PoolDims, PoolGrad, PoolMode};
 pub use prune::{
