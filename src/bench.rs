@@ -4,6 +4,8 @@
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::graph::{Graph, MatmulKind};
+use crate::ops::Layout;
+use crate::tune::MatmulShape;
 use std::time::Instant;
 
 /// One matmul measurement.
@@ -26,33 +28,39 @@ pub struct MatmulResult {
 
 /// Times `x[M, K] . w[N, K]^T` with the given variant; median of `iters` runs.
 pub fn matmul(engine: &mut Engine, kind: MatmulKind, m: usize, n: usize, k: usize, iters: usize) -> Result<MatmulResult> {
+    let shape = MatmulShape { layout: Layout::ABt, z: 1, m, n, k, w_batched: false };
+    let ms = product(engine, kind, shape, iters)?;
+    let variant = format!("{kind:?}").to_lowercase();
+    Ok(MatmulResult { variant, m, n, k, ms, gflops: 2.0 * (m * n * k) as f64 / ms / 1e6 })
+}
+
+/// Median milliseconds of one product of `shape` with the given variant, over
+/// `iters` runs after a warm-up: GPU time from timestamp queries where the
+/// adapter has them, else wall time of a whole run (upload + dispatch + readback).
+pub fn product(engine: &mut Engine, kind: MatmulKind, shape: MatmulShape, iters: usize) -> Result<f64> {
+    let MatmulShape { layout, z, m, n, k, w_batched } = shape;
     let mut g = Graph::new();
-    let x = g.input(&[m, k]);
-    let w = g.param("w", &[n, k]);
-    let y = g.linear(x, w, None)?;
+    let a = g.input(&[z * m * k]);
+    let w = g.input(&[if w_batched { z } else { 1 } * n * k]);
+    let y = g.product(a, w, layout, [z, m, n, k], w_batched, &[z, m, n])?;
     g.output(y);
-    let mut rng = crate::rng::Rng::new(7);
-    let weights: std::collections::HashMap<String, Vec<f32>> =
-        g.param_table().into_iter().map(|(n, s)| (n, crate::models::init::trunc_normal(s.iter().product(), 0.02, &mut rng))).collect();
     engine.force_matmul(Some(kind))?;
-    let exe = engine.compile(&g, &weights);
+    let exe = engine.compile(&g, &Default::default());
     engine.force_matmul(None)?;
     let exe = exe?;
-    let input = vec![0.5f32; m * k];
-    pollster::block_on(exe.run(&engine.ctx, &[&input]))?;
-    // GPU time from timestamp queries where the adapter has them; otherwise
-    // wall time of a whole run (upload + dispatch + readback).
+    let mut rng = crate::rng::Rng::new(7);
+    let inputs: Vec<Vec<f32>> = [g.numel(a), g.numel(w)].iter().map(|&len| crate::models::init::trunc_normal(len, 0.5, &mut rng)).collect();
+    let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
+    pollster::block_on(exe.run(&engine.ctx, &refs))?;
     let mut times = Vec::new();
     for _ in 0..iters.max(1) {
         let t = Instant::now();
-        let (_, layers) = pollster::block_on(exe.run_timed(&engine.ctx, &[&input]))?;
+        let (_, layers) = pollster::block_on(exe.run_timed(&engine.ctx, &refs))?;
         let wall = t.elapsed().as_secs_f64() * 1e3;
         times.push(layers.map(|l| l.iter().map(|x| x.ms).sum::<f64>()).filter(|&ms| ms > 0.0).unwrap_or(wall));
     }
     times.sort_by(f64::total_cmp);
-    let ms = times[times.len() / 2];
-    let variant = format!("{kind:?}").to_lowercase();
-    Ok(MatmulResult { variant, m, n, k, ms, gflops: 2.0 * (m * n * k) as f64 / ms / 1e6 })
+    Ok(times[times.len() / 2])
 }
 
 /// GPU time summed by op kind, from a per-op timed run (`scope/op` names):

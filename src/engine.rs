@@ -52,6 +52,9 @@ pub struct Engine {
     pub ctx: Context,
     cache: PipelineCache,
     matmul: Option<MatmulKind>,
+    /// Measured matmul choices (`vitrine tune`) and the file they live in.
+    tuning: Option<std::sync::Arc<crate::tune::Choices>>,
+    tune_path: Option<PathBuf>,
 }
 
 impl Engine {
@@ -77,7 +80,40 @@ impl Engine {
 
     fn from_context(ctx: Context, opts: &EngineOptions) -> Self {
         let cache = PipelineCache::with_disk(&ctx, opts.pipeline_cache_dir.as_deref());
-        Engine { ctx, cache, matmul: None }
+        let tune_path = if cfg!(target_arch = "wasm32") {
+            None
+        } else {
+            opts.pipeline_cache_dir.as_deref().map(|d| crate::tune::path(d, ctx.adapter()))
+        };
+        let mut engine = Engine { ctx, cache, matmul: None, tuning: None, tune_path };
+        match engine.tune_path.as_deref().map(crate::tune::load).transpose() {
+            Ok(Some(Some(file))) => engine.set_tuning(&file),
+            Ok(_) => {}
+            // Like a corrupt pipeline cache: warned about and ignored (`vitrine tune` rewrites it).
+            Err(e) => log::warn!("{e}; using the rule-based matmul choice"),
+        }
+        engine
+    }
+
+    /// Uses the measured matmul choices of `file` (those this adapter can run).
+    pub fn set_tuning(&mut self, file: &crate::tune::TuneFile) {
+        let choices = file.choices(&self.matmul_variants());
+        self.tuning = (!choices.is_empty()).then(|| std::sync::Arc::new(choices));
+    }
+
+    /// Where this adapter's measured choices are stored (next to the pipeline
+    /// cache; `None` without a cache folder).
+    pub fn tune_path(&self) -> Option<&std::path::Path> {
+        self.tune_path.as_deref()
+    }
+
+    /// The measured choices in use: shapes stored, or 0 (the rule decides).
+    pub fn tuned_shapes(&self) -> usize {
+        if self.caps().tuned.is_some() {
+            self.tuning.as_ref().map_or(0, |t| t.len())
+        } else {
+            0
+        }
     }
 
     /// Blocking [`Engine::new`] for native code.
@@ -120,6 +156,11 @@ impl Engine {
         let mut caps = self.ctx.caps();
         if let Some(k) = self.matmul {
             caps.matmul = k;
+            caps.auto = false;
+        }
+        // A forced variant (force_matmul, VITRINE_MATMUL) overrides measured choices.
+        if caps.auto {
+            caps.tuned = self.tuning.clone();
         }
         caps
     }

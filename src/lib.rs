@@ -65,6 +65,7 @@ pub mod ops;
 pub mod preprocess;
 pub mod rng;
 pub mod train;
+pub mod tune;
 #[cfg(all(feature = "web", target_arch = "wasm32"))]
 pub mod web;
 pub mod weights;

@@ -256,11 +256,25 @@ fn stdout_of(args: &[&str]) -> String {
 #[test]
 fn help_lists_every_command_and_its_flags_with_defaults() {
     let top = stdout_of(&["--help"]);
-    for cmd in ["classify", "inspect", "explain", "bench", "train", "eval", "plot", "presets", "completions", "WGPU_BACKEND"] {
+    for cmd in ["classify", "inspect", "explain", "bench", "tune", "train", "eval", "plot", "presets", "completions", "WGPU_BACKEND"] {
         assert!(top.contains(cmd), "vitrine --help should mention {cmd}: {top}");
     }
     assert_eq!(stdout_of(&[]), top, "a bare vitrine prints the help");
-    let commands: [(&str, &[&str]); 8] = [
+    let commands: [(&str, &[&str]); 9] = [
+        (
+            "tune",
+            &[
+                "--model <M>",
+                "--arch <PRESET>",
+                "--batch <B>...",
+                "[default: 1]",
+                "--train",
+                "--iters <N>",
+                "[default: 5]",
+                "--show",
+                "--clear",
+            ],
+        ),
         ("explain", &["--model <M>", "--arch <A>", "--out <DIR>", "<IMAGE>..."]),
         ("classify", &["--model <M>", "--arch", "--top-k <K>", "[default: 5]", "--batch <N>", "[default: 1]", "--json", "--labels"]),
         ("inspect", &["--model <M>", "--arch <A>"]),
@@ -370,4 +384,59 @@ fn explain_greys_out_the_patches_dynamicvit_drops() {
         &[],
         "swin family) has no single class token",
     );
+}
+
+#[test]
+fn tune_measures_stores_and_bench_uses_the_choices() {
+    let dir = tmp("tune-cache");
+    let _ = std::fs::remove_dir_all(&dir);
+    let cache = dir.display().to_string();
+    let env = [("VITRINE_CACHE_DIR", cache.as_str())];
+    let m = model("vit_plain");
+    let run = |args: &[&str]| {
+        let out = vitrine(args, &env);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let before = run(&["bench", "--model", &m, "--iters", "1"]);
+    assert!(before.contains("matmul kernels: the rule"), "{before}");
+    let out = run(&["tune", "--model", &m, "--batch", "1", "2", "--train", "--iters", "1"]);
+    let shapes = out.lines().filter(|l| l.starts_with('[')).count();
+    assert!(shapes >= 6, "one progress line per tunable shape: {out}");
+    assert!(out.contains(&format!("stored {shapes} choices in {cache}")), "{out}");
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("tune_") && n.ends_with(".json")));
+    let file = file.expect("a tune_*.json next to the pipeline cache");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let entries = v["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), shapes);
+    for e in entries {
+        let times = e["ms"].as_array().unwrap();
+        assert!(times.len() >= 2, "every variant the adapter has is timed: {e}");
+        let best = times.iter().min_by(|a, b| a[1].as_f64().unwrap().total_cmp(&b[1].as_f64().unwrap())).unwrap();
+        assert_eq!(e["kernel"], best[0], "the fastest variant is stored: {e}");
+    }
+    let after = run(&["bench", "--model", &m, "--iters", "1"]);
+    assert!(after.contains(&format!("matmul kernels: measured for {shapes} shapes")), "{after}");
+    // A forced variant overrides the measured choices.
+    let forced = vitrine(&["bench", "--model", &m, "--iters", "1"], &[env[0], ("VITRINE_MATMUL", "register")]);
+    assert!(String::from_utf8_lossy(&forced.stdout).contains("matmul kernels: the rule (Register)"));
+    let shown = run(&["tune", "--show"]);
+    assert!(shown.starts_with("adapter: ") && shown.contains(&format!("{shapes} choices in")), "{shown}");
+    // A corrupt file: bench warns (stderr) and uses the rule; tune refuses to merge into it.
+    std::fs::write(&file, "{ not json").unwrap();
+    let out = vitrine(&["bench", "--model", &m, "--iters", "1"], &[env[0], ("RUST_LOG", "warn")]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("matmul kernels: the rule"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a vitrine tune file"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(run(&["tune", "--show"]).contains("not a vitrine tune file"));
+    let out = vitrine(&["tune", "--model", &m, "--iters", "1"], &env);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stderr).contains("starting a new one"));
+    assert!(serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&file).unwrap()).is_ok(), "tune replaced the corrupt file");
+    assert!(run(&["tune", "--clear"]).contains("removed"));
+    assert!(!file.exists());
+    fails_with(&["tune", "--model", &m], &[("VITRINE_CACHE_DIR", "")], "no cache folder");
 }

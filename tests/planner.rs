@@ -104,3 +104,37 @@ fn a_tensor_over_the_binding_limit_is_an_error_naming_it() {
     let err = plan_with(&g, &small, false).expect_err("ViT-B at batch 64 has tensors over 64 MiB").to_string();
     assert!(err.contains("storage binding limit") && err.contains("64 MiB") && err.contains("smaller batch"), "{err}");
 }
+
+#[test]
+fn measured_choices_pick_the_kernel_per_shape_and_the_rule_covers_the_rest() {
+    use std::sync::Arc;
+    use vitrine::graph::MatmulKind;
+    use vitrine::ops::Layout;
+    use vitrine::tune::MatmulShape;
+    let mut g = Graph::new();
+    let x = g.input(&[2, 8, 16]);
+    let w1 = g.param("w1", &[32, 16]);
+    let w2 = g.param("w2", &[16, 32]);
+    let h = g.linear(x, w1, None).unwrap();
+    let y = g.linear(h, w2, None).unwrap();
+    g.output(y);
+    let tuned = MatmulShape { layout: Layout::ABt, z: 1, m: 16, n: 32, k: 16, w_batched: false };
+    let choices = [(tuned, MatmulKind::Register)].into_iter().collect();
+    let tuned_caps = DeviceCaps { matmul: MatmulKind::Subgroup, tuned: Some(Arc::new(choices)), ..caps() };
+    let plan = plan_with(&g, &tuned_caps, false).unwrap();
+    let shaders: Vec<&str> = plan.steps.iter().map(|s| s.dispatch.key.shader).collect();
+    assert_eq!(shaders, ["matmul_reg", "matmul_subgroup"], "the stored shape runs its measured kernel, the other the rule's");
+    // The rule: many small products go to the register kernel, unless a variant is forced.
+    let mut g2 = Graph::new();
+    let a = g2.input(&[512, 17, 16]);
+    let b = g2.input(&[512, 17, 16]);
+    let s = g2.bmm(a, b).unwrap();
+    g2.output(s);
+    for (auto, want) in [(true, "matmul_reg"), (false, "matmul_subgroup")] {
+        let rule = DeviceCaps { matmul: MatmulKind::Subgroup, auto, ..caps() };
+        assert_eq!(plan_with(&g2, &rule, false).unwrap().steps[0].dispatch.key.shader, want, "auto {auto}");
+    }
+    let shapes = vitrine::tune::shapes(&[&g]);
+    assert_eq!(shapes.len(), 2);
+    assert_eq!(shapes[0], tuned);
+}

@@ -770,7 +770,12 @@ fn a_live_run_too_large_for_the_device_is_refused_up_front() {
     let mut opts = vitrine::TrainOptions::new(Default::default(), Default::default());
     opts.batch_size = 64;
     let live = vitrine::train::live::LiveTrainer::new(model, vec!["a".into(), "b".into()], opts).unwrap();
-    let caps = |mib: u64| vitrine::graph::DeviceCaps { matmul: vitrine::MatmulKind::Register, max_binding_bytes: mib << 20 };
+    let caps = |mib: u64| vitrine::graph::DeviceCaps {
+        matmul: vitrine::MatmulKind::Register,
+        max_binding_bytes: mib << 20,
+        tuned: None,
+        auto: false,
+    };
     let (params, trainable) = live.check_fits(&caps(1024)).unwrap();
     assert!(params > 0 && trainable == params, "{params} {trainable}");
     let err = live.check_fits(&caps(1)).unwrap_err().to_string();

@@ -11,7 +11,7 @@
 use crate::error::{Error, Result};
 
 /// Facts about the adapter the engine runs on, for logs, `inspect` and the demo page.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct AdapterSummary {
     /// Adapter name as the driver reports it.
     pub name: String,
@@ -258,7 +258,8 @@ impl Context {
         };
         #[cfg(target_arch = "wasm32")]
         let matmul = auto;
-        crate::graph::DeviceCaps { matmul, max_binding_bytes: self.max_storage_binding() }
+        let env_forced = !cfg!(target_arch = "wasm32") && std::env::var_os("VITRINE_MATMUL").is_some_and(|v| !v.is_empty());
+        crate::graph::DeviceCaps { matmul, max_binding_bytes: self.max_storage_binding(), tuned: None, auto: !env_forced }
     }
 }
 

@@ -75,7 +75,8 @@ impl Tensor {
 }
 
 /// Which matmul kernel a device prefers (chosen per adapter, see `gpu::exec`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MatmulKind {
     /// Workgroup-memory tiles with register micro-tiles: real GPUs.
     Tiled,
@@ -86,18 +87,42 @@ pub enum MatmulKind {
 }
 
 /// Device facts that decide kernel choice and shape limits.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct DeviceCaps {
     /// The matmul kernel family linear and batched-matmul ops dispatch.
     pub matmul: MatmulKind,
     /// The device's largest storage buffer binding in bytes; planning fails
     /// for a tensor larger than this. Default 128 MiB (WebGPU's default limit).
     pub max_binding_bytes: u64,
+    /// Measured choices per matmul shape (`vitrine tune`), before `matmul`.
+    pub tuned: Option<std::sync::Arc<crate::tune::Choices>>,
+    /// `matmul` is the per-adapter rule's choice rather than a forced one: the
+    /// rule then also sends many small products (attention over few tokens),
+    /// which the subgroup kernel's 32 x 64 blocks would mostly pad, to the
+    /// register kernel (it packs products into full workgroups).
+    pub auto: bool,
 }
 
 impl Default for DeviceCaps {
     fn default() -> Self {
-        DeviceCaps { matmul: MatmulKind::Tiled, max_binding_bytes: 128 << 20 }
+        DeviceCaps { matmul: MatmulKind::Tiled, max_binding_bytes: 128 << 20, tuned: None, auto: false }
+    }
+}
+
+impl DeviceCaps {
+    /// The matmul kernel for `shape`: the measured choice, else `matmul`.
+    pub fn matmul_for(&self, shape: &crate::tune::MatmulShape) -> MatmulKind {
+        if let Some(k) = self.tuned.as_ref().and_then(|t| t.get(shape).copied()) {
+            return k;
+        }
+        let (m, n) = (shape.m, shape.n);
+        let padded = m.div_ceil(32) * 32 * n.div_ceil(64) * 64;
+        // Measured on lavapipe (vitrine tune): 17 x 17 products x512 run 5x faster
+        // on the register kernel; 49 x 49 windows (1.7x padding) stay faster on subgroups.
+        if self.auto && self.matmul == MatmulKind::Subgroup && shape.z > 1 && padded > 3 * m * n {
+            return MatmulKind::Register;
+        }
+        self.matmul
     }
 }
 
@@ -182,6 +207,10 @@ pub trait Op: Debug {
     /// (default: [`Op::cpu`] alone). u32 outputs carry bit patterns.
     fn cpu_outputs(&self, g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<Vec<f32>> {
         vec![self.cpu(g, get)]
+    }
+    /// The shape of a matmul op (its kernel is a tunable choice); `None` for others.
+    fn matmul_shape(&self) -> Option<crate::tune::MatmulShape> {
+        None
     }
     /// Multiply-adds of one run of this op, as PyTorch's FlopCounter counts them
     /// (matmuls only; default 0).

@@ -11,6 +11,7 @@ use super::u32_of;
 use crate::error::{Error, Result};
 use crate::graph::{DeviceCaps, Dispatch, Graph, MatmulKind, Op, TensorId};
 use crate::kernel::KernelKey;
+use crate::tune::MatmulShape;
 
 /// Rows per subgroup in shaders/matmul_subgroup.wgsl (its generator argument).
 const SUBGROUP_ROWS: usize = 32;
@@ -26,7 +27,7 @@ pub enum Act {
 
 /// How a [`Linear`]'s operands lie in memory (each kernel family has an entry
 /// point per layout; shaders/matmul_io.wgsl).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Layout {
     /// `x [Z, M, K] . w [N, K]^T`: nn.Linear's weight layout, attention's `q k^T`.
     ABt,
@@ -48,7 +49,7 @@ impl Layout {
 
     /// Whether the vec4 kernels can read these shapes in this layout: each
     /// operand's contiguous dimension must be a multiple of 4.
-    fn vec4_ok(self, m: usize, n: usize, k: usize) -> bool {
+    pub fn vec4_ok(self, m: usize, n: usize, k: usize) -> bool {
         match self {
             Layout::ABt => k.is_multiple_of(4),
             Layout::AB => k.is_multiple_of(4) && n.is_multiple_of(4),
@@ -205,6 +206,10 @@ impl Op for Linear {
         (self.z * self.m * self.n * self.k) as u64
     }
 
+    fn matmul_shape(&self) -> Option<MatmulShape> {
+        Some(self.shape())
+    }
+
     fn bindings(&self) -> Vec<Option<TensorId>> {
         vec![Some(self.x), Some(self.w), self.bias, self.gamma, self.res]
     }
@@ -301,6 +306,11 @@ impl Op for Linear {
 }
 
 impl Linear {
+    /// This product's shape (the key of a measured kernel choice).
+    pub fn shape(&self) -> MatmulShape {
+        MatmulShape { layout: self.layout, z: self.z, m: self.m, n: self.n, k: self.k, w_batched: self.w_batched }
+    }
+
     /// The launch: grid z = Z, except the register kernel, which packs the Z
     /// products into its linear index.
     fn dispatch_z(&self, _g: &Graph, caps: &DeviceCaps) -> Result<Dispatch> {
@@ -329,7 +339,7 @@ impl Linear {
         }
         // dims.k: K / 4 where the kernel steps through K in vec4s, K for A^T . W.
         let k = u32_of("linear", "K", if self.layout == Layout::AtB { self.k } else { self.k / 4 })?;
-        let mut d = match caps.matmul {
+        let mut d = match caps.matmul_for(&self.shape()) {
             MatmulKind::Tiled => Dispatch::grid(KernelKey::new("matmul", entry), self.n.div_ceil(64), self.m.div_ceil(64))?,
             MatmulKind::Subgroup => {
                 Dispatch::groups(KernelKey::new("matmul_subgroup", entry), self.m.div_ceil(SUBGROUP_ROWS) * self.n.div_ceil(64))?

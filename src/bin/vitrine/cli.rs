@@ -45,6 +45,9 @@ pub enum Command {
     /// Time inference, training steps (--train) or the matmul kernels (--matmul) on the GPU
     #[command(args_override_self = true, allow_negative_numbers = true)]
     Bench(BenchArgs),
+    /// Time each matmul kernel variant on a model's shapes on this adapter and keep the fastest for later runs
+    #[command(args_override_self = true)]
+    Tune(TuneArgs),
     /// Fine-tune a checkpoint or train a preset from scratch on an image folder
     #[command(
         args_override_self = true,
@@ -171,6 +174,31 @@ pub struct BenchArgs {
     /// the batch [default: seeded noise images]
     #[arg(long, value_name = "IMAGE", num_args = 1.., value_hint = clap::ValueHint::FilePath)]
     pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TuneArgs {
+    /// A hub folder or a .safetensors file whose shapes to tune [default: the built-in model]
+    #[arg(long, value_name = "M", value_hint = clap::ValueHint::AnyPath)]
+    pub model: Option<String>,
+    /// Without --model: a timm preset (random weights: only shapes matter); with it: the preset of a bare file
+    #[arg(long, value_name = "PRESET")]
+    pub arch: Option<String>,
+    /// Batch sizes to tune for (inference; with --train also the training step's)
+    #[arg(long, value_name = "B", num_args = 1.., default_value = "1", value_parser = positive)]
+    pub batch: Vec<usize>,
+    /// Also tune the training step's shapes (forward and backward) at each batch size
+    #[arg(long)]
+    pub train: bool,
+    /// Timed runs per variant and shape (the median counts)
+    #[arg(long, value_name = "N", default_value = "5", value_parser = positive)]
+    pub iters: usize,
+    /// Print the stored choices and exit
+    #[arg(long, conflicts_with = "clear")]
+    pub show: bool,
+    /// Delete this adapter's stored choices (the rule decides again) and exit
+    #[arg(long)]
+    pub clear: bool,
 }
 
 #[derive(Args, Debug)]

@@ -7,13 +7,13 @@ use std::process::ExitCode;
 use std::time::Instant;
 use vitrine::classify::Classifier;
 use vitrine::models::{config, default_model, Model};
-use vitrine::{preprocess, Engine, Error, Result};
+use vitrine::{preprocess, Engine, Error, MatmulKind, Result};
 
 mod calibrate;
 mod cli;
 mod train;
 mod train_args;
-use cli::{BenchArgs, ClassifyArgs, Command, ExplainArgs, InspectArgs, Parsed};
+use cli::{BenchArgs, ClassifyArgs, Command, ExplainArgs, InspectArgs, Parsed, TuneArgs};
 
 fn load_model(model: Option<&str>, arch: Option<&str>) -> Result<Model> {
     match (model, arch) {
@@ -387,6 +387,113 @@ fn bench_cascade(engine: &mut Engine, mut model: Model, args: &BenchArgs) -> Res
     Ok(())
 }
 
+/// One line naming a matmul shape.
+fn shape_label(s: &vitrine::tune::MatmulShape) -> String {
+    let layout = format!("{:?}", s.layout);
+    let z = if s.z > 1 { format!(" x{}", s.z) } else { String::new() };
+    format!("{layout:<3} {:>5} x {:>5} x {:>5}{z}", s.m, s.n, s.k)
+}
+
+/// `tune`: time each matmul variant on the model's shapes, store the fastest.
+fn tune(args: &TuneArgs) -> Result<()> {
+    let mut engine = Engine::new_blocking()?;
+    let a = engine.ctx.adapter().clone();
+    println!("adapter: {} ({}, {} {})", a.name, a.backend, a.driver, a.driver_info);
+    let path = engine
+        .tune_path()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| Error::Input("no cache folder to store choices in (VITRINE_CACHE_DIR is empty, HOME unset)".into()))?;
+    if args.clear {
+        match std::fs::remove_file(&path) {
+            Ok(()) => println!("removed {}", path.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => println!("no stored choices ({})", path.display()),
+            Err(e) => return Err(Error::io(path.display().to_string(), e)),
+        }
+        return Ok(());
+    }
+    if args.show {
+        let file = match vitrine::tune::load(&path) {
+            Ok(f) => f.unwrap_or_default(),
+            Err(e) => {
+                println!("{e}: runs ignore it, vitrine tune replaces it");
+                return Ok(());
+            }
+        };
+        println!("{} choices in {}", file.entries.len(), path.display());
+        for e in &file.entries {
+            let ms: Vec<String> = e.ms.iter().map(|(k, ms)| format!("{k:?} {ms:.3}").to_lowercase()).collect();
+            println!("  {}  -> {:<9} ({} ms)", shape_label(&e.shape), format!("{:?}", e.kernel).to_lowercase(), ms.join(", "));
+        }
+        return Ok(());
+    }
+    // A corrupt file is replaced, as a corrupt pipeline cache is.
+    let mut file = vitrine::tune::load(&path)
+        .unwrap_or_else(|e| {
+            eprintln!("warning: {e}; starting a new one");
+            None
+        })
+        .unwrap_or_default();
+    let model = match (args.model.as_deref(), args.arch.as_deref()) {
+        (None, Some(arch)) => Model::fresh(config::preset(arch)?, 1)?,
+        (model, arch) => load_model(model, arch)?,
+    };
+    let mut graphs = Vec::new();
+    for &b in &args.batch {
+        graphs.push(model.graph(b)?);
+        if args.train {
+            graphs.push(vitrine::train::trainer::training_graph(&model, b, 0.1, 1, false)?.g);
+        }
+    }
+    let refs: Vec<&vitrine::graph::Graph> = graphs.iter().collect();
+    let all = vitrine::tune::shapes(&refs);
+    let shapes: Vec<_> = all.iter().copied().filter(|s| s.tunable()).collect();
+    let rule = engine.ctx.caps().matmul;
+    println!(
+        "model: {} | batch {:?}{} | {} matmul shapes ({} run the scalar kernel whatever the choice) | variants {:?} | rule: {rule:?}",
+        model.source,
+        args.batch,
+        if args.train { " + training" } else { "" },
+        all.len(),
+        all.len() - shapes.len(),
+        engine.matmul_variants()
+    );
+    let t = Instant::now();
+    let entries = vitrine::tune::measure(&mut engine, &shapes, args.iters, |i, n, e| {
+        let ms: Vec<String> = e.ms.iter().map(|(k, ms)| format!("{k:?} {ms:.3}").to_lowercase()).collect();
+        println!("[{i}/{n}] {}  -> {:<9} ({} ms)", shape_label(&e.shape), format!("{:?}", e.kernel).to_lowercase(), ms.join(", "));
+    })?;
+    // What the measured choice saves over the rule, each shape counted once.
+    let (rule_ms, best_ms) = entries.iter().fold((0.0, 0.0), |(r, b), e| {
+        let of = |k: MatmulKind| e.ms.iter().find(|m| m.0 == k).map_or(0.0, |m| m.1);
+        (r + of(rule), b + of(e.kernel))
+    });
+    let changed = entries.iter().filter(|e| e.kernel != rule).count();
+    file.adapter = a.name.clone();
+    file.driver = format!("{} {}", a.driver, a.driver_info);
+    file.merge(entries);
+    vitrine::tune::save(&path, &file)?;
+    println!(
+        "{changed} of {} shapes differ from the rule; one of each: {rule_ms:.2} ms by the rule, {best_ms:.2} ms measured ({:.1} s of tuning)",
+        shapes.len(),
+        t.elapsed().as_secs_f64()
+    );
+    println!(
+        "stored {} choices in {} (later runs on this adapter use them; vitrine tune --clear forgets them)",
+        file.entries.len(),
+        path.display()
+    );
+    Ok(())
+}
+
+/// `bench`'s line on how matmul kernels are chosen.
+fn matmul_choice_line(engine: &Engine) -> String {
+    let path = engine.tune_path().map(|p| p.display().to_string()).unwrap_or_default();
+    match engine.tuned_shapes() {
+        0 => format!("matmul kernels: the rule ({:?}); none measured (vitrine tune)", engine.caps().matmul),
+        n => format!("matmul kernels: measured for {n} shapes ({path}), the rule ({:?}) elsewhere", engine.caps().matmul),
+    }
+}
+
 fn bench(args: &BenchArgs) -> Result<()> {
     let (batch, iters) = (args.batch, args.iters);
     let mut engine = Engine::new_blocking()?;
@@ -395,6 +502,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
     if args.matmul {
         return bench_matmul(&mut engine, args);
     }
+    println!("{}", matmul_choice_line(&engine));
     let model = match (args.model.as_deref(), args.arch.as_deref()) {
         (None, Some(arch)) => Model::fresh(config::preset(arch)?, 1)?,
         (model, arch) => load_model(model, arch)?,
@@ -465,6 +573,7 @@ fn run(raw: &[String]) -> Result<()> {
         Command::Inspect(a) => inspect(&a),
         Command::Explain(a) => explain(&a),
         Command::Bench(a) => bench(&a),
+        Command::Tune(a) => tune(&a),
         Command::Train(a) => train::train(&a),
         Command::Eval(a) => train::eval(&a),
         Command::Plot(a) => plot(&a),
