@@ -88,7 +88,7 @@ def abt(L):
     accumulators(L)
     L.append("    for (var k = 0u; k < K4; k = k + 1u) {\n")
     for j in range(8):
-        L.append(f"        let w{j} = w[wb{j} + k];\n")
+        L.append(f"        let w{j} = load_w(wb{j} + k);\n")
     for i in range(8):
         L.append(f"        let a{i} = a[ra{i} + k];\n")
         L.append(f"        acc{i}l = acc{i}l + vec4<f32>(dot(a{i}, w0), dot(a{i}, w1), dot(a{i}, w2), dot(a{i}, w3));\n")
@@ -107,7 +107,7 @@ def ab(L):
     L.append("    for (var k = 0u; k < K4; k = k + 1u) {\n")
     for j in range(4):
         L.append(f"        let wrow{j} = wz + (k * 4u + {j}u) * N4;\n")
-        L.append(f"        let wl{j} = w[wrow{j} + wc0];\n        let wh{j} = w[wrow{j} + wc1];\n")
+        L.append(f"        let wl{j} = load_w(wrow{j} + wc0);\n        let wh{j} = load_w(wrow{j} + wc1);\n")
     comps = "xyzw"
     for i in range(8):
         L.append(f"        let a{i} = a[ra{i} + k];\n")
@@ -128,7 +128,7 @@ def atb(L):
     accumulators(L)
     L.append("    for (var k = 0u; k < K; k = k + 1u) {\n")
     L.append("        let al = a[az + k * M4 + ac0];\n        let ah = a[az + k * M4 + ac1];\n")
-    L.append("        let wl = w[wz + k * N4 + wc0];\n        let wh = w[wz + k * N4 + wc1];\n")
+    L.append("        let wl = load_w(wz + k * N4 + wc0);\n        let wh = load_w(wz + k * N4 + wc1);\n")
     for i in range(8):
         s = f"a{'l' if i < 4 else 'h'}.{'xyzw'[i % 4]}"
         L.append(f"        acc{i}l = acc{i}l + {s} * wl;\n        acc{i}h = acc{i}h + {s} * wh;\n")

@@ -96,7 +96,7 @@ def abt(L):
     accumulators(L)
     L.append("    for (var k = 0u; k < K4; k = k + 1u) {\n")
     for j in range(8):
-        L.append(f"        let w{j} = w[wb{j} + k];\n")
+        L.append(f"        let w{j} = load_w(wb{j} + k);\n")
     for i in range(SHARE):
         L.append(f"        let own{i} = a[ra{i} + k];\n")
     for r in range(ROWS):
@@ -116,7 +116,7 @@ def ab(L):
     L.append("    for (var k = 0u; k < K4; k = k + 1u) {\n")
     for j in range(4):
         L.append(f"        let wrow{j} = wz + (k * 4u + {j}u) * N4;\n")
-        L.append(f"        let wl{j} = w[wrow{j} + wc0];\n        let wh{j} = w[wrow{j} + wc1];\n")
+        L.append(f"        let wl{j} = load_w(wrow{j} + wc0);\n        let wh{j} = load_w(wrow{j} + wc1);\n")
     for i in range(SHARE):
         L.append(f"        let own{i} = a[ra{i} + k];\n")
     for r in range(ROWS):
@@ -139,7 +139,7 @@ def atb(L):
     accumulators(L)
     L.append("    for (var k = 0u; k < K; k = k + 1u) {\n")
     L.append("        let own = a[az + k * M4 + ac];\n")
-    L.append("        let wl = w[wz + k * N4 + wc0];\n        let wh = w[wz + k * N4 + wc1];\n")
+    L.append("        let wl = load_w(wz + k * N4 + wc0);\n        let wh = load_w(wz + k * N4 + wc1);\n")
     for q in range(ROWS // 4):
         L.append(f"        let b{q} = subgroupBroadcast(own, {q}u);\n")
         for c in range(4):

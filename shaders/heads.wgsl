@@ -9,7 +9,8 @@
 //
 // Bindings (f32, row-major):
 //   0 x    see MODE
-//   1 out  see MODE
+//   1 acc  added to out by the *_GRAD scatters when HAS_ACC == 1 (a gradient sum folded in)
+//   2 out  see MODE
 // Dispatch: one invocation per output element, workgroups of 64, linear over (x, y).
 
 const B: u32 = 1u;
@@ -27,10 +28,12 @@ const HEADS_MERGE_GRAD: u32 = 5u;
 
 const MODE: u32 = HEADS_SPLIT;
 const PART: u32 = 0u;
+const HAS_ACC: u32 = 0u;
 const C: u32 = H * D;
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> acc: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -91,6 +94,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             v = x[(z * T + t) * D + d];
         } else if (MODE == HEADS_SPLIT_VT_GRAD && part == 2u) {
             v = x[(z * D + d) * TP + t];
+        }
+        if (HAS_ACC == 1u) {
+            v = v + acc[idx];
         }
         out[idx] = v;
     }

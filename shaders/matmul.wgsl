@@ -94,14 +94,14 @@ fn tiled(wid: vec3<u32>, li: u32, a_t: bool, w_t: bool) {
             let k = s * 16u + kr;
             var v = vec4<f32>(0.0);
             if (k < K) {
-                v = w[(zw * K + k) * N4 + min(col0 / 4u + mv, N4 - 1u)];
+                v = load_w((zw * K + k) * N4 + min(col0 / 4u + mv, N4 - 1u));
             }
             put_mn(true, kr, mv * 4u, v);
         } else {
             let kv = s * 4u + lk;
             var v = vec4<f32>(0.0);
             if (kv < K4) {
-                v = w[(zw * N + min(col0 + lr, N - 1u)) * K4 + kv];
+                v = load_w((zw * N + min(col0 + lr, N - 1u)) * K4 + kv);
             }
             put_k(true, lk * 4u, lr, v);
         }

@@ -1,6 +1,6 @@
 // matmul_io.wgsl: the shape uniform and bindings shared by every matmul
 // kernel (matmul, matmul_reg, matmul_subgroup, matmul_scalar), which the
-// registry composes as gelu + matmul_io + kernel + epilogue.
+// registry composes as gelu + matmul_io + matmul_w (or matmul_w_f16) + kernel + epilogue.
 //
 // out[Z, M, N] = res + gamma * act(a[z] . w[z or 0]^T + bias)
 // Bindings (f32, row-major):
@@ -32,7 +32,7 @@ struct MatmulDims {
 }
 
 @group(0) @binding(0) var<storage, read> a: array<VEC>;
-@group(0) @binding(1) var<storage, read> w: array<VEC>;
+// binding 1, w: matmul_w.wgsl (f32) or matmul_w_f16.wgsl (packed halves).
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read> gamma: array<f32>;
 @group(0) @binding(4) var<storage, read> res: array<f32>;

@@ -69,14 +69,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     var acc7l = vec4<f32>(0.0);
     var acc7h = vec4<f32>(0.0);
     for (var k = 0u; k < K4; k = k + 1u) {
-        let w0 = w[wb0 + k];
-        let w1 = w[wb1 + k];
-        let w2 = w[wb2 + k];
-        let w3 = w[wb3 + k];
-        let w4 = w[wb4 + k];
-        let w5 = w[wb5 + k];
-        let w6 = w[wb6 + k];
-        let w7 = w[wb7 + k];
+        let w0 = load_w(wb0 + k);
+        let w1 = load_w(wb1 + k);
+        let w2 = load_w(wb2 + k);
+        let w3 = load_w(wb3 + k);
+        let w4 = load_w(wb4 + k);
+        let w5 = load_w(wb5 + k);
+        let w6 = load_w(wb6 + k);
+        let w7 = load_w(wb7 + k);
         let a0 = a[ra0 + k];
         acc0l = acc0l + vec4<f32>(dot(a0, w0), dot(a0, w1), dot(a0, w2), dot(a0, w3));
         acc0h = acc0h + vec4<f32>(dot(a0, w4), dot(a0, w5), dot(a0, w6), dot(a0, w7));
@@ -168,17 +168,17 @@ fn main_ab(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     var acc7h = vec4<f32>(0.0);
     for (var k = 0u; k < K4; k = k + 1u) {
         let wrow0 = wz + (k * 4u + 0u) * N4;
-        let wl0 = w[wrow0 + wc0];
-        let wh0 = w[wrow0 + wc1];
+        let wl0 = load_w(wrow0 + wc0);
+        let wh0 = load_w(wrow0 + wc1);
         let wrow1 = wz + (k * 4u + 1u) * N4;
-        let wl1 = w[wrow1 + wc0];
-        let wh1 = w[wrow1 + wc1];
+        let wl1 = load_w(wrow1 + wc0);
+        let wh1 = load_w(wrow1 + wc1);
         let wrow2 = wz + (k * 4u + 2u) * N4;
-        let wl2 = w[wrow2 + wc0];
-        let wh2 = w[wrow2 + wc1];
+        let wl2 = load_w(wrow2 + wc0);
+        let wh2 = load_w(wrow2 + wc1);
         let wrow3 = wz + (k * 4u + 3u) * N4;
-        let wl3 = w[wrow3 + wc0];
-        let wh3 = w[wrow3 + wc1];
+        let wl3 = load_w(wrow3 + wc0);
+        let wh3 = load_w(wrow3 + wc1);
         let a0 = a[ra0 + k];
         acc0l = acc0l + a0.x * wl0 + a0.y * wl1 + a0.z * wl2 + a0.w * wl3;
         acc0h = acc0h + a0.x * wh0 + a0.y * wh1 + a0.z * wh2 + a0.w * wh3;
@@ -268,8 +268,8 @@ fn main_atb(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     for (var k = 0u; k < K; k = k + 1u) {
         let al = a[az + k * M4 + ac0];
         let ah = a[az + k * M4 + ac1];
-        let wl = w[wz + k * N4 + wc0];
-        let wh = w[wz + k * N4 + wc1];
+        let wl = load_w(wz + k * N4 + wc0);
+        let wh = load_w(wz + k * N4 + wc1);
         acc0l = acc0l + al.x * wl;
         acc0h = acc0h + al.x * wh;
         acc1l = acc1l + al.y * wl;

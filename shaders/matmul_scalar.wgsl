@@ -47,7 +47,7 @@ fn tile(gid: vec3<u32>, nwg: vec3<u32>, a_t: bool, w_t: bool) {
     var acc3 = vec4<f32>(0.0);
     for (var k = 0u; k < K; k = k + 1u) {
         let ko = k * wk;
-        let wv = vec4<f32>(w[wb.x + ko], w[wb.y + ko], w[wb.z + ko], w[wb.w + ko]);
+        let wv = vec4<f32>(load_w1(wb.x + ko), load_w1(wb.y + ko), load_w1(wb.z + ko), load_w1(wb.w + ko));
         let ka = k * ak;
         acc0 = acc0 + a[ra.x + ka] * wv;
         acc1 = acc1 + a[ra.y + ka] * wv;

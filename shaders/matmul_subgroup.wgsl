@@ -118,14 +118,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var l31 = vec4<f32>(0.0);
     var h31 = vec4<f32>(0.0);
     for (var k = 0u; k < K4; k = k + 1u) {
-        let w0 = w[wb0 + k];
-        let w1 = w[wb1 + k];
-        let w2 = w[wb2 + k];
-        let w3 = w[wb3 + k];
-        let w4 = w[wb4 + k];
-        let w5 = w[wb5 + k];
-        let w6 = w[wb6 + k];
-        let w7 = w[wb7 + k];
+        let w0 = load_w(wb0 + k);
+        let w1 = load_w(wb1 + k);
+        let w2 = load_w(wb2 + k);
+        let w3 = load_w(wb3 + k);
+        let w4 = load_w(wb4 + k);
+        let w5 = load_w(wb5 + k);
+        let w6 = load_w(wb6 + k);
+        let w7 = load_w(wb7 + k);
         let own0 = a[ra0 + k];
         let own1 = a[ra1 + k];
         let own2 = a[ra2 + k];
@@ -358,17 +358,17 @@ fn main_ab(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     var h31 = vec4<f32>(0.0);
     for (var k = 0u; k < K4; k = k + 1u) {
         let wrow0 = wz + (k * 4u + 0u) * N4;
-        let wl0 = w[wrow0 + wc0];
-        let wh0 = w[wrow0 + wc1];
+        let wl0 = load_w(wrow0 + wc0);
+        let wh0 = load_w(wrow0 + wc1);
         let wrow1 = wz + (k * 4u + 1u) * N4;
-        let wl1 = w[wrow1 + wc0];
-        let wh1 = w[wrow1 + wc1];
+        let wl1 = load_w(wrow1 + wc0);
+        let wh1 = load_w(wrow1 + wc1);
         let wrow2 = wz + (k * 4u + 2u) * N4;
-        let wl2 = w[wrow2 + wc0];
-        let wh2 = w[wrow2 + wc1];
+        let wl2 = load_w(wrow2 + wc0);
+        let wh2 = load_w(wrow2 + wc1);
         let wrow3 = wz + (k * 4u + 3u) * N4;
-        let wl3 = w[wrow3 + wc0];
-        let wh3 = w[wrow3 + wc1];
+        let wl3 = load_w(wrow3 + wc0);
+        let wh3 = load_w(wrow3 + wc1);
         let own0 = a[ra0 + k];
         let own1 = a[ra1 + k];
         let own2 = a[ra2 + k];
@@ -601,8 +601,8 @@ fn main_atb(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     var h31 = vec4<f32>(0.0);
     for (var k = 0u; k < K; k = k + 1u) {
         let own = a[az + k * M4 + ac];
-        let wl = w[wz + k * N4 + wc0];
-        let wh = w[wz + k * N4 + wc1];
+        let wl = load_w(wz + k * N4 + wc0);
+        let wh = load_w(wz + k * N4 + wc1);
         let b0 = subgroupBroadcast(own, 0u);
         l0 = l0 + b0.x * wl;
         h0 = h0 + b0.x * wh;

@@ -28,6 +28,20 @@ impl Op for Taken {
     }
 }
 
+/// Folds `prev` into the kernel that writes the new gradient `gi`, when that is
+/// safe: `gi` was made by this backward step (nodes from `start`), is returned
+/// once and read by no other node, and its op can add (see [`Op::sum_into`]).
+fn sum_into(g: &mut Graph, start: usize, grads: &[Option<TensorId>], gi: TensorId, prev: TensorId) -> bool {
+    if grads.iter().filter(|x| **x == Some(gi)).count() != 1 || g.numel(prev) != g.numel(gi) {
+        return false;
+    }
+    let Some(j) = (start..g.nodes.len()).find(|&j| g.nodes[j].out == gi) else { return false };
+    if !g.nodes[j].extra.is_empty() || (start..g.nodes.len()).any(|k| g.nodes[k].op.bindings().contains(&Some(gi))) {
+        return false;
+    }
+    g.nodes[j].op.sum_into(prev)
+}
+
 /// Adds the backward pass of `out` to `g`: `seed` is the gradient of `out`
 /// (e.g. a tensor of ones, or an input), `wrt` the tensors wanted. Returns
 /// their gradients in order; a tensor `out` does not depend on gets zeros.
@@ -57,11 +71,12 @@ pub fn backward(g: &mut Graph, out: TensorId, seed: TensorId, wrt: &[TensorId]) 
         }
         g.scope(format!("backward/{scope}"));
         let op = std::mem::replace(&mut g.nodes[i].op, Box::new(Taken));
+        let start = g.nodes.len();
         let result = op.backward(g, node_out, d);
         let inputs = op.bindings();
         g.nodes[i].op = op;
         let grads = result?;
-        for (input, gi) in inputs.into_iter().zip(grads) {
+        for (input, gi) in inputs.into_iter().zip(grads.iter().copied()) {
             let (Some(t), Some(gi)) = (input, gi) else { continue };
             if !needs[t] {
                 continue;
@@ -70,6 +85,7 @@ pub fn backward(g: &mut Graph, out: TensorId, seed: TensorId, wrt: &[TensorId]) 
                 grad.resize(g.tensors.len(), None);
             }
             grad[t] = Some(match grad[t] {
+                Some(prev) if sum_into(g, start, &grads, gi, prev) => gi,
                 Some(prev) => g.add_scale(prev, gi, 1.0)?,
                 None => gi,
             });

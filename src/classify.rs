@@ -3,7 +3,7 @@
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::gpu::{Executable, LayerTime};
-use crate::graph::Graph;
+use crate::graph::{Graph, Precision};
 use crate::models::Model;
 use std::collections::HashMap;
 
@@ -33,6 +33,8 @@ pub struct Classifier {
     exit_first: HashMap<usize, (Graph, usize)>,
     /// Readback buffers of each (exit, batch)'s logits, made on first use and reused.
     exit_readback: HashMap<(usize, usize), crate::gpu::buffers::Owned>,
+    /// How the weights are stored on the GPU.
+    precision: Precision,
 }
 
 impl Classifier {
@@ -45,7 +47,44 @@ impl Classifier {
             exit_exes: HashMap::new(),
             exit_first: HashMap::new(),
             exit_readback: HashMap::new(),
+            precision: Precision::F32,
         }
+    }
+
+    /// Stores the matmul weights in f16 on the GPU (`Precision::F16`: half
+    /// their memory, logits within about 1e-2 relative of f32) or f32 (the
+    /// default, exact). Executables compiled before are dropped.
+    pub fn set_precision(&mut self, precision: Precision) {
+        if precision != self.precision {
+            self.precision = precision;
+            self.exes.clear();
+            self.first = None;
+            self.exit_exes.clear();
+            self.exit_first.clear();
+            self.exit_readback.clear();
+        }
+    }
+
+    /// The weights' precision on the GPU.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// The model's graph for `batch` images at this classifier's precision.
+    pub fn graph(&self, batch: usize) -> Result<Graph> {
+        self.with_precision(self.model.graph(batch)?)
+    }
+
+    /// Exit `e`'s graph of an early-exit cascade at this classifier's precision.
+    fn exit_graph(&self, e: usize, batch: usize) -> Result<Graph> {
+        self.with_precision(self.model.config.arch.build_exit(e, batch)?)
+    }
+
+    fn with_precision(&self, mut g: Graph) -> Result<Graph> {
+        if self.precision == Precision::F16 {
+            g.store_weights_f16();
+        }
+        Ok(g)
     }
 
     /// Checks, before anything is allocated on the GPU, that the model fits the engine's
@@ -53,8 +92,8 @@ impl Classifier {
     /// storage binding limit (every exit's graph for an early-exit cascade).
     pub fn check_fits(&self, engine: &Engine) -> Result<()> {
         let graphs = match self.model.config.arch.exits() {
-            Some(x) => (0..x.gflops.len()).map(|e| self.model.config.arch.build_exit(e, 1)).collect::<Result<Vec<_>>>()?,
-            None => vec![self.model.graph(1)?],
+            Some(x) => (0..x.gflops.len()).map(|e| self.exit_graph(e, 1)).collect::<Result<Vec<_>>>()?,
+            None => vec![self.graph(1)?],
         };
         for g in &graphs {
             crate::graph::plan::plan(g, &engine.caps()).map_err(|e| match e {
@@ -86,7 +125,7 @@ impl Classifier {
             return Err(Error::Input("batch size must be at least 1".into()));
         }
         if !self.exit_exes.contains_key(&(e, batch)) {
-            let g = self.model.config.arch.build_exit(e, batch)?;
+            let g = self.exit_graph(e, batch)?;
             let shared = self.exit_first.get(&e).and_then(|(src_g, b)| Some((src_g, self.exit_exes.get(&(e, *b))?)));
             let exe = match shared {
                 Some((src_g, src)) => engine.compile_sharing(&g, src_g, src)?,
@@ -209,7 +248,7 @@ impl Classifier {
             return Err(Error::Input("batch size must be at least 1".into()));
         }
         if !self.exes.contains_key(&batch) {
-            let g = self.model.graph(batch)?;
+            let g = self.graph(batch)?;
             let shared = self.first.as_ref().and_then(|(src_g, b)| Some((src_g, self.exes.get(b)?)));
             let exe = match shared {
                 Some((src_g, src)) => engine.compile_sharing(&g, src_g, src)?,

@@ -174,7 +174,11 @@ impl Engine {
     /// Like [`Engine::compile`]; `per_op` times every op separately (profiling).
     pub fn compile_with(&mut self, g: &Graph, weights: &HashMap<String, Vec<f32>>, per_op: bool) -> Result<Executable> {
         let plan = plan_with(g, &self.caps(), per_op)?;
-        let params = plan.params.iter().map(|&t| Ok((t, g.param_data(t, weights)?))).collect::<Result<Vec<_>>>()?;
+        let params = plan
+            .params
+            .iter()
+            .map(|&t| Ok((t, g.param_data(t, weights)?, g.dtype(t) == crate::graph::DType::F16)))
+            .collect::<Result<Vec<_>>>()?;
         let buffers = Executable::upload_params(&self.ctx, params);
         Executable::new(&self.ctx, &mut self.cache, plan, buffers)
     }
@@ -187,7 +191,8 @@ impl Engine {
         let mut buffers = HashMap::new();
         for &t in &plan.params {
             let parts = g.param_parts(t);
-            let found = (0..src_g.tensors.len()).find(|&s| src_g.param_parts(s).is_some() && src_g.param_parts(s) == parts);
+            let found = (0..src_g.tensors.len())
+                .find(|&s| src_g.param_parts(s).is_some() && src_g.param_parts(s) == parts && src_g.dtype(s) == g.dtype(t));
             let buf = found
                 .and_then(|s| src.param_owner(s))
                 .ok_or_else(|| crate::Error::Input(format!("parameter {:?} is not in the source executable", parts.map(|p| &p[0].0))))?;

@@ -14,15 +14,26 @@ use crate::error::{Error, Result};
 const GELU: &str = include_str!("../shaders/gelu.wgsl");
 const EPILOGUE: &str = include_str!("../shaders/epilogue.wgsl");
 const MATMUL_IO: &str = include_str!("../shaders/matmul_io.wgsl");
+const MATMUL_W: &str = include_str!("../shaders/matmul_w.wgsl");
+const MATMUL_W_F16: &str = include_str!("../shaders/matmul_w_f16.wgsl");
+const MATMUL: &str = include_str!("../shaders/matmul.wgsl");
+const MATMUL_REG: &str = include_str!("../shaders/matmul_reg.wgsl");
+const MATMUL_SUBGROUP: &str = include_str!("../shaders/matmul_subgroup.wgsl");
+const MATMUL_SCALAR: &str = include_str!("../shaders/matmul_scalar.wgsl");
 
 /// Every kernel, by name, as the list of shader files it is made of (shared
 /// parts such as `gelu.wgsl` are concatenated with the kernel; WGSL allows
 /// module-scope declarations in any order).
 pub const SHADERS: &[(&str, &[&str])] = &[
-    ("matmul", &[GELU, MATMUL_IO, include_str!("../shaders/matmul.wgsl"), EPILOGUE]),
-    ("matmul_reg", &[GELU, MATMUL_IO, include_str!("../shaders/matmul_reg.wgsl"), EPILOGUE]),
-    ("matmul_subgroup", &[GELU, MATMUL_IO, include_str!("../shaders/matmul_subgroup.wgsl"), EPILOGUE]),
-    ("matmul_scalar", &[GELU, MATMUL_IO, include_str!("../shaders/matmul_scalar.wgsl"), EPILOGUE]),
+    ("matmul", &[GELU, MATMUL_IO, MATMUL_W, MATMUL, EPILOGUE]),
+    ("matmul_reg", &[GELU, MATMUL_IO, MATMUL_W, MATMUL_REG, EPILOGUE]),
+    ("matmul_subgroup", &[GELU, MATMUL_IO, MATMUL_W, MATMUL_SUBGROUP, EPILOGUE]),
+    ("matmul_scalar", &[GELU, MATMUL_IO, MATMUL_W, MATMUL_SCALAR, EPILOGUE]),
+    // The same kernels reading f16 weights (`--precision f16`).
+    ("matmul_f16", &[GELU, MATMUL_IO, MATMUL_W_F16, MATMUL, EPILOGUE]),
+    ("matmul_reg_f16", &[GELU, MATMUL_IO, MATMUL_W_F16, MATMUL_REG, EPILOGUE]),
+    ("matmul_subgroup_f16", &[GELU, MATMUL_IO, MATMUL_W_F16, MATMUL_SUBGROUP, EPILOGUE]),
+    ("matmul_scalar_f16", &[GELU, MATMUL_IO, MATMUL_W_F16, MATMUL_SCALAR, EPILOGUE]),
     ("layernorm", &[include_str!("../shaders/layernorm.wgsl")]),
     ("attention", &[include_str!("../shaders/attention.wgsl")]),
     ("heads", &[include_str!("../shaders/heads.wgsl")]),

@@ -74,7 +74,7 @@ pub use classify::{Classifier, Prediction};
 pub use engine::{Engine, EngineOptions};
 pub use error::{Error, Result};
 pub use gpu::context::{AdapterOptions, AdapterSummary};
-pub use graph::MatmulKind;
+pub use graph::{MatmulKind, Precision};
 pub use models::config::{DataConfig, ModelConfig};
 pub use models::Model;
 pub use train::data::{Dataset, Split};

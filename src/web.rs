@@ -55,6 +55,8 @@ struct Inner {
     clf: Option<Classifier>,
     /// A training run ("teach your own classes"), started from the loaded model.
     trainer: Option<LiveTrainer>,
+    /// The weights' precision on the GPU for every model loaded (`setPrecision`).
+    precision: crate::Precision,
 }
 
 /// A GPU engine with at most one loaded model.
@@ -73,7 +75,7 @@ impl WebEngine {
     pub async fn create() -> Result<WebEngine, JsError> {
         console_error_panic_hook::set_once();
         let engine = Engine::new().await.map_err(js)?;
-        Ok(WebEngine { inner: Rc::new(RefCell::new(Inner { engine, clf: None, trainer: None })) })
+        Ok(WebEngine { inner: Rc::new(RefCell::new(Inner { engine, clf: None, trainer: None, precision: crate::Precision::F32 })) })
     }
 
     /// The adapter as JSON: name, backend, driver, device type, features, limits.
@@ -107,7 +109,8 @@ impl WebEngine {
     fn set_model(&self, model: Model) -> Result<String, JsError> {
         let mut inner = self.inner.try_borrow_mut().map_err(|_| busy())?;
         let info = model_info(&model);
-        let clf = Classifier::new(model);
+        let mut clf = Classifier::new(model);
+        clf.set_precision(inner.precision);
         clf.check_fits(&inner.engine).map_err(js)?;
         inner.clf = Some(clf);
         Ok(info)
@@ -164,6 +167,28 @@ impl WebEngine {
             .ok()
             .and_then(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
             .map_or(0.0, |b| b.byte_length() as f64)
+    }
+
+    /// Stores the loaded model's (and later ones') matmul weights as `"f16"`
+    /// (half their GPU memory, so larger models fit the per-binding limit;
+    /// arithmetic stays f32, logits within about 1e-2 of f32) or `"f32"` (the
+    /// default, exact). Needs no shader-f16: halves are widened on load.
+    #[wasm_bindgen(js_name = setPrecision)]
+    pub fn set_precision(&self, precision: String) -> Result<(), JsError> {
+        let p: crate::Precision = precision.parse().map_err(|e: String| JsError::new(&e))?;
+        let mut inner = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        let previous = inner.precision;
+        inner.precision = p;
+        let Inner { engine, clf, .. } = &mut *inner;
+        if let Some(clf) = clf.as_mut() {
+            clf.set_precision(p);
+            if let Err(e) = clf.check_fits(engine) {
+                clf.set_precision(previous);
+                inner.precision = previous;
+                return Err(js(e));
+            }
+        }
+        Ok(())
     }
 
     /// An early-exit model's (DVT) max-softmax thresholds, one per exit but the last

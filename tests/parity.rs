@@ -370,3 +370,69 @@ fn dynamicvit_keeps_exactly_the_official_tokens() {
         }
     }
 }
+
+/// GPU bytes of a graph's parameters (f16 ones packed two per u32).
+fn param_bytes(g: &vitrine::graph::Graph) -> u64 {
+    g.tensors.iter().filter(|t| matches!(t.kind, vitrine::graph::TensorKind::Param { .. })).map(|t| t.dtype.bytes(t.numel())).sum()
+}
+
+/// `--precision f16`: every fixture's logits within 1e-2 * max |logit| of timm's
+/// (and of our f32), the same top-1 per image, and matmul weights in half the memory.
+#[test]
+fn f16_weights_keep_logits_within_1e_2_and_the_top1() {
+    use vitrine::Precision;
+    let argmax = |v: &[f32]| v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i);
+    let mut names: Vec<&str> = MODELS.to_vec();
+    names.extend(["dvt_deit_tiny", "dvt_t2t_tiny"]);
+    let mut e = engine();
+    for name in names {
+        let mut model = Model::load(&fixtures().join(name), None).unwrap();
+        if model.config.arch.exits().is_some() {
+            // Every exit runs: the logits compared are the last exit's.
+            model.config.arch.set_exit_thresholds(&[f32::INFINITY, f32::INFINITY]).unwrap();
+        }
+        let r = reference(name);
+        let input = &r.tensors["input"].1;
+        let want = if model.config.arch.exits().is_some() { &r.tensors["exit_logits.2"].1 } else { &r.tensors["logits"].1 };
+        let mut clf = Classifier::new(model);
+        let f32_logits = pollster::block_on(clf.logits(&mut e, input)).unwrap();
+        let f32_bytes = param_bytes(&clf.graph(1).unwrap());
+        clf.set_precision(Precision::F16);
+        let f16_bytes = param_bytes(&clf.graph(1).unwrap());
+        let got = pollster::block_on(clf.logits(&mut e, input)).unwrap();
+        let (d, m) = max_diff(&got, want);
+        eprintln!("{name}: f16 logits {:.2e} of max |logit| from timm's; weights {f16_bytes} B (f32 {f32_bytes} B)", d / m);
+        assert!(d <= 1e-2 * m, "{name} f16: max |diff| {d} vs timm, over 1e-2 of max |logit| {m}");
+        let (d32, _) = max_diff(&got, &f32_logits);
+        assert!(d32 <= 1e-2 * m, "{name} f16: {d32} from our f32 logits");
+        // A checkpoint stored in f16 (vit_f16_in1k) loses nothing more; any other one does.
+        let stored_f16 = clf.model.weights.dtype.eq_ignore_ascii_case("f16");
+        assert_eq!(d32 == 0.0, stored_f16, "{name} f16: {d32} from our f32 logits (0 means f16 did not apply)");
+        let k = want.len() / (input.len() / clf.image_len());
+        for (i, (a, b)) in got.chunks(k).zip(want.chunks(k)).enumerate() {
+            assert_eq!(argmax(a), argmax(b), "{name} f16 image {i}: top-1 differs from timm");
+        }
+        assert!(f16_bytes < f32_bytes, "{name}: f16 weights {f16_bytes} B, f32 {f32_bytes} B");
+        if name == "vit_plain" {
+            assert!((f16_bytes as f64) < 0.65 * f32_bytes as f64, "{name}: matmul weights dominate; f16 {f16_bytes} of {f32_bytes} B");
+        }
+    }
+}
+
+#[test]
+fn f16_built_in_model_gives_the_same_answers_on_its_sample_images() {
+    let mut e = engine();
+    let mut clf = Classifier::new(Model::builtin().unwrap());
+    for img in ["photo.png", "gray.png", "rgba.png", "small_odd.png"] {
+        let bytes = std::fs::read(fixtures().join("images").join(img)).unwrap();
+        let x = preprocess::load_tensor(&bytes, img, &clf.model.config.data).unwrap();
+        clf.set_precision(vitrine::Precision::F32);
+        let a = pollster::block_on(clf.logits(&mut e, &x)).unwrap();
+        clf.set_precision(vitrine::Precision::F16);
+        let b = pollster::block_on(clf.logits(&mut e, &x)).unwrap();
+        let (d, m) = max_diff(&b, &a);
+        assert!(d <= 1e-2 * m, "{img}: f16 off f32 by {d} (max |logit| {m})");
+        let top = |v: &[f32]| v.iter().enumerate().max_by(|p, q| p.1.total_cmp(q.1)).map(|(i, _)| i);
+        assert_eq!(top(&a), top(&b), "{img}: top-1");
+    }
+}

@@ -26,6 +26,9 @@ let ready = null;
 let engine = null;
 let custom = null; // { config, weights } of a user model, to reload after a device loss
 
+// The weights' precision on the GPU (setPrecision), re-applied to a re-created engine.
+let precision = "f32";
+
 async function ensure() {
   if (!ready) ready = init().catch((err) => { ready = null; throw err; });
   await ready;
@@ -33,6 +36,7 @@ async function ensure() {
     engine = await WebEngine.create();
     if (custom) engine.loadModel(custom.config, custom.weights);
     else engine.loadDefault();
+    if (precision !== "f32") engine.setPrecision(precision);
   }
   return engine;
 }
@@ -80,6 +84,10 @@ async function handle(msg) {
       return null;
     case "memory":
       return { wasm: WebEngine.wasmMemoryBytes(), gpuBuffers: gpuBuffers.created - gpuBuffers.destroyed, gpuBuffersCreated: gpuBuffers.created };
+    case "precision": // "f16": matmul weights stored as halves on the GPU; "f32": exact
+      e.setPrecision(msg.precision);
+      precision = msg.precision; // kept for an engine re-created after a lost device
+      return null;
     case "exitThresholds":
       e.setExitThresholds(new Float32Array(msg.thresholds));
       return null;

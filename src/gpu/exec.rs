@@ -107,8 +107,16 @@ impl Executable {
     /// Uploads parameter data (tensor id -> values) into new buffers.
     // wgpu buffers are Send + Sync natively; on wasm32 they are not, and nothing there crosses threads.
     #[allow(clippy::arc_with_non_send_sync)]
-    pub fn upload_params(ctx: &Context, params: Vec<(TensorId, Vec<f32>)>) -> HashMap<TensorId, Arc<Owned>> {
-        params.into_iter().map(|(t, data)| (t, Arc::new(Owned::new(upload(&ctx.device, "param", &data))))).collect()
+    /// `f16` tensors are rounded to halves and packed two per u32.
+    pub fn upload_params(ctx: &Context, params: Vec<(TensorId, Vec<f32>, bool)>) -> HashMap<TensorId, Arc<Owned>> {
+        params
+            .into_iter()
+            .map(|(t, data, f16)| {
+                let buf =
+                    if f16 { super::buffers::upload_f16(&ctx.device, "param f16", &data) } else { upload(&ctx.device, "param", &data) };
+                (t, Arc::new(Owned::new(buf)))
+            })
+            .collect()
     }
 
     /// Creates activation buffers, compiles pipelines and makes every bind

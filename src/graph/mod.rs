@@ -33,8 +33,9 @@ pub enum TensorKind {
     Activation,
 }
 
-/// The element type of a tensor; both are 4 bytes, so buffers and slots do
-/// not care. On the CPU side (reference evaluation, inputs and read-back
+/// The element type of a tensor. Activations and inputs are 4-byte types, so
+/// slots do not care; only parameters are ever `F16` (two per u32 on the GPU,
+/// see [`Graph::store_weights_f16`]). On the CPU side (reference evaluation, inputs and read-back
 /// outputs) a u32 tensor travels in a `Vec<f32>` holding the u32 bit
 /// patterns: see [`u32_as_f32_bits`] and [`f32_bits_as_u32`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -44,6 +45,42 @@ pub enum DType {
     F32,
     /// 32-bit unsigned integer (token indices).
     U32,
+    /// 16-bit float, packed two per u32: matmul weights at `--precision f16`
+    /// (the CPU side and the file keep f32; rounding happens at upload).
+    F16,
+}
+
+impl DType {
+    /// Bytes of `n` elements on the GPU (f16 rounded up to whole u32s).
+    pub fn bytes(self, n: usize) -> u64 {
+        match self {
+            DType::F16 => n.div_ceil(2) as u64 * 4,
+            _ => n as u64 * 4,
+        }
+    }
+}
+
+/// Arithmetic precision of a model's weights on the GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// f32 everywhere (exact to the reference).
+    #[default]
+    F32,
+    /// Matmul weights stored as f16 (half the memory), widened to f32 as the
+    /// kernels load them; activations, accumulation, LayerNorm, softmax and
+    /// loss stay f32.
+    F16,
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "f32" | "fp32" => Ok(Precision::F32),
+            "f16" | "fp16" => Ok(Precision::F16),
+            _ => Err(format!("precision {s:?}: expected f32 or f16")),
+        }
+    }
 }
 
 /// u32 values as the f32 bit patterns the CPU side carries them in.
@@ -208,6 +245,13 @@ pub trait Op: Debug {
     fn cpu_outputs(&self, g: &Graph, get: &dyn Fn(TensorId) -> Vec<f32>) -> Vec<Vec<f32>> {
         vec![self.cpu(g, get)]
     }
+    /// Adds `prev` (a tensor of the output's size) to this op's output inside
+    /// its own kernel, so that autodiff sums a gradient without an extra pass
+    /// (the matmul epilogue's residual, the head scatter's accumulator).
+    /// Returns false, changing nothing, where the op cannot.
+    fn sum_into(&mut self, _prev: TensorId) -> bool {
+        false
+    }
     /// The shape of a matmul op (its kernel is a tunable choice); `None` for others.
     fn matmul_shape(&self) -> Option<crate::tune::MatmulShape> {
         None
@@ -348,6 +392,32 @@ impl Graph {
     fn add_typed(&mut self, shape: &[usize], kind: TensorKind, dtype: DType) -> TensorId {
         self.tensors.push(Tensor { shape: shape.to_vec(), kind, dtype });
         self.tensors.len() - 1
+    }
+
+    /// Stores as f16 every parameter whose only readers are `A . W^T` matmuls
+    /// reading it as their weight (nn.Linear layers, the patch embedding, the
+    /// heads): they then load it as packed halves and widen it to f32. Other
+    /// parameters (norms, biases, tokens, position embeddings) stay f32.
+    /// Returns how many tensors changed.
+    pub fn store_weights_f16(&mut self) -> usize {
+        let mut changed = 0;
+        for t in 0..self.tensors.len() {
+            if !matches!(self.tensors[t].kind, TensorKind::Param { .. }) || self.tensors[t].dtype != DType::F32 {
+                continue;
+            }
+            let mut readers = self.nodes.iter().filter(|n| n.op.bindings().contains(&Some(t))).peekable();
+            let only_weight = readers.peek().is_some()
+                && readers.all(|n| {
+                    let b = n.op.bindings();
+                    let as_weight = n.op.matmul_shape().is_some_and(|s| s.layout == crate::ops::Layout::ABt && !s.w_batched);
+                    as_weight && b.get(1) == Some(&Some(t)) && b.iter().filter(|x| **x == Some(t)).count() == 1
+                });
+            if only_weight && !self.outputs.contains(&t) {
+                self.tensors[t].dtype = DType::F16;
+                changed += 1;
+            }
+        }
+        changed
     }
 
     /// Every checkpoint tensor the graph needs: (name, shape), in graph order.

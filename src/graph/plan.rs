@@ -76,7 +76,7 @@ pub fn plan(g: &Graph, caps: &DeviceCaps) -> Result<Plan> {
 pub fn plan_with(g: &Graph, caps: &DeviceCaps, per_op: bool) -> Result<Plan> {
     let n = g.tensors.len();
     for (id, t) in g.tensors.iter().enumerate() {
-        let bytes = t.numel() as u64 * 4;
+        let bytes = t.dtype.bytes(t.numel());
         if bytes > caps.max_binding_bytes {
             return Err(Error::Gpu(format!(
                 "tensor {id} of shape {:?} needs {} MiB, more than the device's {} MiB storage binding limit \

@@ -66,7 +66,7 @@ impl Graph {
         let s = self.bmm(q, k)?;
         let p = self.push(Box::new(Softmax { s, rows: z * t, t, tp, scale, bias }), &[z, t, tp]);
         let o = self.bmm(p, vt)?;
-        Ok(self.push(Box::new(Heads { x: o, mode: HeadsMode::Merge, dims }), &[b, t, heads * head_dim]))
+        Ok(self.push(Box::new(Heads { x: o, mode: HeadsMode::Merge, dims, acc: None }), &[b, t, heads * head_dim]))
     }
 
     /// DynamicViT's training attention: `softmax_with_policy` over the keys
@@ -81,7 +81,7 @@ impl Graph {
         let s = self.scale(s, (head_dim as f32).powf(-0.5))?;
         let p = self.masked_softmax(s, policy)?;
         let o = self.bmm(p, vt)?;
-        Ok(self.push(Box::new(Heads { x: o, mode: HeadsMode::Merge, dims }), &[b, t, heads * head_dim]))
+        Ok(self.push(Box::new(Heads { x: o, mode: HeadsMode::Merge, dims, acc: None }), &[b, t, heads * head_dim]))
     }
 
     /// DVT's attention with relation reuse: the scaled scores `a = (q k^T) * head_dim^-0.5`,
@@ -100,7 +100,7 @@ impl Graph {
         }
         let p = self.push(Box::new(Softmax { s: a, rows: z * t, t, tp, scale: 1.0, bias: None }), &[z, t, tp]);
         let o = self.bmm(p, vt)?;
-        Ok((self.push(Box::new(Heads { x: o, mode: HeadsMode::Merge, dims }), &[b, t, heads * head_dim]), a))
+        Ok((self.push(Box::new(Heads { x: o, mode: HeadsMode::Merge, dims, acc: None }), &[b, t, heads * head_dim]), a))
     }
 
     /// Attention with the fused online-softmax kernel.
@@ -114,9 +114,9 @@ impl Graph {
     /// q, k `[B*H, T, D]` and v transposed `[B*H, D, TP]` (zero columns past T) of `qkv`.
     fn split_heads(&mut self, qkv: TensorId, dims: HeadDims) -> (TensorId, TensorId, TensorId) {
         let HeadDims { b, t, tp, h, d } = dims;
-        let q = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::Split(0), dims }), &[b * h, t, d]);
-        let k = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::Split(1), dims }), &[b * h, t, d]);
-        let vt = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::SplitVt, dims }), &[b * h, d, tp]);
+        let q = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::Split(0), dims, acc: None }), &[b * h, t, d]);
+        let k = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::Split(1), dims, acc: None }), &[b * h, t, d]);
+        let vt = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::SplitVt, dims, acc: None }), &[b * h, d, tp]);
         (q, k, vt)
     }
 
@@ -230,6 +230,9 @@ pub struct Heads {
     pub mode: HeadsMode,
     /// B, T, TP, H, D.
     pub dims: HeadDims,
+    /// Added to the output (a gradient sum folded into the scatter; the
+    /// `SplitGrad` / `SplitVtGrad` modes only).
+    pub acc: Option<TensorId>,
 }
 
 impl Op for Heads {
@@ -238,7 +241,16 @@ impl Op for Heads {
     }
 
     fn bindings(&self) -> Vec<Option<TensorId>> {
-        vec![Some(self.x)]
+        vec![Some(self.x), self.acc]
+    }
+
+    fn sum_into(&mut self, prev: TensorId) -> bool {
+        let scatter = matches!(self.mode, HeadsMode::SplitGrad(_) | HeadsMode::SplitVtGrad);
+        if !scatter || self.acc.is_some() {
+            return false;
+        }
+        self.acc = Some(prev);
+        true
     }
 
     fn dispatch(&self, _g: &Graph, _caps: &DeviceCaps) -> Result<Dispatch> {
@@ -259,7 +271,8 @@ impl Op for Heads {
             .u("H", u32_of("heads", "H", h)?)
             .u("D", u32_of("heads", "D", d)?)
             .u("MODE", mode)
-            .u("PART", part);
+            .u("PART", part)
+            .u("HAS_ACC", self.acc.is_some() as u32);
         Dispatch::linear(key, n)
     }
 
@@ -322,6 +335,9 @@ impl Op for Heads {
                         }
                     }
                 }
+                if let Some(acc) = self.acc {
+                    out.iter_mut().zip(get(acc)).for_each(|(o, a)| *o += a);
+                }
             }
         }
         out
@@ -335,7 +351,7 @@ impl Op for Heads {
             HeadsMode::Merge => (HeadsMode::MergeGrad, vec![b * h, t, d]),
             _ => return Err(Error::shape("heads", "second derivatives are not supported")),
         };
-        Ok(vec![Some(g.push(Box::new(Heads { x: dout, mode, dims: self.dims }), &shape))])
+        Ok(vec![Some(g.push(Box::new(Heads { x: dout, mode, dims: self.dims, acc: None }), &shape))])
     }
 }
 

@@ -210,6 +210,14 @@ impl Op for Linear {
         Some(self.shape())
     }
 
+    fn sum_into(&mut self, prev: TensorId) -> bool {
+        if self.res.is_some() {
+            return false;
+        }
+        self.res = Some(prev);
+        true
+    }
+
     fn bindings(&self) -> Vec<Option<TensorId>> {
         vec![Some(self.x), Some(self.w), self.bias, self.gamma, self.res]
     }
@@ -313,7 +321,10 @@ impl Linear {
 
     /// The launch: grid z = Z, except the register kernel, which packs the Z
     /// products into its linear index.
-    fn dispatch_z(&self, _g: &Graph, caps: &DeviceCaps) -> Result<Dispatch> {
+    fn dispatch_z(&self, g: &Graph, caps: &DeviceCaps) -> Result<Dispatch> {
+        // f16 weights: the same kernels composed with matmul_w_f16.wgsl.
+        let f16 = g.dtype(self.w) == crate::graph::DType::F16;
+        let name = |f32_name: &'static str, f16_name: &'static str| if f16 { f16_name } else { f32_name };
         let (m, n) = (u32_of("linear", "M", self.m)?, u32_of("linear", "N", self.n)?);
         let z = u32_of("linear", "Z", self.z)?;
         // matmul_io.wgsl's MatmulDims: shapes and epilogue switches are uniforms,
@@ -333,20 +344,26 @@ impl Linear {
         };
         let entry = self.layout.entry();
         if !self.layout.vec4_ok(self.m, self.n, self.k) {
-            let mut d = Dispatch::linear(KernelKey::new("matmul_scalar", entry), self.m.div_ceil(4) * self.n.div_ceil(4))?;
+            let mut d = Dispatch::linear(
+                KernelKey::new(name("matmul_scalar", "matmul_scalar_f16"), entry),
+                self.m.div_ceil(4) * self.n.div_ceil(4),
+            )?;
             d.workgroups[2] = z;
             return Ok(d.with_uniforms(dims(u32_of("linear", "K", self.k)?)));
         }
         // dims.k: K / 4 where the kernel steps through K in vec4s, K for A^T . W.
         let k = u32_of("linear", "K", if self.layout == Layout::AtB { self.k } else { self.k / 4 })?;
         let mut d = match caps.matmul_for(&self.shape()) {
-            MatmulKind::Tiled => Dispatch::grid(KernelKey::new("matmul", entry), self.n.div_ceil(64), self.m.div_ceil(64))?,
-            MatmulKind::Subgroup => {
-                Dispatch::groups(KernelKey::new("matmul_subgroup", entry), self.m.div_ceil(SUBGROUP_ROWS) * self.n.div_ceil(64))?
+            MatmulKind::Tiled => {
+                Dispatch::grid(KernelKey::new(name("matmul", "matmul_f16"), entry), self.n.div_ceil(64), self.m.div_ceil(64))?
             }
+            MatmulKind::Subgroup => Dispatch::groups(
+                KernelKey::new(name("matmul_subgroup", "matmul_subgroup_f16"), entry),
+                self.m.div_ceil(SUBGROUP_ROWS) * self.n.div_ceil(64),
+            )?,
             MatmulKind::Register => {
                 let tiles = self.z * self.m.div_ceil(8) * self.n.div_ceil(8);
-                return Ok(Dispatch::linear(KernelKey::new("matmul_reg", entry), tiles)?.with_uniforms(dims(k)));
+                return Ok(Dispatch::linear(KernelKey::new(name("matmul_reg", "matmul_reg_f16"), entry), tiles)?.with_uniforms(dims(k)));
             }
         };
         d.workgroups[2] = z;

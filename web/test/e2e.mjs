@@ -79,6 +79,19 @@ try {
   console.log(`top-5: ${r.top_k.map((p) => `${p.label} ${(p.prob * 100).toFixed(1)}%`).join(", ")}; timings ${JSON.stringify(r.timings)}`);
   await page.screenshot({ path: path.join(artifacts, "web-default.png"), fullPage: true });
 
+  // f16 weights (setPrecision): logits within 1e-2 of max |logit| of timm's f32 ones, same
+  // top-1; then back to f32, exact again.
+  await page.evaluate(() => window.vitrineCall("precision", { precision: "f16" }));
+  const half = await classify(d.image);
+  const hm = Math.max(...d.logits.map(Math.abs));
+  const hd = Math.max(...half.logits.map((g, i) => Math.abs(g - d.logits[i])));
+  const top1 = (v) => v.indexOf(Math.max(...v));
+  const halfOk = hd <= 1e-2 * hm && hd > 0 && top1(half.logits) === top1(d.logits);
+  console.log(`${halfOk ? "ok  " : "FAIL"} f16 weights: max |diff| ${hd.toExponential(2)} (${(hd / hm).toExponential(2)} of max |logit|), top-1 ${half.top_k[0].label}`);
+  failed ||= !halfOk;
+  await page.evaluate(() => window.vitrineCall("precision", { precision: "f32" }));
+  check("built-in model back at f32", (await classify(d.image)).logits, d.logits);
+
   // Attention maps: the toggle shows the engine's overlay (built-in ViT), pixel for pixel the
   // middle panel of the native `vitrine explain` picture of the same image (within 2 levels).
   const attention = async () => {

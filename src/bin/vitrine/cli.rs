@@ -99,6 +99,9 @@ pub struct ClassifyArgs {
     /// Print one JSON object per image and line: {"image", "top_k", "logits"}
     #[arg(long)]
     pub json: bool,
+    /// Weights on the GPU: f32 (exact) or f16 (matmul weights in half the memory, f32 arithmetic)
+    #[arg(long, value_name = "P", default_value = "f32", value_parser = ["f32", "f16"])]
+    pub precision: String,
     /// Class names, one per line, instead of the model's
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub labels: Option<String>,
@@ -155,6 +158,9 @@ pub struct BenchArgs {
     /// Time training steps (forward, loss, backward, AdamW)
     #[arg(long)]
     pub train: bool,
+    /// Weights on the GPU: f32 (exact) or f16 (matmul weights in half the memory, f32 arithmetic)
+    #[arg(long, value_name = "P", default_value = "f32", value_parser = ["f32", "f16"])]
+    pub precision: String,
     /// Print the GFLOP/s of each matmul kernel variant
     #[arg(long)]
     pub matmul: bool,
@@ -278,7 +284,7 @@ pub fn pixels(s: &str) -> Result<usize, String> {
 /// What the command line asks for: a command, or text already printed
 /// (`--help`, `--version`, or the help of a bare `vitrine`).
 pub enum Parsed {
-    Run(Command),
+    Run(Box<Command>),
     Printed,
 }
 
@@ -287,7 +293,7 @@ pub enum Parsed {
 pub fn parse(raw: &[String]) -> Result<Parsed, String> {
     let argv = std::iter::once("vitrine".to_string()).chain(raw.iter().cloned());
     match Cli::try_parse_from(argv) {
-        Ok(Cli { command: Some(c) }) => Ok(Parsed::Run(c)),
+        Ok(Cli { command: Some(c) }) => Ok(Parsed::Run(Box::new(c))),
         Ok(Cli { command: None }) => {
             let _ = Cli::command().print_help();
             Ok(Parsed::Printed)

@@ -53,6 +53,7 @@ fn classify(a: &ClassifyArgs) -> Result<()> {
     }
     let mut engine = Engine::new_blocking()?;
     let mut clf = Classifier::new(model);
+    clf.set_precision(a.precision.parse().map_err(Error::Input)?);
     for (paths, chunk) in a.images.chunks(a.batch).zip(tensors.chunks(a.batch)) {
         let input: Vec<f32> = chunk.concat();
         let mut outs = pollster::block_on(clf.outputs(&mut engine, &input))?;
@@ -334,6 +335,7 @@ fn bench_cascade(engine: &mut Engine, mut model: Model, args: &BenchArgs) -> Res
     );
     let configured = exits.thresholds.clone();
     let mut clf = Classifier::new(model);
+    clf.set_precision(args.precision.parse().map_err(Error::Input)?);
     // Every exit's confidences on these images: the calibration set of the budget rows.
     let inf = vec![f32::INFINITY; n_exit - 1];
     clf.model.config.arch.set_exit_thresholds(&inf)?;
@@ -367,6 +369,7 @@ fn bench_cascade(engine: &mut Engine, mut model: Model, args: &BenchArgs) -> Res
         let plain = Model::fresh(config::preset(p)?, 1)?;
         let gflops = vitrine::bench::graph_gflops(&plain.graph(1)?);
         let mut c = Classifier::new(plain);
+        c.set_precision(clf.precision());
         let inp = vec![0.1f32; c.image_len() * batch];
         pollster::block_on(c.logits(engine, &inp))?;
         let ms = vitrine::bench::median_ms(args.iters, || pollster::block_on(c.logits(engine, &inp)).map(|_| ()))?;
@@ -507,14 +510,19 @@ fn bench(args: &BenchArgs) -> Result<()> {
         (None, Some(arch)) => Model::fresh(config::preset(arch)?, 1)?,
         (model, arch) => load_model(model, arch)?,
     };
+    let precision: vitrine::Precision = args.precision.parse().map_err(Error::Input)?;
     if args.train {
+        if precision != vitrine::Precision::F32 {
+            return Err(Error::Input("--precision f16 is for inference: training keeps f32 weights".into()));
+        }
         return bench_train(&mut engine, &model, batch, iters);
     }
     if model.config.arch.exits().is_some() {
         return bench_cascade(&mut engine, model, args);
     }
-    println!("model: {} | batch {batch} | {iters} iterations", model.source);
+    println!("model: {} | batch {batch} | {iters} iterations | weights {}", model.source, args.precision);
     let mut clf = Classifier::new(model);
+    clf.set_precision(precision);
     let input = vec![0.1f32; clf.image_len() * batch];
     let t = Instant::now();
     let plan = clf.executable(&mut engine, batch)?.plan();
@@ -549,7 +557,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
     }
     if engine.ctx.adapter().timestamps {
         // Every op in its own timed pass, summed by op kind.
-        let g = clf.model.graph(batch)?;
+        let g = clf.graph(batch)?;
         let exe = engine.compile_with(&g, &clf.model.weights.data(), true)?;
         pollster::block_on(exe.run(&engine.ctx, &[&input]))?;
         let (_, ops) = pollster::block_on(exe.run_timed(&engine.ctx, &[&input]))?;
@@ -567,7 +575,7 @@ fn run(raw: &[String]) -> Result<()> {
         Parsed::Run(c) => c,
         Parsed::Printed => return Ok(()),
     };
-    match command {
+    match *command {
         Command::Classify(a) => classify(&a),
         Command::Calibrate(a) => calibrate::calibrate(&a),
         Command::Inspect(a) => inspect(&a),

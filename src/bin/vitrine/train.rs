@@ -362,7 +362,10 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         return Err(Error::Input(format!("{data}: label {} ({}) but the model has {k} classes", bad.label, ds.classes[bad.label])));
     }
     let mut engine = Engine::new_blocking()?;
-    let g = model.graph(a.batch_size)?;
+    let mut g = model.graph(a.batch_size)?;
+    if a.precision.parse::<vitrine::Precision>().map_err(Error::Input)? == vitrine::Precision::F16 {
+        g.store_weights_f16();
+    }
     let exe = engine.compile(&g, &model.weights.data())?;
     let classes = ds.classes.clone();
     let title = (!a.quiet && !a.json).then_some("eval");
