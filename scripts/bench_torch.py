@@ -48,6 +48,8 @@ def main():
     ap.add_argument("--models", default="vit_tiny_patch16_224,vit_small_patch16_224,vit_base_patch16_224")
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--train", help="model:batch,... (training steps only)")
+    ap.add_argument("--half", action="store_true", help="forward and matmuls in fp16 (model.half(), fp16 inputs; CUDA)")
+    ap.add_argument("--mm-batch", type=int, default=1, help="ViT-B matmul shapes at this batch (M = 197 x batch)")
     ap.add_argument("--official", help="official-code presets to time (hvt_ti_1, hvt_s_1 .. hvt_s_4, t2t_vit_7 .. "
                                        "t2t_vit_24, t2t_vit_t_14 .. t2t_vit_t_24, dynamicvit_deit_256/_s/_b)")
     a = ap.parse_args()
@@ -59,18 +61,22 @@ def main():
     print(f"torch {torch.__version__} timm {timm.__version__} device {dev} threads {torch.get_num_threads()}")
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    for m, n, k in [(1024, 1024, 1024), (197, 2304, 768), (197, 3072, 768), (197, 768, 3072)]:
-        x = torch.randn(m, k, device=dev)
-        w = torch.randn(n, k, device=dev)
+    mb = 197 * a.mm_batch
+    for m, n, k in [(1024, 1024, 1024), (mb, 2304, 768), (mb, 3072, 768), (mb, 768, 3072)]:
+        x = torch.randn(m, k, device=dev, dtype=torch.float16 if a.half else torch.float32)
+        w = torch.randn(n, k, device=dev, dtype=x.dtype)
         ms = timed(lambda: x @ w.T, a.iters, dev)
-        print(f"matmul {m:>5} {n:>5} {k:>5}  {ms:8.2f} ms  {2 * m * n * k / ms / 1e6:8.2f} GFLOP/s")
+        print(f"matmul{' fp16' if a.half else ''} {m:>5} {n:>5} {k:>5}  {ms:8.2f} ms  {2 * m * n * k / ms / 1e6:8.2f} GFLOP/s")
     for name in a.models.split(","):
         model = timm.create_model(name, pretrained=False).eval().to(dev)
+        dtype = torch.float16 if a.half else torch.float32
+        model = model.to(dtype)
+        tag = " fp16" if a.half else ""
         for b in [int(x) for x in a.batches.split(",")]:
-            x = torch.randn(b, 3, 224, 224, device=dev)
+            x = torch.randn(b, 3, 224, 224, device=dev, dtype=dtype)
             with torch.no_grad():
                 ms = timed(lambda: model(x), a.iters, dev)
-            print(f"forward {name:<24} batch {b}  {ms:9.2f} ms/batch  {b * 1e3 / ms:8.2f} images/s")
+            print(f"forward{tag} {name:<24} batch {b}  {ms:9.2f} ms/batch  {b * 1e3 / ms:8.2f} images/s")
 
 
 # The official config/*.json of each HVT preset (MonashAI/HVT).

@@ -533,6 +533,9 @@ fn bench(args: &BenchArgs) -> Result<()> {
     let (dispatches, pairs) = (plan.steps.len(), pairs.len());
     pollster::block_on(clf.logits(&mut engine, &input))?;
     println!("first run (compile + upload + run): {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+    let g = clf.graph(batch)?;
+    let macs: u64 = g.nodes.iter().map(|n| n.op.macs(&g)).sum();
+    println!("work: {:.3} GFLOP per image (2 x the matmuls' multiply-adds)", 2.0 * macs as f64 / batch as f64 / 1e9);
     println!("pipelines: {} for {dispatches} dispatches ({pairs} distinct kernel + shape pairs)", engine.pipeline_count());
     let mut times = Vec::new();
     for _ in 0..iters {
