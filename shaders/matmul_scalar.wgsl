@@ -8,20 +8,20 @@
 //
 // Shapes, switches and bindings: matmul_io.wgsl (dims.k = K here, scalar loads);
 // epilogue: epilogue.wgsl.
-// Dispatch: ceil(M/4) * ceil(N/4) invocations (4x4 outputs each), workgroups of 64, grid z = Z.
+// Dispatch: ceil(M/8) * ceil(N/8) invocations (8x8 outputs each), workgroups of 64, grid z = Z.
 
 alias VEC = f32;
 
-// One invocation's 4x4 tile; a(r, k) = a[a0 + r * ar + k * ak], w(c, k) = w[w0 + c * wc + k * wk].
+// One invocation's 8x8 tile; a(r, k) = a[a0 + r * ar + k * ak], w(c, k) = w[w0 + c * wc + k * wk].
 fn tile(gid: vec3<u32>, nwg: vec3<u32>, a_t: bool, w_t: bool) {
     let M = dims.m;
     let N = dims.n;
     let K = dims.k;
-    let TILES_N = (N + 3u) / 4u;
+    let TILES_N = (N + 7u) / 8u;
     let t = gid.x + gid.y * nwg.x * 64u;
     let z = gid.z;
-    let r0 = (t / TILES_N) * 4u;
-    let c0 = (t % TILES_N) * 4u;
+    let r0 = (t / TILES_N) * 8u;
+    let c0 = (t % TILES_N) * 8u;
     if (r0 >= M) {
         return;
     }
@@ -39,27 +39,69 @@ fn tile(gid: vec3<u32>, nwg: vec3<u32>, a_t: bool, w_t: bool) {
         wc = 1u;
         wk = N;
     }
-    let ra = vec4<u32>(a0) + vec4<u32>(min(r0, M - 1u), min(r0 + 1u, M - 1u), min(r0 + 2u, M - 1u), min(r0 + 3u, M - 1u)) * ar;
-    let wb = vec4<u32>(w0) + vec4<u32>(min(c0, N - 1u), min(c0 + 1u, N - 1u), min(c0 + 2u, N - 1u), min(c0 + 3u, N - 1u)) * wc;
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
+    let m1 = M - 1u;
+    let n1 = N - 1u;
+    let ral = vec4<u32>(a0) + vec4<u32>(min(r0, m1), min(r0 + 1u, m1), min(r0 + 2u, m1), min(r0 + 3u, m1)) * ar;
+    let rah = vec4<u32>(a0) + vec4<u32>(min(r0 + 4u, m1), min(r0 + 5u, m1), min(r0 + 6u, m1), min(r0 + 7u, m1)) * ar;
+    let wbl = vec4<u32>(w0) + vec4<u32>(min(c0, n1), min(c0 + 1u, n1), min(c0 + 2u, n1), min(c0 + 3u, n1)) * wc;
+    let wbh = vec4<u32>(w0) + vec4<u32>(min(c0 + 4u, n1), min(c0 + 5u, n1), min(c0 + 6u, n1), min(c0 + 7u, n1)) * wc;
+    var acc0l = vec4<f32>(0.0);
+    var acc0h = vec4<f32>(0.0);
+    var acc1l = vec4<f32>(0.0);
+    var acc1h = vec4<f32>(0.0);
+    var acc2l = vec4<f32>(0.0);
+    var acc2h = vec4<f32>(0.0);
+    var acc3l = vec4<f32>(0.0);
+    var acc3h = vec4<f32>(0.0);
+    var acc4l = vec4<f32>(0.0);
+    var acc4h = vec4<f32>(0.0);
+    var acc5l = vec4<f32>(0.0);
+    var acc5h = vec4<f32>(0.0);
+    var acc6l = vec4<f32>(0.0);
+    var acc6h = vec4<f32>(0.0);
+    var acc7l = vec4<f32>(0.0);
+    var acc7h = vec4<f32>(0.0);
     for (var k = 0u; k < K; k = k + 1u) {
         let ko = k * wk;
-        let wv = vec4<f32>(load_w1(wb.x + ko), load_w1(wb.y + ko), load_w1(wb.z + ko), load_w1(wb.w + ko));
+        let wl = vec4<f32>(load_w1(wbl.x + ko), load_w1(wbl.y + ko), load_w1(wbl.z + ko), load_w1(wbl.w + ko));
+        let wh = vec4<f32>(load_w1(wbh.x + ko), load_w1(wbh.y + ko), load_w1(wbh.z + ko), load_w1(wbh.w + ko));
         let ka = k * ak;
-        acc0 = acc0 + a[ra.x + ka] * wv;
-        acc1 = acc1 + a[ra.y + ka] * wv;
-        acc2 = acc2 + a[ra.z + ka] * wv;
-        acc3 = acc3 + a[ra.w + ka] * wv;
+        let x0 = a[ral.x + ka];
+        let x1 = a[ral.y + ka];
+        let x2 = a[ral.z + ka];
+        let x3 = a[ral.w + ka];
+        let x4 = a[rah.x + ka];
+        let x5 = a[rah.y + ka];
+        let x6 = a[rah.z + ka];
+        let x7 = a[rah.w + ka];
+        acc0l = acc0l + x0 * wl;
+        acc0h = acc0h + x0 * wh;
+        acc1l = acc1l + x1 * wl;
+        acc1h = acc1h + x1 * wh;
+        acc2l = acc2l + x2 * wl;
+        acc2h = acc2h + x2 * wh;
+        acc3l = acc3l + x3 * wl;
+        acc3h = acc3h + x3 * wh;
+        acc4l = acc4l + x4 * wl;
+        acc4h = acc4h + x4 * wh;
+        acc5l = acc5l + x5 * wl;
+        acc5h = acc5h + x5 * wh;
+        acc6l = acc6l + x6 * wl;
+        acc6h = acc6h + x6 * wh;
+        acc7l = acc7l + x7 * wl;
+        acc7h = acc7h + x7 * wh;
     }
-    let rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-    for (var i = 0u; i < 4u; i = i + 1u) {
-        for (var j = 0u; j < 4u; j = j + 1u) {
-            epilogue_store(z, r0 + i, c0 + j, rows[i][j]);
-        }
-    }
+    let bl = bias4(c0);
+    let bh = bias4(c0 + 4u);
+    store8(z, r0 + 0u, c0, acc0l + bl, acc0h + bh);
+    store8(z, r0 + 1u, c0, acc1l + bl, acc1h + bh);
+    store8(z, r0 + 2u, c0, acc2l + bl, acc2h + bh);
+    store8(z, r0 + 3u, c0, acc3l + bl, acc3h + bh);
+    store8(z, r0 + 4u, c0, acc4l + bl, acc4h + bh);
+    store8(z, r0 + 5u, c0, acc5l + bl, acc5h + bh);
+    store8(z, r0 + 6u, c0, acc6l + bl, acc6h + bh);
+    store8(z, r0 + 7u, c0, acc7l + bl, acc7h + bh);
+    epilogue_tile(z, r0, 8u, c0);
 }
 
 @compute @workgroup_size(64)

@@ -346,7 +346,7 @@ impl Linear {
         if !self.layout.vec4_ok(self.m, self.n, self.k) {
             let mut d = Dispatch::linear(
                 KernelKey::new(name("matmul_scalar", "matmul_scalar_f16"), entry),
-                self.m.div_ceil(4) * self.n.div_ceil(4),
+                self.m.div_ceil(8) * self.n.div_ceil(8),
             )?;
             d.workgroups[2] = z;
             return Ok(d.with_uniforms(dims(u32_of("linear", "K", self.k)?)));
