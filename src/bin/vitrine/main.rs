@@ -536,6 +536,12 @@ fn bench(args: &BenchArgs) -> Result<()> {
     let g = clf.graph(batch)?;
     let macs: u64 = g.nodes.iter().map(|n| n.op.macs(&g)).sum();
     println!("work: {:.3} GFLOP per image (2 x the matmuls' multiply-adds)", 2.0 * macs as f64 / batch as f64 / 1e9);
+    let params = g.tensors.iter().filter(|t| matches!(t.kind, vitrine::graph::TensorKind::Param { .. }));
+    let (bytes, halves) = params.fold((0u64, 0u64), |(b, h), t| {
+        let n = t.dtype.bytes(t.numel());
+        (b + n, h + if t.dtype == vitrine::graph::DType::F16 { n } else { 0 })
+    });
+    println!("weights on the GPU: {:.1} MiB ({:.1} MiB of it f16)", bytes as f64 / 1048576.0, halves as f64 / 1048576.0);
     println!("pipelines: {} for {dispatches} dispatches ({pairs} distinct kernel + shape pairs)", engine.pipeline_count());
     let mut times = Vec::new();
     for _ in 0..iters {
