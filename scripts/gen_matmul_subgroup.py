@@ -9,8 +9,9 @@ which then reads its operands where they lie instead of transposing them). Fully
 hence generated. Run from the repo root:  python3 scripts/gen_matmul_subgroup.py
 (`--check` exits non-zero when the committed shader differs; tests/shaders.rs runs it)
 """
-import pathlib
 import sys
+
+from matmul_gen import ab_fma, ab_w_rows, emit, w_columns
 
 ROWS = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1] != "--check" else 32
 SHARE = ROWS // 8
@@ -73,13 +74,6 @@ def a_rows(L):
         L.append(f"    let ra{i} = (z * M + min(r0 + lane + {8 * i}u, M - 1u)) * K4;\n")
 
 
-def w_columns(L):
-    # W [K, N] read as vec4 along N: the lane's two column vec4s (clamped; the
-    # columns past N are computed but never stored).
-    L.append("    let N4 = N / 4u;\n")
-    L.append("    let wc0 = min(c0 / 4u, N4 - 1u);\n    let wc1 = min(c0 / 4u + 1u, N4 - 1u);\n")
-
-
 def store(L):
     L.append("    let bl = bias4(c0);\n    let bh = bias4(c0 + 4u);\n")
     for r in range(ROWS):
@@ -114,16 +108,12 @@ def ab(L):
     L.append("    let wz = z * W_BATCHED * K4 * 4u * N4;\n")
     accumulators(L)
     L.append("    for (var k = 0u; k < K4; k = k + 1u) {\n")
-    for j in range(4):
-        L.append(f"        let wrow{j} = wz + (k * 4u + {j}u) * N4;\n")
-        L.append(f"        let wl{j} = load_w(wrow{j} + wc0);\n        let wh{j} = load_w(wrow{j} + wc1);\n")
+    ab_w_rows(L)
     for i in range(SHARE):
         L.append(f"        let own{i} = a[ra{i} + k];\n")
     for r in range(ROWS):
         L.append(f"        let a{r} = subgroupBroadcast(own{r // 8}, {r % 8}u);\n")
-        for half in "lh":
-            terms = " + ".join(f"a{r}.{'xyzw'[j]} * w{half}{j}" for j in range(4))
-            L.append(f"        {half}{r} = {half}{r} + {terms};\n")
+        ab_fma(L, f"a{r}", f"l{r}", f"h{r}")
     L.append("    }\n")
     store(L)
 
@@ -156,14 +146,7 @@ def main():
     abt(L)
     ab(L)
     atb(L)
-    out = pathlib.Path(__file__).resolve().parent.parent / "shaders" / "matmul_subgroup.wgsl"
-    text = "".join(L)
-    if "--check" in sys.argv:
-        # The committed shader must be exactly this script's output.
-        if not out.exists() or out.read_text() != text:
-            sys.exit(f"{out} differs from the output of {pathlib.Path(__file__).name}: run it and commit the result")
-        return
-    out.write_text(text)
+    emit(__file__, "matmul_subgroup.wgsl", L)
 
 
 if __name__ == "__main__":

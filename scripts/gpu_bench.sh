@@ -99,36 +99,32 @@ mm_batch=64
   say "vitrine matmul $line"
 done
 
+# Forward latency of every (model, batch) of an entry list; PRECISION f32 or f16
+# (f16: matmul weights in half the memory, f32 arithmetic).
 first=1
-for entry in "${infer[@]}"; do
-  set -- $entry
-  model=$1
+forward() {
+  local precision=$1 entry model b out ms gf extra tag=""
   shift
-  for b in "$@"; do
-    out=$("$bin" bench --arch "$model" --batch "$b" --iters 10 2>&1)
-    if [ $first = 1 ]; then
-      say "$(echo "$out" | sed -n 's/^adapter: /adapter: /p')"
-      first=0
-    fi
-    ms=$(echo "$out" | sed -n 's/^latency per batch: median \([0-9.]*\) ms.*/\1/p')
-    gf=$(echo "$out" | sed -n 's/^work: \([0-9.]*\) GFLOP per image.*/\1/p')
-    extra=$([ -n "$ms" ] && [ -n "$gf" ] && echo " ($(share "$(awk -v g="$gf" -v b="$b" 'BEGIN { print g * b }')" "$ms"))")
-    say "vitrine $model b$b ${ms:-failed: $(echo "$out" | tail -1)} ms$extra"
+  [ "$precision" = f16 ] && tag=" f16"
+  for entry in "$@"; do
+    set -- $entry
+    model=$1
+    shift
+    for b in "$@"; do
+      out=$("$bin" bench --arch "$model" --batch "$b" --iters 10 --precision "$precision" 2>&1)
+      if [ $first = 1 ]; then
+        say "$(echo "$out" | sed -n 's/^adapter: /adapter: /p')"
+        first=0
+      fi
+      ms=$(echo "$out" | sed -n 's/^latency per batch: median \([0-9.]*\) ms.*/\1/p')
+      gf=$(echo "$out" | sed -n 's/^work: \([0-9.]*\) GFLOP per image.*/\1/p')
+      extra=$([ -n "$ms" ] && [ -n "$gf" ] && echo " ($(share "$(awk -v g="$gf" -v b="$b" 'BEGIN { print g * b }')" "$ms"))")
+      say "vitrine $model b$b$tag ${ms:-failed: $(echo "$out" | tail -1)} ms$extra"
+    done
   done
-done
-# f16 weights (--precision f16): half the weight memory, f32 arithmetic.
-for entry in "${half[@]}"; do
-  set -- $entry
-  model=$1
-  shift
-  for b in "$@"; do
-    out=$("$bin" bench --arch "$model" --batch "$b" --iters 10 --precision f16 2>&1)
-    ms=$(echo "$out" | sed -n 's/^latency per batch: median \([0-9.]*\) ms.*/\1/p')
-    gf=$(echo "$out" | sed -n 's/^work: \([0-9.]*\) GFLOP per image.*/\1/p')
-    extra=$([ -n "$ms" ] && [ -n "$gf" ] && echo " ($(share "$(awk -v g="$gf" -v b="$b" 'BEGIN { print g * b }')" "$ms"))")
-    say "vitrine $model b$b f16 ${ms:-failed: $(echo "$out" | tail -1)} ms$extra"
-  done
-done
+}
+forward f32 "${infer[@]}"
+forward f16 "${half[@]}"
 if [ $quick = 0 ]; then
   # DVT-T2T-12: the cascade at two calibrated budgets, every exit, and plain T2T-ViT-12 beside it.
   "$bin" bench --arch dvt_t2t_vit_12 --batch 8 --iters 5 --compare t2t_vit_12 2>&1 |

@@ -72,19 +72,19 @@ impl Classifier {
 
     /// The model's graph for `batch` images at this classifier's precision.
     pub fn graph(&self, batch: usize) -> Result<Graph> {
-        self.with_precision(self.model.graph(batch)?)
+        Ok(self.with_precision(self.model.graph(batch)?))
     }
 
     /// Exit `e`'s graph of an early-exit cascade at this classifier's precision.
     fn exit_graph(&self, e: usize, batch: usize) -> Result<Graph> {
-        self.with_precision(self.model.config.arch.build_exit(e, batch)?)
+        Ok(self.with_precision(self.model.config.arch.build_exit(e, batch)?))
     }
 
-    fn with_precision(&self, mut g: Graph) -> Result<Graph> {
+    fn with_precision(&self, mut g: Graph) -> Graph {
         if self.precision == Precision::F16 {
             g.store_weights_f16();
         }
-        Ok(g)
+        g
     }
 
     /// Checks, before anything is allocated on the GPU, that the model fits the engine's

@@ -77,14 +77,10 @@ impl TuneFile {
     }
 }
 
-fn fnv1a(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
-}
-
 /// The tune file of an adapter and driver in `dir`.
 pub fn path(dir: &Path, a: &AdapterSummary) -> PathBuf {
     let key = format!("{}|{}|{}|{}", a.name, a.backend, a.driver, a.driver_info);
-    dir.join(format!("tune_{:016x}.json", fnv1a(key.as_bytes())))
+    dir.join(format!("tune_{:016x}.json", crate::gpu::kernels::fnv1a(key.as_bytes())))
 }
 
 /// Reads a tune file: `Ok(None)` when there is none; an unreadable or corrupt

@@ -371,11 +371,6 @@ fn dynamicvit_keeps_exactly_the_official_tokens() {
     }
 }
 
-/// GPU bytes of a graph's parameters (f16 ones packed two per u32).
-fn param_bytes(g: &vitrine::graph::Graph) -> u64 {
-    g.tensors.iter().filter(|t| matches!(t.kind, vitrine::graph::TensorKind::Param { .. })).map(|t| t.dtype.bytes(t.numel())).sum()
-}
-
 /// `--precision f16`: every fixture's logits within 1e-2 * max |logit| of timm's
 /// (and of our f32), the same top-1 per image, and matmul weights in half the memory.
 #[test]
@@ -396,9 +391,9 @@ fn f16_weights_keep_logits_within_1e_2_and_the_top1() {
         let want = if model.config.arch.exits().is_some() { &r.tensors["exit_logits.2"].1 } else { &r.tensors["logits"].1 };
         let mut clf = Classifier::new(model);
         let f32_logits = pollster::block_on(clf.logits(&mut e, input)).unwrap();
-        let f32_bytes = param_bytes(&clf.graph(1).unwrap());
+        let f32_bytes = clf.graph(1).unwrap().param_bytes().0;
         clf.set_precision(Precision::F16);
-        let f16_bytes = param_bytes(&clf.graph(1).unwrap());
+        let f16_bytes = clf.graph(1).unwrap().param_bytes().0;
         let got = pollster::block_on(clf.logits(&mut e, input)).unwrap();
         let (d, m) = max_diff(&got, want);
         eprintln!("{name}: f16 logits {:.2e} of max |logit| from timm's; weights {f16_bytes} B (f32 {f32_bytes} B)", d / m);

@@ -42,67 +42,6 @@ impl Drop for Owned {
 /// Creates a storage buffer holding exactly `data` (an empty tensor gets 16
 /// zero bytes, so it still binds). Exact sizes matter: kernels and the
 /// optimizer take a parameter's length from its buffer.
-/// Uploads `data` rounded to f16, two per u32 (low half first), padded to a whole u32.
-pub(crate) fn upload_f16(device: &wgpu::Device, label: &str, data: &[f32]) -> wgpu::Buffer {
-    let mut packed: Vec<u32> =
-        data.chunks(2).map(|p| f16_bits(p[0]) as u32 | (p.get(1).map_or(0, |&v| f16_bits(v)) as u32) << 16).collect();
-    if packed.is_empty() {
-        packed.resize(4, 0);
-    }
-    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some(label),
-        contents: bytemuck::cast_slice(&packed),
-        usage: STORAGE,
-    })
-}
-
-/// IEEE binary16 bits of `x`, rounded to nearest even (as unpack2x16float reads
-/// them back): overflow to infinity, subnormals kept, NaN stays NaN.
-pub fn f16_bits(x: f32) -> u16 {
-    let b = x.to_bits();
-    let sign = ((b >> 16) & 0x8000) as u16;
-    let exp = ((b >> 23) & 0xff) as i32;
-    let man = b & 0x7f_ffff;
-    if exp == 0xff {
-        return sign | 0x7c00 | if man != 0 { 0x200 } else { 0 };
-    }
-    let e = exp - 127 + 15;
-    if e >= 0x1f {
-        return sign | 0x7c00;
-    }
-    // The significand with its implicit bit, and how many low bits to drop.
-    let (full, shift) = if e <= 0 {
-        if e < -10 {
-            return sign;
-        }
-        (man | 0x80_0000, (14 - e) as u32)
-    } else {
-        (man, 13)
-    };
-    let mut h = full >> shift;
-    let rest = full & ((1 << shift) - 1);
-    let half = 1 << (shift - 1);
-    if rest > half || (rest == half && h & 1 == 1) {
-        h += 1;
-    }
-    // A carry out of the significand moves into the exponent, which is exact.
-    let bits = if e <= 0 { h } else { ((e as u32) << 10) + h };
-    sign | bits as u16
-}
-
-/// The f32 value of IEEE binary16 bits (CPU references of f16 weights).
-pub fn f16_value(h: u16) -> f32 {
-    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
-    let exp = ((h >> 10) & 0x1f) as i32;
-    let man = (h & 0x3ff) as f32;
-    sign * match exp {
-        0 => man * 2f32.powi(-24),
-        0x1f if man == 0.0 => f32::INFINITY,
-        0x1f => f32::NAN,
-        _ => (1.0 + man / 1024.0) * 2f32.powi(exp - 15),
-    }
-}
-
 pub(crate) fn upload(device: &wgpu::Device, label: &str, data: &[f32]) -> wgpu::Buffer {
     if data.is_empty() {
         return upload(device, label, &[0.0; 4]);
@@ -110,6 +49,26 @@ pub(crate) fn upload(device: &wgpu::Device, label: &str, data: &[f32]) -> wgpu::
     device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
         label: Some(label),
         contents: bytemuck::cast_slice(data),
+        usage: STORAGE,
+    })
+}
+
+/// `data` rounded to f16 (nearest even), two per u32, low half first (as
+/// WGSL's unpack2x16float reads them), the last u32's high half 0 for an odd length.
+pub(crate) fn pack_f16(data: &[f32]) -> Vec<u32> {
+    let h = |v: f32| half::f16::from_f32(v).to_bits() as u32;
+    data.chunks(2).map(|p| h(p[0]) | p.get(1).map_or(0, |&v| h(v)) << 16).collect()
+}
+
+/// Uploads `data` as packed f16 ([`pack_f16`]); an empty tensor gets 16 zero bytes.
+pub(crate) fn upload_f16(device: &wgpu::Device, label: &str, data: &[f32]) -> wgpu::Buffer {
+    let mut packed = pack_f16(data);
+    if packed.is_empty() {
+        packed.resize(4, 0);
+    }
+    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents: bytemuck::cast_slice(&packed),
         usage: STORAGE,
     })
 }
@@ -215,38 +174,12 @@ pub(crate) async fn read_buffer(device: &wgpu::Device, queue: &wgpu::Queue, buf:
 
 #[cfg(test)]
 mod f16_tests {
-    use super::{f16_bits, f16_value};
+    use super::pack_f16;
 
     #[test]
-    fn f16_bits_round_to_nearest_even_like_the_hardware() {
-        for (x, h) in [
-            (1.0f32, 0x3c00u16),
-            (-2.0, 0xc000),
-            (65504.0, 0x7bff),
-            (65520.0, 0x7c00), // rounds up to infinity
-            (65519.0, 0x7bff),
-            (f32::INFINITY, 0x7c00),
-            (0.0, 0),
-            (-0.0, 0x8000),
-            (5.960_464_5e-8, 1),          // smallest subnormal
-            (2.980_232_2e-8, 0),          // half of it: tie to even (0)
-            (8.940_697e-8, 2),            // 1.5 x smallest: tie to even (2)
-            (6.103_515_6e-5, 0x400),      // smallest normal
-            (1.0 + 1.0 / 2048.0, 0x3c00), // tie between 1 and 1 + 2^-10: even
-            (1.0 + 3.0 / 2048.0, 0x3c02), // tie: up to even
-            (0.1, 0x2e66),
-        ] {
-            assert_eq!(f16_bits(x), h, "{x}");
-        }
-        assert!(f16_value(f16_bits(f32::NAN)).is_nan());
-        // Every normal f16 round-trips, and f32s land within half an ulp.
-        for h in 0x0400u16..0x7c00 {
-            assert_eq!(f16_bits(f16_value(h)), h);
-        }
-        for i in 0..10_000 {
-            let x = (i as f32 * 0.7331).sin() * 1000.0;
-            let y = f16_value(f16_bits(x));
-            assert!((y - x).abs() <= x.abs() * (1.0 / 2048.0) + 1e-7, "{x} -> {y}");
-        }
+    fn f16_packing_puts_the_first_value_in_the_low_half() {
+        // 1.0 = 0x3c00, -2.0 = 0xc000, 65520 rounds to infinity (0x7c00), 0.1 = 0x2e66.
+        assert_eq!(pack_f16(&[1.0, -2.0, 65520.0, 0.1, 1.0]), vec![0xc000_3c00, 0x2e66_7c00, 0x0000_3c00]);
+        assert!(pack_f16(&[]).is_empty());
     }
 }

@@ -126,7 +126,8 @@ pub struct DiskCache {
 
 const MAGIC: &[u8; 8] = b"VTRNPC01";
 
-fn fnv1a(data: &[u8]) -> u64 {
+/// FNV-1a, 64 bits: file checksums and cache file names.
+pub(crate) fn fnv1a(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 

@@ -400,24 +400,38 @@ impl Graph {
     /// parameters (norms, biases, tokens, position embeddings) stay f32.
     /// Returns how many tensors changed.
     pub fn store_weights_f16(&mut self) -> usize {
-        let mut changed = 0;
-        for t in 0..self.tensors.len() {
-            if !matches!(self.tensors[t].kind, TensorKind::Param { .. }) || self.tensors[t].dtype != DType::F32 {
-                continue;
+        // Per tensor: read at all, and every read as an A . W^T product's weight.
+        let n = self.tensors.len();
+        let (mut read, mut weight_only) = (vec![false; n], vec![true; n]);
+        for node in &self.nodes {
+            let b = node.op.bindings();
+            let as_weight = node.op.matmul_shape().is_some_and(|s| s.layout == crate::ops::Layout::ABt && !s.w_batched);
+            for (pos, t) in b.iter().enumerate() {
+                let Some(t) = *t else { continue };
+                read[t] = true;
+                weight_only[t] &= as_weight && pos == 1 && b.iter().filter(|x| **x == Some(t)).count() == 1;
             }
-            let mut readers = self.nodes.iter().filter(|n| n.op.bindings().contains(&Some(t))).peekable();
-            let only_weight = readers.peek().is_some()
-                && readers.all(|n| {
-                    let b = n.op.bindings();
-                    let as_weight = n.op.matmul_shape().is_some_and(|s| s.layout == crate::ops::Layout::ABt && !s.w_batched);
-                    as_weight && b.get(1) == Some(&Some(t)) && b.iter().filter(|x| **x == Some(t)).count() == 1
-                });
-            if only_weight && !self.outputs.contains(&t) {
-                self.tensors[t].dtype = DType::F16;
+        }
+        for &t in &self.outputs {
+            weight_only[t] = false;
+        }
+        let mut changed = 0;
+        for (t, tensor) in self.tensors.iter_mut().enumerate() {
+            if matches!(tensor.kind, TensorKind::Param { .. }) && tensor.dtype == DType::F32 && read[t] && weight_only[t] {
+                tensor.dtype = DType::F16;
                 changed += 1;
             }
         }
         changed
+    }
+
+    /// GPU bytes of the parameters: (all, of which f16).
+    pub fn param_bytes(&self) -> (u64, u64) {
+        let params = self.tensors.iter().filter(|t| matches!(t.kind, TensorKind::Param { .. }));
+        params.fold((0, 0), |(all, half), t| {
+            let b = t.dtype.bytes(t.numel());
+            (all + b, half + if t.dtype == DType::F16 { b } else { 0 })
+        })
     }
 
     /// Every checkpoint tensor the graph needs: (name, shape), in graph order.

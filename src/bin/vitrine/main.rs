@@ -397,6 +397,12 @@ fn shape_label(s: &vitrine::tune::MatmulShape) -> String {
     format!("{layout:<3} {:>5} x {:>5} x {:>5}{z}", s.m, s.n, s.k)
 }
 
+/// A measured shape: its label, the chosen kernel and every variant's time.
+fn entry_line(e: &vitrine::tune::Entry) -> String {
+    let ms: Vec<String> = e.ms.iter().map(|(k, ms)| format!("{k:?} {ms:.3}").to_lowercase()).collect();
+    format!("{}  -> {:<9} ({} ms)", shape_label(&e.shape), format!("{:?}", e.kernel).to_lowercase(), ms.join(", "))
+}
+
 /// `tune`: time each matmul variant on the model's shapes, store the fastest.
 fn tune(args: &TuneArgs) -> Result<()> {
     let mut engine = Engine::new_blocking()?;
@@ -424,8 +430,7 @@ fn tune(args: &TuneArgs) -> Result<()> {
         };
         println!("{} choices in {}", file.entries.len(), path.display());
         for e in &file.entries {
-            let ms: Vec<String> = e.ms.iter().map(|(k, ms)| format!("{k:?} {ms:.3}").to_lowercase()).collect();
-            println!("  {}  -> {:<9} ({} ms)", shape_label(&e.shape), format!("{:?}", e.kernel).to_lowercase(), ms.join(", "));
+            println!("  {}", entry_line(e));
         }
         return Ok(());
     }
@@ -462,8 +467,7 @@ fn tune(args: &TuneArgs) -> Result<()> {
     );
     let t = Instant::now();
     let entries = vitrine::tune::measure(&mut engine, &shapes, args.iters, |i, n, e| {
-        let ms: Vec<String> = e.ms.iter().map(|(k, ms)| format!("{k:?} {ms:.3}").to_lowercase()).collect();
-        println!("[{i}/{n}] {}  -> {:<9} ({} ms)", shape_label(&e.shape), format!("{:?}", e.kernel).to_lowercase(), ms.join(", "));
+        println!("[{i}/{n}] {}", entry_line(e));
     })?;
     // What the measured choice saves over the rule, each shape counted once.
     let (rule_ms, best_ms) = entries.iter().fold((0.0, 0.0), |(r, b), e| {
@@ -536,11 +540,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
     let g = clf.graph(batch)?;
     let macs: u64 = g.nodes.iter().map(|n| n.op.macs(&g)).sum();
     println!("work: {:.3} GFLOP per image (2 x the matmuls' multiply-adds)", 2.0 * macs as f64 / batch as f64 / 1e9);
-    let params = g.tensors.iter().filter(|t| matches!(t.kind, vitrine::graph::TensorKind::Param { .. }));
-    let (bytes, halves) = params.fold((0u64, 0u64), |(b, h), t| {
-        let n = t.dtype.bytes(t.numel());
-        (b + n, h + if t.dtype == vitrine::graph::DType::F16 { n } else { 0 })
-    });
+    let (bytes, halves) = g.param_bytes();
     println!("weights on the GPU: {:.1} MiB ({:.1} MiB of it f16)", bytes as f64 / 1048576.0, halves as f64 / 1048576.0);
     println!("pipelines: {} for {dispatches} dispatches ({pairs} distinct kernel + shape pairs)", engine.pipeline_count());
     let mut times = Vec::new();
