@@ -11,7 +11,9 @@
 # Limits per input: 2 s on this instrumented build (coverage counters on every branch and
 # comparison, overflow checks: about 5x slower than release, so under 1 s in release; inputs
 # near the limit are replayed in release by tests/fuzz_regressions.rs, which requires < 1 s),
-# 1 GiB of RSS, 1 GiB per allocation. Seeds come from the test
+# 1 GiB of RSS, 1 GiB per allocation. The image and data harnesses decode at most 3 M pixels
+# (vitrine::fuzz::MAX_PIXELS; the readers allow 32 M, timed in release by the same test),
+# so that the time limit flags superlinear work, not large images. Seeds come from the test
 # fixtures (target/fuzz/seeds); the corpus grows in target/fuzz/corpus/TARGET; a crash
 # is saved as target/fuzz/artifacts/TARGET/crash-* and fails the script (reproduce
 # with `target/fuzz/<host triple>/release/TARGET FILE`); copy it into fuzz/regressions/TARGET

@@ -7,11 +7,11 @@
 
 use crate::models::common::DataConfig;
 use crate::models::Model;
-use crate::preprocess::{decode, transform};
+use crate::preprocess::{decode_within, transform};
 use crate::rng::Rng;
 use crate::train::augment::{train_tensor, Augment};
 use crate::train::data::{load_cifar, load_idx, load_image_folder, Split};
-use crate::train::loader::load;
+use crate::train::loader::load_within;
 use crate::train::resume::{load_resume, PREVIOUS};
 use crate::weights::Weights;
 use std::path::{Path, PathBuf};
@@ -61,11 +61,26 @@ pub fn model(data: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The most pixels the harnesses decode (3 M, 2048 x 1536), below the readers' own limit
+/// (`preprocess::MAX_DECODE_PIXELS`, 32 M): decoding and resizing cost time in proportion
+/// to the pixels, and a few hundred bytes of WebP or PNG can describe 32 M of them, which
+/// the instrumented build needs about 10 s to decode and resize, past libFuzzer's 2 s limit
+/// per input (2048 x 2048 takes 0.7-0.95 s there). Under this cap an input over the limit
+/// is a superlinear cost, which is what the limit is there to find; the full-size decode is
+/// timed in release by `tests/fuzz_regressions.rs`
+/// (`images_at_the_decode_limit_take_seconds_not_minutes`).
+pub const MAX_PIXELS: u64 = 3 << 20;
+
 /// Image decoding and preprocessing: the eval path (`load_tensor`: decode, then
 /// `transform`: resize, crop, normalise) and the training path (decode, random resized crop, flip). The
 /// first byte picks the model's preprocessing (input side, channels, interpolation,
 /// crop); configs `DataConfig::validate` refuses are skipped, as loading refuses them.
 pub fn image(data: &[u8]) -> std::io::Result<()> {
+    image_within(data, MAX_PIXELS)
+}
+
+/// [`image`] with another pixel limit (the readers' own, to time the largest images).
+pub fn image_within(data: &[u8], max_pixels: u64) -> std::io::Result<()> {
     let Some((&pick, bytes)) = data.split_first() else { return Ok(()) };
     let side = [1usize, 7, 28, 32, 224][pick as usize % 5];
     let cfg = DataConfig {
@@ -80,7 +95,7 @@ pub fn image(data: &[u8]) -> std::io::Result<()> {
         return Ok(());
     }
     // `load_tensor` is `decode` then `transform`; decoded once here for both paths.
-    if let Ok(img) = decode(bytes, "fuzz", cfg.input_size[0]) {
+    if let Ok(img) = decode_within(bytes, "fuzz", cfg.input_size[0], max_pixels) {
         let _ = transform(&img, &cfg);
         let _ = train_tensor(&img, &cfg, &Augment::timm_default(), &mut Rng::new(pick as u64));
     }
@@ -105,7 +120,7 @@ pub fn data(data: &[u8]) -> std::io::Result<()> {
             put(&dir, &format!("train-labels-idx1-ubyte{gz}"), p[1])?;
             if let Ok(d) = load_idx(&dir, Split::Train) {
                 for s in d.samples.iter().take(4) {
-                    let _ = load(&s.source, 3);
+                    let _ = load_within(&s.source, 3, MAX_PIXELS);
                 }
             }
         }
@@ -128,7 +143,7 @@ pub fn data(data: &[u8]) -> std::io::Result<()> {
             for split in [Split::Train, Split::Val] {
                 if let Ok(d) = load_image_folder(&dir, split) {
                     for s in &d.samples {
-                        let _ = load(&s.source, 1);
+                        let _ = load_within(&s.source, 1, MAX_PIXELS);
                     }
                 }
             }

@@ -36,6 +36,11 @@ pub const MAX_RESIZE_PIXELS: usize = 1 << 27;
 /// orientation, and converts to `channels` (3: RGB, alpha dropped as PIL's
 /// `convert('RGB')`; 1: PIL's `convert('L')`). 16-bit images are scaled to 8 bits.
 pub fn decode(bytes: &[u8], origin: &str, channels: usize) -> Result<Image8> {
+    decode_within(bytes, origin, channels, MAX_DECODE_PIXELS)
+}
+
+/// [`decode`] with another pixel limit (the fuzz harness's is lower: see `fuzz::image`).
+pub(crate) fn decode_within(bytes: &[u8], origin: &str, channels: usize, max_pixels: u64) -> Result<Image8> {
     let bad = |e: image::ImageError| Error::Image { path: origin.to_string(), msg: e.to_string() };
     let reader = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
@@ -47,10 +52,10 @@ pub fn decode(bytes: &[u8], origin: &str, channels: usize) -> Result<Image8> {
     // The header's size, before a byte is allocated for the pixels: a few hundred bytes
     // of PNG can claim 100000 x 100000.
     let (w, h) = image::ImageDecoder::dimensions(&decoder);
-    if w as u64 * h as u64 > MAX_DECODE_PIXELS {
+    if w as u64 * h as u64 > max_pixels {
         return Err(Error::Image {
             path: origin.to_string(),
-            msg: format!("{w} x {h} pixels is too large (at most {} M pixels)", MAX_DECODE_PIXELS >> 20),
+            msg: format!("{w} x {h} pixels is too large (at most {} M pixels)", max_pixels >> 20),
         });
     }
     let orientation = image::ImageDecoder::orientation(&mut decoder).map_err(bad)?;
@@ -60,6 +65,19 @@ pub fn decode(bytes: &[u8], origin: &str, channels: usize) -> Result<Image8> {
     if w == 0 || h == 0 {
         return Err(Error::Image { path: origin.to_string(), msg: "image is empty".into() });
     }
+    // 8-bit gray and RGB need no conversion (the image crate's converts pixel by pixel
+    // through its colour-layout cast: a quarter of a large image's decode time).
+    let img = match img {
+        image::DynamicImage::ImageLuma8(gray) => {
+            let gray = gray.into_raw();
+            let data = if channels == 1 { gray } else { gray.iter().flat_map(|&v| [v; 3]).collect() };
+            return Ok(Image8 { width: w, height: h, channels, data });
+        }
+        image::DynamicImage::ImageRgb8(rgb) if channels == 3 => {
+            return Ok(Image8 { width: w, height: h, channels, data: rgb.into_raw() });
+        }
+        other => other,
+    };
     let gray_source = !img.color().has_color();
     let rgb = img.to_rgb8().into_raw();
     let data = if channels == 3 {
@@ -161,6 +179,9 @@ pub fn resize_region(img: &Image8, out_w: usize, out_h: usize, interpolation: &s
         "bilinear" => (bilinear, 1.0),
         other => return Err(Error::Unsupported(format!("interpolation {other:?} is not supported"))),
     };
+    if !(1..=4).contains(&ch) {
+        return Err(Error::Internal(format!("resize of a {ch}-channel image")));
+    }
     // The vertical pass's taps first: they say which input rows the horizontal pass needs.
     let vertical = (out_h != img.height).then(|| coeffs(img.height, out_h, filter, support));
     let rows = match &vertical {
@@ -177,15 +198,19 @@ pub fn resize_region(img: &Image8, out_w: usize, out_h: usize, interpolation: &s
         let (bounds, kk, ksize) = coeffs(img.width, out_w, filter, support);
         for (ry, y) in rows.clone().enumerate() {
             let row = &img.data[y * row_len..(y + 1) * row_len];
-            for (ox, xx) in xs.clone().enumerate() {
+            let out = &mut horizontal[ry * w * ch..(ry + 1) * w * ch];
+            for (px, xx) in out.chunks_exact_mut(ch).zip(xs.clone()) {
                 let (xmin, n) = bounds[xx];
-                let k = &kk[xx * ksize..xx * ksize + n];
-                for c in 0..ch {
-                    let mut ss: i64 = 1 << (PRECISION_BITS - 1);
-                    for (x, &kv) in k.iter().enumerate() {
-                        ss += row[(xmin + x) * ch + c] as i64 * kv as i64;
+                let taps = kk[xx * ksize..xx * ksize + n].iter().zip(row[xmin * ch..(xmin + n) * ch].chunks_exact(ch));
+                // Every channel in one pass over the taps (ch is 1 or 3).
+                let mut ss = [1i64 << (PRECISION_BITS - 1); 4];
+                for (&kv, p) in taps {
+                    for (s, &v) in ss.iter_mut().zip(p) {
+                        *s += v as i64 * kv as i64;
                     }
-                    horizontal[(ry * w + ox) * ch + c] = clip8(ss);
+                }
+                for (o, &s) in px.iter_mut().zip(&ss) {
+                    *o = clip8(s);
                 }
             }
         }
@@ -197,16 +222,21 @@ pub fn resize_region(img: &Image8, out_w: usize, out_h: usize, interpolation: &s
     let Some((bounds, kk, ksize)) = vertical else {
         return Ok(Image8 { width: w, height: h, channels: ch, data: horizontal });
     };
+    // Whole rows at a time: each tap adds a weighted input row to an accumulator row.
+    let stride = w * ch;
     let mut data = vec![0u8; w * h * ch];
-    for (oy, yy) in ys.enumerate() {
+    let mut acc = vec![0i64; stride];
+    for (out, yy) in data.chunks_exact_mut(stride.max(1)).zip(ys) {
         let (ymin, n) = bounds[yy];
-        let k = &kk[yy * ksize..yy * ksize + n];
-        for xc in 0..w * ch {
-            let mut ss: i64 = 1 << (PRECISION_BITS - 1);
-            for (y, &kv) in k.iter().enumerate() {
-                ss += horizontal[(ymin - rows.start + y) * w * ch + xc] as i64 * kv as i64;
+        acc.fill(1 << (PRECISION_BITS - 1));
+        let first = (ymin - rows.start) * stride;
+        for (&kv, src) in kk[yy * ksize..yy * ksize + n].iter().zip(horizontal[first..first + n * stride].chunks_exact(stride.max(1))) {
+            for (a, &v) in acc.iter_mut().zip(src) {
+                *a += v as i64 * kv as i64;
             }
-            data[oy * w * ch + xc] = clip8(ss);
+        }
+        for (o, &a) in out.iter_mut().zip(&acc) {
+            *o = clip8(a);
         }
     }
     Ok(Image8 { width: w, height: h, channels: ch, data })

@@ -91,3 +91,35 @@ fn each_target_reads_a_well_formed_input() {
     assert_eq!(r.state.global_step, 2, "the seed checkpoint is a 2-step run");
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+#[test]
+fn images_at_the_decode_limit_take_seconds_not_minutes() {
+    // fuzz/at_limit/image: image-target inputs (first byte 4: 224 px RGB, bicubic, center
+    // crop 0.875) whose images have 5792 x 5792 pixels, just under the readers' limit of
+    // 2^25 (black PNG, GIF and lossless WebP written by Pillow: 1.3 to 32 KB each). The fuzz
+    // harness stops at 3 M pixels (vitrine::fuzz::MAX_PIXELS); these run the same body at
+    // the readers' own limit: decode, eval transform and training crop in release within
+    // 2 s each in release (measured 0.65-0.71 s on a 2 vCPU Intel Xeon dev VM, a fuzzer
+    // running beside it; a superlinear cost would take many times that), 10 s in debug.
+    let dir = root().join("fuzz/at_limit/image");
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).map(|e| e.expect("readable entry").path()).collect();
+    files.sort();
+    assert_eq!(files.len(), 3, "{}: expected the three limit-size images", dir.display());
+    let limit = if cfg!(debug_assertions) { 10.0 } else { 2.0 };
+    for f in files {
+        let bytes = read(&f);
+        let img = vitrine::preprocess::decode(&bytes[1..], "limit", 3).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        assert_eq!((img.width, img.height), (5792, 5792), "{}", f.display());
+        let t0 = std::time::Instant::now();
+        vitrine::fuzz::image_within(&bytes, vitrine::preprocess::MAX_DECODE_PIXELS)
+            .unwrap_or_else(|e| panic!("{}: harness failed: {e}", f.display()));
+        let secs = t0.elapsed().as_secs_f64();
+        eprintln!("{}: {secs:.2} s", f.display());
+        assert!(secs < limit, "{}: took {secs:.2} s (limit {limit} s)", f.display());
+        // The fuzz harness's own cap refuses them before allocating their pixels.
+        let t0 = std::time::Instant::now();
+        vitrine::fuzz::image(&bytes).unwrap_or_else(|e| panic!("{}: harness failed: {e}", f.display()));
+        assert!(t0.elapsed().as_secs_f64() < 0.1, "{}: the fuzz harness decoded past its cap", f.display());
+    }
+}

@@ -7,7 +7,7 @@ use super::augment::{train_tensor, Augment};
 use super::data::{sample_seed, Dataset, Rng, Source};
 use crate::error::{Error, Result};
 use crate::models::common::DataConfig;
-use crate::preprocess::{decode, to_channels, Image8};
+use crate::preprocess::{decode_within, to_channels, Image8, MAX_DECODE_PIXELS};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
@@ -99,11 +99,16 @@ impl LoaderSpec {
 
 /// Reads a sample's pixels with `channels` channels.
 pub fn load(source: &Source, channels: usize) -> Result<Image8> {
+    load_within(source, channels, MAX_DECODE_PIXELS)
+}
+
+/// [`load`] with another limit on a file's pixels (the fuzz harness's is lower).
+pub(crate) fn load_within(source: &Source, channels: usize, max_pixels: u64) -> Result<Image8> {
     match source {
         Source::Pixels(img) => Ok(to_channels(img.clone(), channels)),
         Source::File(p) => {
             let bytes = std::fs::read(p).map_err(|e| Error::io(p, e))?;
-            decode(&bytes, &p.display().to_string(), channels)
+            decode_within(&bytes, &p.display().to_string(), channels, max_pixels)
         }
     }
 }
