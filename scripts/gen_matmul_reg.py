@@ -3,6 +3,7 @@
 
 Three entry points, one per operand layout (matmul_io.wgsl):
   main      out = A . W^T   a [Z, M, K], w [N, K]  (nn.Linear; dot products along K)
+  main_r16  the same in 16 x 8 blocks (twice the multiply-adds per weight load; for M >= 64)
   main_ab   out = A . W     a [Z, M, K], w [K, N]  (input gradients; broadcast FMAs)
   main_atb  out = A^T . W   a [Z, K, M], w [K, N]  (weight gradients; outer products)
 so backward passes read their operands where they lie instead of transposing them.
@@ -23,12 +24,14 @@ HEADER = """// matmul_reg.wgsl: out = epilogue(A . W^T) (or A . W, A^T . W), bar
 // adapters (lavapipe, llvmpipe, SwiftShader) where barriers are expensive. Fully
 // unrolled on purpose.
 //   main      a [Z, M, K] . w [N, K]^T   dims.k = K / 4 (K % 4 == 0)
+//   main_r16  the same, 16 x 8 blocks (twice the multiply-adds per weight load)
 //   main_ab   a [Z, M, K] . w [K, N]     dims.k = K / 4 (K % 4 == 0, N % 4 == 0)
 //   main_atb  a [Z, K, M]^T . w [K, N]   dims.k = K     (M % 4 == 0, N % 4 == 0)
 // (w has a leading Z when dims.w_batched == 1.)
 //
 // Shapes, switches and bindings: matmul_io.wgsl; epilogue (store8, epilogue_tile): epilogue.wgsl.
-// Dispatch: Z * ceil(M/8) * ceil(N/8) invocations, workgroups of 64, linear over (x, y) (z major).
+// Dispatch: Z * ceil(M/8) * ceil(N/8) invocations (main_r16: ceil(M/16)), workgroups of 64,
+// linear over (x, y) (z major).
 
 alias VEC = vec4<f32>;
 """
@@ -41,7 +44,7 @@ fn {name}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let K4 = dims.k;
     let W_BATCHED = dims.w_batched;
     let TILES_N = (N + 7u) / 8u;
-    let TILES = ((M + 7u) / 8u) * TILES_N;
+    let TILES = ((M + {rows_minus_1}u) / {rows}u) * TILES_N;
     // Products pack into the linear index (z major), so a workgroup of 64 is
     // full even for many small products (attention over a few tokens).
     let ti = gid.x + gid.y * nwg.x * 64u;
@@ -52,7 +55,7 @@ fn {name}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     }}
     let tn = t % TILES_N;
     let tm = t / TILES_N;
-    let r0 = tm * 8u;
+    let r0 = tm * {rows}u;
     let c0 = tn * 8u;
     if (r0 >= M) {{
         return;
@@ -60,39 +63,43 @@ fn {name}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 """
 
 
-def accumulators(L):
-    for i in range(8):
+def accumulators(L, rows=8):
+    for i in range(rows):
         L.append(f"    var acc{i}l = vec4<f32>(0.0);\n    var acc{i}h = vec4<f32>(0.0);\n")
 
 
-def store(L):
+def store(L, rows=8):
     L.append("    let bl = bias4(c0);\n    let bh = bias4(c0 + 4u);\n")
-    for i in range(8):
+    for i in range(rows):
         L.append(f"    store8(z, r0 + {i}u, c0, acc{i}l + bl, acc{i}h + bh);\n")
-    L.append("    epilogue_tile(z, r0, 8u, c0);\n")
+    L.append(f"    epilogue_tile(z, r0, {rows}u, c0);\n")
     L.append("}\n")
 
 
-def abt(L):
-    L.append(PROLOGUE.format(name="main"))
-    for i in range(8):
+def prologue(L, name, rows=8):
+    L.append(PROLOGUE.format(name=name, rows=rows, rows_minus_1=rows - 1))
+
+
+def abt(L, name="main", rows=8):
+    prologue(L, name, rows)
+    for i in range(rows):
         L.append(f"    let ra{i} = (z * M + min(r0 + {i}u, M - 1u)) * K4;\n")
     for j in range(8):
         L.append(f"    let wb{j} = (z * W_BATCHED * N + min(c0 + {j}u, N - 1u)) * K4;\n")
-    accumulators(L)
+    accumulators(L, rows)
     L.append("    for (var k = 0u; k < K4; k = k + 1u) {\n")
     for j in range(8):
         L.append(f"        let w{j} = load_w(wb{j} + k);\n")
-    for i in range(8):
+    for i in range(rows):
         L.append(f"        let a{i} = a[ra{i} + k];\n")
         L.append(f"        acc{i}l = acc{i}l + vec4<f32>(dot(a{i}, w0), dot(a{i}, w1), dot(a{i}, w2), dot(a{i}, w3));\n")
         L.append(f"        acc{i}h = acc{i}h + vec4<f32>(dot(a{i}, w4), dot(a{i}, w5), dot(a{i}, w6), dot(a{i}, w7));\n")
     L.append("    }\n")
-    store(L)
+    store(L, rows)
 
 
 def ab(L):
-    L.append(PROLOGUE.format(name="main_ab"))
+    prologue(L, "main_ab")
     for i in range(8):
         L.append(f"    let ra{i} = (z * M + min(r0 + {i}u, M - 1u)) * K4;\n")
     w_columns(L)
@@ -108,7 +115,7 @@ def ab(L):
 
 
 def atb(L):
-    L.append(PROLOGUE.format(name="main_atb"))
+    prologue(L, "main_atb")
     L.append("    let K = K4;\n    let M4 = M / 4u;\n")
     L.append("    let ac0 = min(r0 / 4u, M4 - 1u);\n    let ac1 = min(r0 / 4u + 1u, M4 - 1u);\n")
     L.append("    let az = z * K * M4;\n")
@@ -128,6 +135,7 @@ def atb(L):
 def main():
     L = [HEADER]
     abt(L)
+    abt(L, "main_r16", 16)
     ab(L)
     atb(L)
     emit(__file__, "matmul_reg.wgsl", L)

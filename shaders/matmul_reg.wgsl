@@ -4,12 +4,14 @@
 // adapters (lavapipe, llvmpipe, SwiftShader) where barriers are expensive. Fully
 // unrolled on purpose.
 //   main      a [Z, M, K] . w [N, K]^T   dims.k = K / 4 (K % 4 == 0)
+//   main_r16  the same, 16 x 8 blocks (twice the multiply-adds per weight load)
 //   main_ab   a [Z, M, K] . w [K, N]     dims.k = K / 4 (K % 4 == 0, N % 4 == 0)
 //   main_atb  a [Z, K, M]^T . w [K, N]   dims.k = K     (M % 4 == 0, N % 4 == 0)
 // (w has a leading Z when dims.w_batched == 1.)
 //
 // Shapes, switches and bindings: matmul_io.wgsl; epilogue (store8, epilogue_tile): epilogue.wgsl.
-// Dispatch: Z * ceil(M/8) * ceil(N/8) invocations, workgroups of 64, linear over (x, y) (z major).
+// Dispatch: Z * ceil(M/8) * ceil(N/8) invocations (main_r16: ceil(M/16)), workgroups of 64,
+// linear over (x, y) (z major).
 
 alias VEC = vec4<f32>;
 
@@ -113,6 +115,164 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     store8(z, r0 + 6u, c0, acc6l + bl, acc6h + bh);
     store8(z, r0 + 7u, c0, acc7l + bl, acc7h + bh);
     epilogue_tile(z, r0, 8u, c0);
+}
+
+@compute @workgroup_size(64)
+fn main_r16(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let M = dims.m;
+    let N = dims.n;
+    let K4 = dims.k;
+    let W_BATCHED = dims.w_batched;
+    let TILES_N = (N + 7u) / 8u;
+    let TILES = ((M + 15u) / 16u) * TILES_N;
+    // Products pack into the linear index (z major), so a workgroup of 64 is
+    // full even for many small products (attention over a few tokens).
+    let ti = gid.x + gid.y * nwg.x * 64u;
+    let z = ti / TILES;
+    let t = ti % TILES;
+    if (z >= dims.z) {
+        return;
+    }
+    let tn = t % TILES_N;
+    let tm = t / TILES_N;
+    let r0 = tm * 16u;
+    let c0 = tn * 8u;
+    if (r0 >= M) {
+        return;
+    }
+    let ra0 = (z * M + min(r0 + 0u, M - 1u)) * K4;
+    let ra1 = (z * M + min(r0 + 1u, M - 1u)) * K4;
+    let ra2 = (z * M + min(r0 + 2u, M - 1u)) * K4;
+    let ra3 = (z * M + min(r0 + 3u, M - 1u)) * K4;
+    let ra4 = (z * M + min(r0 + 4u, M - 1u)) * K4;
+    let ra5 = (z * M + min(r0 + 5u, M - 1u)) * K4;
+    let ra6 = (z * M + min(r0 + 6u, M - 1u)) * K4;
+    let ra7 = (z * M + min(r0 + 7u, M - 1u)) * K4;
+    let ra8 = (z * M + min(r0 + 8u, M - 1u)) * K4;
+    let ra9 = (z * M + min(r0 + 9u, M - 1u)) * K4;
+    let ra10 = (z * M + min(r0 + 10u, M - 1u)) * K4;
+    let ra11 = (z * M + min(r0 + 11u, M - 1u)) * K4;
+    let ra12 = (z * M + min(r0 + 12u, M - 1u)) * K4;
+    let ra13 = (z * M + min(r0 + 13u, M - 1u)) * K4;
+    let ra14 = (z * M + min(r0 + 14u, M - 1u)) * K4;
+    let ra15 = (z * M + min(r0 + 15u, M - 1u)) * K4;
+    let wb0 = (z * W_BATCHED * N + min(c0 + 0u, N - 1u)) * K4;
+    let wb1 = (z * W_BATCHED * N + min(c0 + 1u, N - 1u)) * K4;
+    let wb2 = (z * W_BATCHED * N + min(c0 + 2u, N - 1u)) * K4;
+    let wb3 = (z * W_BATCHED * N + min(c0 + 3u, N - 1u)) * K4;
+    let wb4 = (z * W_BATCHED * N + min(c0 + 4u, N - 1u)) * K4;
+    let wb5 = (z * W_BATCHED * N + min(c0 + 5u, N - 1u)) * K4;
+    let wb6 = (z * W_BATCHED * N + min(c0 + 6u, N - 1u)) * K4;
+    let wb7 = (z * W_BATCHED * N + min(c0 + 7u, N - 1u)) * K4;
+    var acc0l = vec4<f32>(0.0);
+    var acc0h = vec4<f32>(0.0);
+    var acc1l = vec4<f32>(0.0);
+    var acc1h = vec4<f32>(0.0);
+    var acc2l = vec4<f32>(0.0);
+    var acc2h = vec4<f32>(0.0);
+    var acc3l = vec4<f32>(0.0);
+    var acc3h = vec4<f32>(0.0);
+    var acc4l = vec4<f32>(0.0);
+    var acc4h = vec4<f32>(0.0);
+    var acc5l = vec4<f32>(0.0);
+    var acc5h = vec4<f32>(0.0);
+    var acc6l = vec4<f32>(0.0);
+    var acc6h = vec4<f32>(0.0);
+    var acc7l = vec4<f32>(0.0);
+    var acc7h = vec4<f32>(0.0);
+    var acc8l = vec4<f32>(0.0);
+    var acc8h = vec4<f32>(0.0);
+    var acc9l = vec4<f32>(0.0);
+    var acc9h = vec4<f32>(0.0);
+    var acc10l = vec4<f32>(0.0);
+    var acc10h = vec4<f32>(0.0);
+    var acc11l = vec4<f32>(0.0);
+    var acc11h = vec4<f32>(0.0);
+    var acc12l = vec4<f32>(0.0);
+    var acc12h = vec4<f32>(0.0);
+    var acc13l = vec4<f32>(0.0);
+    var acc13h = vec4<f32>(0.0);
+    var acc14l = vec4<f32>(0.0);
+    var acc14h = vec4<f32>(0.0);
+    var acc15l = vec4<f32>(0.0);
+    var acc15h = vec4<f32>(0.0);
+    for (var k = 0u; k < K4; k = k + 1u) {
+        let w0 = load_w(wb0 + k);
+        let w1 = load_w(wb1 + k);
+        let w2 = load_w(wb2 + k);
+        let w3 = load_w(wb3 + k);
+        let w4 = load_w(wb4 + k);
+        let w5 = load_w(wb5 + k);
+        let w6 = load_w(wb6 + k);
+        let w7 = load_w(wb7 + k);
+        let a0 = a[ra0 + k];
+        acc0l = acc0l + vec4<f32>(dot(a0, w0), dot(a0, w1), dot(a0, w2), dot(a0, w3));
+        acc0h = acc0h + vec4<f32>(dot(a0, w4), dot(a0, w5), dot(a0, w6), dot(a0, w7));
+        let a1 = a[ra1 + k];
+        acc1l = acc1l + vec4<f32>(dot(a1, w0), dot(a1, w1), dot(a1, w2), dot(a1, w3));
+        acc1h = acc1h + vec4<f32>(dot(a1, w4), dot(a1, w5), dot(a1, w6), dot(a1, w7));
+        let a2 = a[ra2 + k];
+        acc2l = acc2l + vec4<f32>(dot(a2, w0), dot(a2, w1), dot(a2, w2), dot(a2, w3));
+        acc2h = acc2h + vec4<f32>(dot(a2, w4), dot(a2, w5), dot(a2, w6), dot(a2, w7));
+        let a3 = a[ra3 + k];
+        acc3l = acc3l + vec4<f32>(dot(a3, w0), dot(a3, w1), dot(a3, w2), dot(a3, w3));
+        acc3h = acc3h + vec4<f32>(dot(a3, w4), dot(a3, w5), dot(a3, w6), dot(a3, w7));
+        let a4 = a[ra4 + k];
+        acc4l = acc4l + vec4<f32>(dot(a4, w0), dot(a4, w1), dot(a4, w2), dot(a4, w3));
+        acc4h = acc4h + vec4<f32>(dot(a4, w4), dot(a4, w5), dot(a4, w6), dot(a4, w7));
+        let a5 = a[ra5 + k];
+        acc5l = acc5l + vec4<f32>(dot(a5, w0), dot(a5, w1), dot(a5, w2), dot(a5, w3));
+        acc5h = acc5h + vec4<f32>(dot(a5, w4), dot(a5, w5), dot(a5, w6), dot(a5, w7));
+        let a6 = a[ra6 + k];
+        acc6l = acc6l + vec4<f32>(dot(a6, w0), dot(a6, w1), dot(a6, w2), dot(a6, w3));
+        acc6h = acc6h + vec4<f32>(dot(a6, w4), dot(a6, w5), dot(a6, w6), dot(a6, w7));
+        let a7 = a[ra7 + k];
+        acc7l = acc7l + vec4<f32>(dot(a7, w0), dot(a7, w1), dot(a7, w2), dot(a7, w3));
+        acc7h = acc7h + vec4<f32>(dot(a7, w4), dot(a7, w5), dot(a7, w6), dot(a7, w7));
+        let a8 = a[ra8 + k];
+        acc8l = acc8l + vec4<f32>(dot(a8, w0), dot(a8, w1), dot(a8, w2), dot(a8, w3));
+        acc8h = acc8h + vec4<f32>(dot(a8, w4), dot(a8, w5), dot(a8, w6), dot(a8, w7));
+        let a9 = a[ra9 + k];
+        acc9l = acc9l + vec4<f32>(dot(a9, w0), dot(a9, w1), dot(a9, w2), dot(a9, w3));
+        acc9h = acc9h + vec4<f32>(dot(a9, w4), dot(a9, w5), dot(a9, w6), dot(a9, w7));
+        let a10 = a[ra10 + k];
+        acc10l = acc10l + vec4<f32>(dot(a10, w0), dot(a10, w1), dot(a10, w2), dot(a10, w3));
+        acc10h = acc10h + vec4<f32>(dot(a10, w4), dot(a10, w5), dot(a10, w6), dot(a10, w7));
+        let a11 = a[ra11 + k];
+        acc11l = acc11l + vec4<f32>(dot(a11, w0), dot(a11, w1), dot(a11, w2), dot(a11, w3));
+        acc11h = acc11h + vec4<f32>(dot(a11, w4), dot(a11, w5), dot(a11, w6), dot(a11, w7));
+        let a12 = a[ra12 + k];
+        acc12l = acc12l + vec4<f32>(dot(a12, w0), dot(a12, w1), dot(a12, w2), dot(a12, w3));
+        acc12h = acc12h + vec4<f32>(dot(a12, w4), dot(a12, w5), dot(a12, w6), dot(a12, w7));
+        let a13 = a[ra13 + k];
+        acc13l = acc13l + vec4<f32>(dot(a13, w0), dot(a13, w1), dot(a13, w2), dot(a13, w3));
+        acc13h = acc13h + vec4<f32>(dot(a13, w4), dot(a13, w5), dot(a13, w6), dot(a13, w7));
+        let a14 = a[ra14 + k];
+        acc14l = acc14l + vec4<f32>(dot(a14, w0), dot(a14, w1), dot(a14, w2), dot(a14, w3));
+        acc14h = acc14h + vec4<f32>(dot(a14, w4), dot(a14, w5), dot(a14, w6), dot(a14, w7));
+        let a15 = a[ra15 + k];
+        acc15l = acc15l + vec4<f32>(dot(a15, w0), dot(a15, w1), dot(a15, w2), dot(a15, w3));
+        acc15h = acc15h + vec4<f32>(dot(a15, w4), dot(a15, w5), dot(a15, w6), dot(a15, w7));
+    }
+    let bl = bias4(c0);
+    let bh = bias4(c0 + 4u);
+    store8(z, r0 + 0u, c0, acc0l + bl, acc0h + bh);
+    store8(z, r0 + 1u, c0, acc1l + bl, acc1h + bh);
+    store8(z, r0 + 2u, c0, acc2l + bl, acc2h + bh);
+    store8(z, r0 + 3u, c0, acc3l + bl, acc3h + bh);
+    store8(z, r0 + 4u, c0, acc4l + bl, acc4h + bh);
+    store8(z, r0 + 5u, c0, acc5l + bl, acc5h + bh);
+    store8(z, r0 + 6u, c0, acc6l + bl, acc6h + bh);
+    store8(z, r0 + 7u, c0, acc7l + bl, acc7h + bh);
+    store8(z, r0 + 8u, c0, acc8l + bl, acc8h + bh);
+    store8(z, r0 + 9u, c0, acc9l + bl, acc9h + bh);
+    store8(z, r0 + 10u, c0, acc10l + bl, acc10h + bh);
+    store8(z, r0 + 11u, c0, acc11l + bl, acc11h + bh);
+    store8(z, r0 + 12u, c0, acc12l + bl, acc12h + bh);
+    store8(z, r0 + 13u, c0, acc13l + bl, acc13h + bh);
+    store8(z, r0 + 14u, c0, acc14l + bl, acc14h + bh);
+    store8(z, r0 + 15u, c0, acc15l + bl, acc15h + bh);
+    epilogue_tile(z, r0, 16u, c0);
 }
 
 @compute @workgroup_size(64)

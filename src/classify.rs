@@ -57,12 +57,18 @@ impl Classifier {
     pub fn set_precision(&mut self, precision: Precision) {
         if precision != self.precision {
             self.precision = precision;
-            self.exes.clear();
-            self.first = None;
-            self.exit_exes.clear();
-            self.exit_first.clear();
-            self.exit_readback.clear();
+            self.forget_executables();
         }
+    }
+
+    /// Drops the compiled executables, so the next request plans again (after the engine's
+    /// kernel choice changed: [`Engine::force_matmul`]).
+    pub fn forget_executables(&mut self) {
+        self.exes.clear();
+        self.first = None;
+        self.exit_exes.clear();
+        self.exit_first.clear();
+        self.exit_readback.clear();
     }
 
     /// The weights' precision on the GPU.

@@ -79,7 +79,7 @@ pub fn image(data: &[u8]) -> std::io::Result<()> {
     image_within(data, MAX_PIXELS)
 }
 
-/// [`image`] with another pixel limit (the readers' own, to time the largest images).
+/// [`image()`] with another pixel limit (the readers' own, to time the largest images).
 pub fn image_within(data: &[u8], max_pixels: u64) -> std::io::Result<()> {
     let Some((&pick, bytes)) = data.split_first() else { return Ok(()) };
     let side = [1usize, 7, 28, 32, 224][pick as usize % 5];

@@ -191,6 +191,26 @@ impl WebEngine {
         Ok(())
     }
 
+    /// Forces a matmul kernel family, `"register"` or `"tiled"`, for this engine's models, or
+    /// `"auto"`: the adapter's rule (the register kernel on a CPU adapter such as
+    /// SwiftShader, the tiled one on a GPU). Answers are the same with each; speed differs.
+    #[wasm_bindgen(js_name = setMatmul)]
+    pub fn set_matmul(&self, kernel: String) -> Result<(), JsError> {
+        use crate::MatmulKind;
+        let kind = match kernel.as_str() {
+            "auto" => None,
+            "register" => Some(MatmulKind::Register),
+            "tiled" => Some(MatmulKind::Tiled),
+            other => return Err(JsError::new(&format!("unknown matmul kernel {other:?}: auto, register or tiled"))),
+        };
+        let mut inner = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        inner.engine.force_matmul(kind).map_err(js)?;
+        if let Some(clf) = inner.clf.as_mut() {
+            clf.forget_executables();
+        }
+        Ok(())
+    }
+
     /// An early-exit model's (DVT) max-softmax thresholds, one per exit but the last
     /// (`Infinity`: never exit there); they apply from the next request.
     #[wasm_bindgen(js_name = setExitThresholds)]

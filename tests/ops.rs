@@ -150,10 +150,20 @@ fn product_ref(a: &[f32], w: &[f32], layout: Layout, [z, m, n, k]: [usize; 4], w
 #[test]
 fn products_in_every_layout_and_variant() {
     // The backward pass's layouts (A . W, A^T . W) on every kernel family, on
-    // shapes where the vec4 kernels apply and where the scalar kernel takes over.
+    // shapes where the vec4 kernels apply and where the scalar kernel takes over (m >= 64:
+    // the register kernel's 16-row blocks, 77 rows leaving a partial one).
     let mut kinds: Vec<Option<MatmulKind>> = engine().matmul_variants().into_iter().map(Some).collect();
     kinds.push(None);
-    let shapes = [(1, 4, 4, 4), (1, 7, 9, 12), (1, 64, 136, 68), (3, 20, 12, 17), (2, 33, 40, 8), (1, 10, 64, 130), (4, 16, 8, 197)];
+    let shapes = [
+        (1, 4, 4, 4),
+        (1, 7, 9, 12),
+        (1, 64, 136, 68),
+        (3, 20, 12, 17),
+        (2, 33, 40, 8),
+        (1, 10, 64, 130),
+        (4, 16, 8, 197),
+        (2, 77, 24, 20),
+    ];
     for kind in kinds {
         for layout in [Layout::ABt, Layout::AB, Layout::AtB] {
             for &(z, m, n, k) in &shapes {

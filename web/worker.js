@@ -28,6 +28,8 @@ let custom = null; // { config, weights } of a user model, to reload after a dev
 
 // The weights' precision on the GPU (setPrecision), re-applied to a re-created engine.
 let precision = "f32";
+// The matmul kernel family (setMatmul), likewise.
+let matmul = "auto";
 
 async function ensure() {
   if (!ready) ready = init().catch((err) => { ready = null; throw err; });
@@ -37,6 +39,7 @@ async function ensure() {
     if (custom) engine.loadModel(custom.config, custom.weights);
     else engine.loadDefault();
     if (precision !== "f32") engine.setPrecision(precision);
+    if (matmul !== "auto") engine.setMatmul(matmul);
   }
   return engine;
 }
@@ -87,6 +90,10 @@ async function handle(msg) {
     case "precision": // "f16": matmul weights stored as halves on the GPU; "f32": exact
       e.setPrecision(msg.precision);
       precision = msg.precision; // kept for an engine re-created after a lost device
+      return null;
+    case "matmul": // "register", "tiled" or "auto" (the adapter's rule)
+      e.setMatmul(msg.kernel);
+      matmul = msg.kernel; // kept for an engine re-created after a lost device
       return null;
     case "exitThresholds":
       e.setExitThresholds(new Float32Array(msg.thresholds));

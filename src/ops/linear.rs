@@ -362,7 +362,11 @@ impl Linear {
                 self.m.div_ceil(SUBGROUP_ROWS) * self.n.div_ceil(64),
             )?,
             MatmulKind::Register => {
-                let tiles = self.z * self.m.div_ceil(8) * self.n.div_ceil(8);
+                // A . W^T with 64 rows or more: 16-row blocks, twice the multiply-adds per
+                // weight load (ViT-Ti in Chromium's SwiftShader: 1043 -> 907 ms; lavapipe
+                // about even); fewer rows keep 8, which pads less.
+                let (entry, rows) = if self.layout == Layout::ABt && self.m >= 64 { ("main_r16", 16) } else { (entry, 8) };
+                let tiles = self.z * self.m.div_ceil(rows) * self.n.div_ceil(8);
                 return Ok(Dispatch::linear(KernelKey::new(name("matmul_reg", "matmul_reg_f16"), entry), tiles)?.with_uniforms(dims(k)));
             }
         };

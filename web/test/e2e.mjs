@@ -92,6 +92,17 @@ try {
   await page.evaluate(() => window.vitrineCall("precision", { precision: "f32" }));
   check("built-in model back at f32", (await classify(d.image)).logits, d.logits);
 
+  // setMatmul: the other kernel family (tiled: workgroup-memory tiles) gives the same logits;
+  // an unknown name is refused; "auto" restores the adapter's choice.
+  await page.evaluate(() => window.vitrineCall("matmul", { kernel: "tiled" }));
+  check("built-in model on the tiled matmul", (await classify(d.image)).logits, d.logits);
+  const badKernel = await page.evaluate(() => window.vitrineCall("matmul", { kernel: "fast" }).then(() => "", (e) => String(e.message ?? e)));
+  const badOk = badKernel.includes("unknown matmul kernel");
+  console.log(`${badOk ? "ok  " : "FAIL"} an unknown matmul kernel is refused (${JSON.stringify(badKernel)})`);
+  failed ||= !badOk;
+  await page.evaluate(() => window.vitrineCall("matmul", { kernel: "auto" }));
+  check("built-in model back on the adapter's matmul", (await classify(d.image)).logits, d.logits);
+
   // Attention maps: the toggle shows the engine's overlay (built-in ViT), pixel for pixel the
   // middle panel of the native `vitrine explain` picture of the same image (within 2 levels).
   const attention = async () => {

@@ -8,18 +8,23 @@ import { fileURLToPath } from "node:url";
 
 export const web = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
-const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".css": "text/css", ".png": "image/png", ".txt": "text/plain", ".json": "application/json" };
+const types = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".css": "text/css", ".png": "image/png", ".txt": "text/plain", ".json": "application/json" };
 
-// Serves web/ on a free local port; returns { server, base }.
-export async function serve() {
+// Serves web/ on a free local port; returns { server, base }. `mounts` maps URL prefixes
+// ("/model/") to more folders; `isolated` sends the COOP/COEP headers that give a page
+// SharedArrayBuffer (ONNX Runtime Web's wasm threads need it).
+export async function serve({ mounts = {}, isolated = false } = {}) {
   const server = http.createServer((req, res) => {
     const url = decodeURIComponent(new URL(req.url, "http://x").pathname);
-    const file = path.join(web, url === "/" ? "index.html" : url);
-    if (!file.startsWith(web) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+    const [prefix, root] = Object.entries(mounts).find(([p]) => url.startsWith(p)) ?? ["/", web];
+    const file = path.join(root, url === "/" ? "index.html" : url.slice(prefix.length));
+    if (!file.startsWith(root) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
       res.writeHead(404).end();
       return;
     }
-    res.writeHead(200, { "content-type": types[path.extname(file)] ?? "application/octet-stream" });
+    const headers = { "content-type": types[path.extname(file)] ?? "application/octet-stream" };
+    if (isolated) Object.assign(headers, { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" });
+    res.writeHead(200, headers);
     fs.createReadStream(file).pipe(res);
   });
   await new Promise((r) => server.listen(0, "127.0.0.1", r));
