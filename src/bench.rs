@@ -63,23 +63,7 @@ pub fn product(engine: &mut Engine, kind: MatmulKind, shape: MatmulShape, iters:
     Ok(times[times.len() / 2])
 }
 
-/// GPU time summed by op kind, from a per-op timed run (`scope/op` names):
-/// (kind, ms, dispatches), slowest first.
-pub fn by_op_kind(layers: &[crate::gpu::LayerTime]) -> Vec<(String, f64, usize)> {
-    let mut kinds: Vec<(String, f64, usize)> = Vec::new();
-    for l in layers {
-        let kind = l.scope.rsplit('/').next().unwrap_or("").to_string();
-        match kinds.iter_mut().find(|k| k.0 == kind) {
-            Some(k) => {
-                k.1 += l.ms;
-                k.2 += 1;
-            }
-            None => kinds.push((kind, l.ms, 1)),
-        }
-    }
-    kinds.sort_by(|a, b| b.1.total_cmp(&a.1));
-    kinds
-}
+pub use crate::gpu::by_op_kind;
 
 /// Training-step throughput (forward, loss, backward, AdamW, one submit each).
 #[derive(Debug, Clone)]

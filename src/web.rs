@@ -132,6 +132,15 @@ impl WebEngine {
         run(self.inner.clone(), img, top_k, t0).await
     }
 
+    /// Where the GPU time of one image (batch 1) goes: every op run in its own timed pass
+    /// (timestamp queries), summed by op kind, slowest first, as JSON
+    /// `[{kind, ms, dispatches}]`. Fails where the adapter has no timestamp queries.
+    #[wasm_bindgen(js_name = profileOps)]
+    pub async fn profile_ops(&self, bytes: Vec<u8>) -> Result<String, JsError> {
+        let img = decode(&bytes, "image", self.channels()?).map_err(js)?;
+        profile_ops(self.inner.clone(), img).await
+    }
+
     /// Classifies several encoded images as one batch (DVT: images that stop at different
     /// exits): a JSON array with one object per image, in order, each as `classify` returns.
     #[wasm_bindgen(js_name = classifyMany)]
@@ -493,6 +502,26 @@ fn model_info(m: &Model) -> String {
 async fn run(inner: Rc<RefCell<Inner>>, img: Image8, top_k: usize, t0: f64) -> Result<String, JsError> {
     let mut rows = run_batch(inner, vec![img], top_k, t0).await?;
     Ok(rows.pop().unwrap_or_default().to_string())
+}
+
+/// `WebEngine::profile_ops` (the engine is held across the GPU awaits, as in `run_batch`).
+#[allow(clippy::await_holding_refcell_ref)]
+async fn profile_ops(inner: Rc<RefCell<Inner>>, img: Image8) -> Result<String, JsError> {
+    let mut guard = inner.try_borrow_mut().map_err(|_| busy())?;
+    let Inner { engine, clf, .. } = &mut *guard;
+    let clf = clf.as_ref().ok_or_else(|| JsError::new("no model loaded"))?;
+    if !engine.ctx.adapter().timestamps {
+        return Err(JsError::new("this adapter has no timestamp queries, so no per-op profile"));
+    }
+    let cfg = &clf.model.config.data;
+    let input = normalize(&eval_image(&img, cfg).map_err(js)?, cfg);
+    let g = clf.graph(1).map_err(js)?;
+    let exe = engine.compile_with(&g, &clf.model.weights.data(), true).map_err(|e| js(engine.ctx.explain_error(e)))?;
+    exe.run(&engine.ctx, &[&input]).await.map_err(js)?;
+    let (_, ops) = exe.run_timed(&engine.ctx, &[&input]).await.map_err(js)?;
+    let kinds = crate::gpu::by_op_kind(&ops.unwrap_or_default());
+    let rows = kinds.into_iter().map(|(kind, ms, n)| serde_json::json!({ "kind": kind, "ms": ms, "dispatches": n }));
+    Ok(serde_json::Value::Array(rows.collect()).to_string())
 }
 
 /// Classifies decoded images as one batch: one JSON object per image, in order.

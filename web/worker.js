@@ -53,6 +53,8 @@ async function handle(msg) {
       return JSON.parse(await e.classify(msg.bytes, 5, msg.name ?? null));
     case "classifyRgba":
       return JSON.parse(await e.classifyRgba(msg.data, msg.width, msg.height, 5));
+    case "profileOps": // GPU time per op kind for one image, each op timed alone
+      return JSON.parse(await e.profileOps(msg.bytes));
     case "classifyMany":
       return JSON.parse(await e.classifyMany(msg.images, 5));
     case "attention": // PNG bytes of the image with an attention map over it

@@ -38,6 +38,24 @@ pub struct LayerTime {
     pub ms: f64,
 }
 
+/// GPU time summed by op kind, from a per-op timed run (`scope/op` names):
+/// (kind, ms, dispatches), slowest first.
+pub fn by_op_kind(layers: &[LayerTime]) -> Vec<(String, f64, usize)> {
+    let mut kinds: Vec<(String, f64, usize)> = Vec::new();
+    for l in layers {
+        let kind = l.scope.rsplit('/').next().unwrap_or("").to_string();
+        match kinds.iter_mut().find(|k| k.0 == kind) {
+            Some(k) => {
+                k.1 += l.ms;
+                k.2 += 1;
+            }
+            None => kinds.push((kind, l.ms, 1)),
+        }
+    }
+    kinds.sort_by(|a, b| b.1.total_cmp(&a.1));
+    kinds
+}
+
 /// Every step's uniform block in one buffer, each at an offset the device accepts.
 struct UniformBlocks {
     buffer: Option<Owned>,

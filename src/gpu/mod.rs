@@ -9,6 +9,6 @@ pub use kernels::{Const, KernelKey};
 pub mod exec;
 pub mod optim;
 pub mod program;
-pub use exec::{Executable, LayerTime};
+pub use exec::{by_op_kind, Executable, LayerTime};
 pub use kernels::PipelineCache;
 pub use program::{BatchBuckets, Feed, Program};

@@ -87,6 +87,11 @@ try {
     if (old) await old.round(Math.ceil(runs / 3));
   }
   rows.push(vitrineRow(`vitrine (${adapter.matmul} matmul, f32 weights)`, cur.acc));
+  // Where vitrine's GPU time goes: every op in its own timed pass, by kind (timestamp queries).
+  const profile = await cur.page.evaluate(async (image) => {
+    const bytes = new Uint8Array(await (await fetch(`/image/${image}`)).arrayBuffer());
+    return window.vitrineCall("profileOps", { bytes }).catch((e) => String(e.message ?? e));
+  }, image);
   if (old) rows.push(vitrineRow(`vitrine before: ${basePkg} (${adapter.matmul} matmul, f32 weights)`, old.acc));
   await cur.page.close();
   await old?.page.close();
@@ -127,6 +132,13 @@ try {
     rows.push({ engine: `ONNX Runtime Web 1.30 ${ep}${ep === "wasm" ? ` (${r.threads} threads, isolated ${r.isolated})` : ""}`,
       ...stats(r.times), max_logit_diff: maxDiff(r.logits), times: r.times.map((t) => +t.toFixed(1)) });
   }
+  if (Array.isArray(profile)) {
+    const total = profile.reduce((t, k) => t + k.ms, 0);
+    console.log(`vitrine, f32, GPU time per op kind (each op timed alone), total ${total.toFixed(1)} ms:`);
+    for (const k of profile) console.log(`  ${k.kind.padEnd(14)} ${k.ms.toFixed(1).padStart(8)} ms  ${(100 * k.ms / total).toFixed(1).padStart(5)} %  (${k.dispatches} dispatches)`);
+  } else {
+    console.log(`vitrine: no per-op profile (${profile})`);
+  }
   const vit = rows[0].median_ms;
   console.log(`${ref.arch}, batch 1, ${path.basename(ref.image)}; adapter: ${JSON.stringify(adapter.adapter)}`);
   console.log("| engine | median ms | best ms | runs | vitrine's median / this | max |logit - timm| |");
@@ -140,7 +152,7 @@ try {
       failed = true;
     }
   }
-  if (outFile) fs.writeFileSync(outFile, JSON.stringify({ arch: ref.arch, adapter: adapter.adapter, rows }, null, 1));
+  if (outFile) fs.writeFileSync(outFile, JSON.stringify({ arch: ref.arch, adapter: adapter.adapter, rows, profile }, null, 1));
 } finally {
   await browser.close();
   server.close();

@@ -103,6 +103,17 @@ try {
   await page.evaluate(() => window.vitrineCall("matmul", { kernel: "auto" }));
   check("built-in model back on the adapter's matmul", (await classify(d.image)).logits, d.logits);
 
+  // profileOps: GPU time per op kind (timestamp queries, which SwiftShader has): the
+  // built-in ViT's kinds, each with its dispatch count (4 blocks: 16 linears + patch embedding + head,
+  // 8 attention products, 9 LayerNorms).
+  const prof = await page.evaluate(async (bytes) => window.vitrineCall("profileOps", { bytes: new Uint8Array(bytes) }),
+    [...fs.readFileSync(d.image)]);
+  const kind = (k) => prof.find((p) => p.kind === k) ?? { ms: -1, dispatches: 0 };
+  const profOk = kind("linear").dispatches === 18 && kind("bmm").dispatches === 8 && kind("layernorm").dispatches === 9 &&
+    prof.every((p) => p.ms >= 0) && prof.reduce((t, p) => t + p.ms, 0) > 0;
+  console.log(`${profOk ? "ok  " : "FAIL"} per-op profile: ${prof.map((p) => `${p.kind} ${p.ms.toFixed(2)} ms x${p.dispatches}`).join(", ")}`);
+  failed ||= !profOk;
+
   // Attention maps: the toggle shows the engine's overlay (built-in ViT), pixel for pixel the
   // middle panel of the native `vitrine explain` picture of the same image (within 2 levels).
   const attention = async () => {
