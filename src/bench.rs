@@ -30,7 +30,7 @@ pub struct MatmulResult {
 pub fn matmul(engine: &mut Engine, kind: MatmulKind, m: usize, n: usize, k: usize, iters: usize) -> Result<MatmulResult> {
     let shape = MatmulShape { layout: Layout::ABt, z: 1, m, n, k, w_batched: false };
     let ms = product(engine, kind, shape, iters)?;
-    let variant = format!("{kind:?}").to_lowercase();
+    let variant = kind.name().to_string();
     Ok(MatmulResult { variant, m, n, k, ms, gflops: 2.0 * (m * n * k) as f64 / ms / 1e6 })
 }
 

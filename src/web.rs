@@ -28,7 +28,7 @@
 use crate::classify::Classifier;
 use crate::engine::Engine;
 use crate::models::{default_model, Model};
-use crate::preprocess::{decode, eval_image, normalize, to_channels, Image8};
+use crate::preprocess::{decode, eval_image, normalize, to_channels, transform, Image8};
 use crate::train::live::{hub_bytes, LiveTrainer};
 use crate::weights::Weights;
 use std::cell::RefCell;
@@ -86,7 +86,7 @@ impl WebEngine {
         let v = serde_json::json!({
             "adapter": ctx.adapter(),
             "max_storage_binding_bytes": ctx.max_storage_binding(),
-            "matmul": format!("{:?}", ctx.caps().matmul).to_lowercase(),
+            "matmul": ctx.caps().matmul.name(),
         });
         Ok(v.to_string())
     }
@@ -200,7 +200,7 @@ impl WebEngine {
         Ok(())
     }
 
-    /// Forces a matmul kernel family, `"register"` or `"tiled"`, for this engine's models, or
+    /// Forces a matmul kernel family, `"register"` or `"tiled"` (`"subgroup"` is refused: the web backend has no subgroups), for this engine's models, or
     /// `"auto"`: the adapter's rule (the register kernel on a CPU adapter such as
     /// SwiftShader, the tiled one on a GPU). Answers are the same with each; speed differs.
     #[wasm_bindgen(js_name = setMatmul)]
@@ -208,9 +208,10 @@ impl WebEngine {
         use crate::MatmulKind;
         let kind = match kernel.as_str() {
             "auto" => None,
-            "register" => Some(MatmulKind::Register),
-            "tiled" => Some(MatmulKind::Tiled),
-            other => return Err(JsError::new(&format!("unknown matmul kernel {other:?}: auto, register or tiled"))),
+            other => Some(
+                MatmulKind::parse(other)
+                    .ok_or_else(|| JsError::new(&format!("unknown matmul kernel {other:?}: auto, register, tiled or subgroup")))?,
+            ),
         };
         let mut inner = self.inner.try_borrow_mut().map_err(|_| busy())?;
         inner.engine.force_matmul(kind).map_err(js)?;
@@ -514,7 +515,7 @@ async fn profile_ops(inner: Rc<RefCell<Inner>>, img: Image8) -> Result<String, J
         return Err(JsError::new("this adapter has no timestamp queries, so no per-op profile"));
     }
     let cfg = &clf.model.config.data;
-    let input = normalize(&eval_image(&img, cfg).map_err(js)?, cfg);
+    let input = transform(&img, cfg).map_err(js)?;
     let g = clf.graph(1).map_err(js)?;
     let exe = engine.compile_with(&g, &clf.model.weights.data(), true).map_err(|e| js(engine.ctx.explain_error(e)))?;
     exe.run(&engine.ctx, &[&input]).await.map_err(js)?;
@@ -535,7 +536,7 @@ async fn run_batch(inner: Rc<RefCell<Inner>>, imgs: Vec<Image8>, top_k: usize, t
     let cfg = clf.model.config.data.clone();
     let mut input = Vec::new();
     for img in &imgs {
-        input.extend(normalize(&eval_image(img, &cfg).map_err(js)?, &cfg));
+        input.extend(transform(img, &cfg).map_err(js)?);
     }
     let n = imgs.len().max(1);
     let t1 = now_ms();

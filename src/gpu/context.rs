@@ -250,11 +250,10 @@ impl Context {
             MatmulKind::Register
         };
         #[cfg(not(target_arch = "wasm32"))]
-        let matmul = match std::env::var("VITRINE_MATMUL").as_deref() {
-            Ok("tiled") => MatmulKind::Tiled,
-            Ok("register") => MatmulKind::Register,
-            Ok("subgroup") if subgroup_ok => MatmulKind::Subgroup,
-            _ => auto,
+        let matmul = match std::env::var("VITRINE_MATMUL").ok().as_deref().and_then(MatmulKind::parse) {
+            Some(MatmulKind::Subgroup) if !subgroup_ok => auto,
+            Some(kind) => kind,
+            None => auto,
         };
         #[cfg(target_arch = "wasm32")]
         let matmul = auto;

@@ -123,6 +123,25 @@ pub enum MatmulKind {
     Subgroup,
 }
 
+impl MatmulKind {
+    /// Every family, by the name [`MatmulKind::parse`] reads.
+    pub const ALL: [MatmulKind; 3] = [MatmulKind::Tiled, MatmulKind::Register, MatmulKind::Subgroup];
+
+    /// The lowercase name used by `VITRINE_MATMUL`, `WebEngine.setMatmul` and tune files.
+    pub fn name(self) -> &'static str {
+        match self {
+            MatmulKind::Tiled => "tiled",
+            MatmulKind::Register => "register",
+            MatmulKind::Subgroup => "subgroup",
+        }
+    }
+
+    /// The family named `name` (`tiled`, `register` or `subgroup`), if any.
+    pub fn parse(name: &str) -> Option<MatmulKind> {
+        MatmulKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
 /// Device facts that decide kernel choice and shape limits.
 #[derive(Debug, Clone)]
 pub struct DeviceCaps {

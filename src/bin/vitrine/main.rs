@@ -269,8 +269,7 @@ fn bench_matmul(engine: &mut Engine, args: &BenchArgs) -> Result<()> {
     let shapes = [(1024, 1024, 1024), (b * 197, 2304, 768), (b * 197, 3072, 768), (b * 197, 768, 3072)];
     println!("{:<10} {:>6} {:>6} {:>6} {:>10} {:>9}", "variant", "M", "N", "K", "ms", "GFLOP/s");
     let only = args.kernel.as_deref();
-    let kinds: Vec<_> =
-        engine.matmul_variants().into_iter().filter(|k| only.is_none_or(|o| format!("{k:?}").eq_ignore_ascii_case(o))).collect();
+    let kinds: Vec<_> = engine.matmul_variants().into_iter().filter(|k| only.is_none_or(|o| k.name().eq_ignore_ascii_case(o))).collect();
     if kinds.is_empty() {
         return Err(Error::Input(format!("--kernel {:?}: this adapter has {:?}", only.unwrap_or(""), engine.matmul_variants())));
     }
