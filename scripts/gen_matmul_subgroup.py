@@ -5,7 +5,9 @@ A subgroup of 8 lanes computes a ROWS x 64 block of out. Each lane loads its
 share of the A rows and the vec4s of its own 8 columns of W; subgroupBroadcast
 (constant lanes, cheap) hands every lane every row. Three entry points, one per
 operand layout (A . W^T as nn.Linear, A . W and A^T . W for the backward pass,
-which then reads its operands where they lie instead of transposing them). Fully unrolled (arrays in loops run ~5x slower on lavapipe),
+which then reads its operands where they lie instead of transposing them), and
+main_w56: A . W^T in 56 x 32 blocks (4 columns per lane), which fit Swin's
+49-token windows (q . k^T 49 x 49 and p . v 49 x 32) with one row block. Fully unrolled (arrays in loops run ~5x slower on lavapipe),
 hence generated. Run from the repo root:  python3 scripts/gen_matmul_subgroup.py
 (`--check` exits non-zero when the committed shader differs; tests/shaders.rs runs it)
 """
@@ -28,13 +30,16 @@ HEADER = f"""// matmul_subgroup.wgsl: out = epilogue(A . W^T) (or A . W, A^T . W
 //             above, W as 2 vec4 per k along N; broadcast FMAs (input gradients).
 //   main_atb  a [Z, K, M]^T . w [K, N]   dims.k = K (M % 4 == 0, N % 4 == 0): per k each
 //             lane loads 4 consecutive rows of A as one vec4; outer products (weight gradients).
+//   main_w56  as main in 56 x 32 blocks: each lane loads 7 vec4 of A and its 4 columns'
+//             vec4 of W. A 49-token window (Swin) is one row block, and p . v's 32
+//             columns one column block, where main pads both to 64.
 // (w has a leading Z when dims.w_batched == 1.)
 //
 // Shapes, switches and bindings: matmul_io.wgsl; epilogue (store8, epilogue_tile): epilogue.wgsl.
-// Dispatch: ceil(M/{ROWS}) * ceil(N/64) workgroups of 8 invocations, linear over (x, y); grid z = Z.
+// Dispatch: ceil(M/{ROWS}) * ceil(N/64) workgroups of 8 invocations (main_w56: ceil(M/56) *
+// ceil(N/32)), linear over (x, y); grid z = Z.
 
 alias VEC = vec4<f32>;
-const ROWS: u32 = {ROWS}u;
 // Blocks run in groups of GROUP row blocks, column by column inside a group,
 // so a group's A rows stay in cache while W streams through once per group.
 const GROUP: u32 = 8u;
@@ -48,29 +53,34 @@ fn {name}(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let N = dims.n;
     let K4 = dims.k;
     let W_BATCHED = dims.w_batched;
-    let BLOCKS_N = (N + 63u) / 64u;
-    let BLOCKS_M = (M + ROWS - 1u) / ROWS;
+    let BLOCKS_N = (N + {cols_minus_1}u) / {cols}u;
+    let BLOCKS_M = (M + {rows_minus_1}u) / {rows}u;
     let blk = wid.x + wid.y * nwg.x;
     let z = wid.z;
     let group = blk / (GROUP * BLOCKS_N);
     let first = group * GROUP;
     let rows_in_group = min(GROUP, BLOCKS_M - min(first, BLOCKS_M));
     let within = blk % (GROUP * BLOCKS_N);
-    let r0 = (first + within % max(rows_in_group, 1u)) * ROWS;
-    let c0 = (within / max(rows_in_group, 1u)) * 64u + lane * 8u;
+    let r0 = (first + within % max(rows_in_group, 1u)) * {rows}u;
+    let c0 = (within / max(rows_in_group, 1u)) * {cols}u + lane * {per_lane}u;
     if (r0 >= M) {{
         return;
     }}
 """
 
 
-def accumulators(L):
-    for r in range(ROWS):
-        L.append(f"    var l{r} = vec4<f32>(0.0);\n    var h{r} = vec4<f32>(0.0);\n")
+def prologue(L, name, rows=ROWS, per_lane=8):
+    cols = 8 * per_lane
+    L.append(PROLOGUE.format(name=name, rows=rows, rows_minus_1=rows - 1, cols=cols, cols_minus_1=cols - 1, per_lane=per_lane))
 
 
-def a_rows(L):
-    for i in range(SHARE):
+def accumulators(L, rows=ROWS, halves=("l", "h")):
+    for r in range(rows):
+        L.append("    " + "    ".join(f"var {h}{r} = vec4<f32>(0.0);\n" for h in halves))
+
+
+def a_rows(L, share=SHARE):
+    for i in range(share):
         L.append(f"    let ra{i} = (z * M + min(r0 + lane + {8 * i}u, M - 1u)) * K4;\n")
 
 
@@ -83,7 +93,7 @@ def store(L):
 
 
 def abt(L):
-    L.append(PROLOGUE.format(name="main"))
+    prologue(L, "main")
     a_rows(L)
     for j in range(8):
         L.append(f"    let wb{j} = (z * W_BATCHED * N + min(c0 + {j}u, N - 1u)) * K4;\n")
@@ -101,8 +111,31 @@ def abt(L):
     store(L)
 
 
+def abt_window(L, name="main_w56", rows=56):
+    # A . W^T in rows x 32 blocks: 4 columns per lane, one accumulator vec4 per row.
+    prologue(L, name, rows, per_lane=4)
+    a_rows(L, rows // 8)
+    for j in range(4):
+        L.append(f"    let wb{j} = (z * W_BATCHED * N + min(c0 + {j}u, N - 1u)) * K4;\n")
+    accumulators(L, rows, ("l",))
+    L.append("    for (var k = 0u; k < K4; k = k + 1u) {\n")
+    for j in range(4):
+        L.append(f"        let w{j} = load_w(wb{j} + k);\n")
+    for i in range(rows // 8):
+        L.append(f"        let own{i} = a[ra{i} + k];\n")
+    for r in range(rows):
+        L.append(f"        let a{r} = subgroupBroadcast(own{r // 8}, {r % 8}u);\n")
+        L.append(f"        l{r} = l{r} + vec4<f32>(dot(a{r}, w0), dot(a{r}, w1), dot(a{r}, w2), dot(a{r}, w3));\n")
+    L.append("    }\n")
+    L.append("    let b = bias4(c0);\n")
+    for r in range(rows):
+        L.append(f"    store4(z, r0 + {r}u, c0, l{r} + b);\n")
+    L.append(f"    epilogue_block(z, r0, {rows}u, c0, 4u);\n")
+    L.append("}\n")
+
+
 def ab(L):
-    L.append(PROLOGUE.format(name="main_ab"))
+    prologue(L, "main_ab")
     a_rows(L)
     w_columns(L)
     L.append("    let wz = z * W_BATCHED * K4 * 4u * N4;\n")
@@ -119,7 +152,7 @@ def ab(L):
 
 
 def atb(L):
-    L.append(PROLOGUE.format(name="main_atb"))
+    prologue(L, "main_atb")
     L.append("    let K = K4;\n    let M4 = M / 4u;\n")
     # Lane l loads rows r0 + 4 l .. r0 + 4 l + 3 of each k (ROWS / 4 vec4 per
     # subgroup: ROWS == 32 covers them with one load per lane).
@@ -146,6 +179,7 @@ def main():
     abt(L)
     ab(L)
     atb(L)
+    abt_window(L)
     emit(__file__, "matmul_subgroup.wgsl", L)
 
 

@@ -66,15 +66,33 @@ fn store8(z: u32, r: u32, c0: u32, lo: vec4<f32>, hi: vec4<f32>) {
     if (c0 + 7u < n) { out[o + 7u] = hi.w; }
 }
 
+// Stores one row's 4 consecutive values (columns past N are skipped).
+fn store4(z: u32, r: u32, c0: u32, v: vec4<f32>) {
+    if (r >= dims.m) {
+        return;
+    }
+    let o = (z * dims.m + r) * dims.n + c0;
+    let n = dims.n;
+    if (c0 + 0u < n) { out[o + 0u] = v.x; }
+    if (c0 + 1u < n) { out[o + 1u] = v.y; }
+    if (c0 + 2u < n) { out[o + 2u] = v.z; }
+    if (c0 + 3u < n) { out[o + 3u] = v.w; }
+}
+
 // GELU, layer scale and residual, in place, on rows [r0, r0 + rows) x columns
 // [c0, c0 + 8) of out[z] that this invocation stored with store8 (bias added).
 // The bounds come from the uniform, so the loop stays rolled.
 fn epilogue_tile(z: u32, r0: u32, rows: u32, c0: u32) {
+    epilogue_block(z, r0, rows, c0, 8u);
+}
+
+// epilogue_tile over `cols` columns (store4's tiles: 4).
+fn epilogue_block(z: u32, r0: u32, rows: u32, c0: u32, cols: u32) {
     if (dims.act + dims.has_gamma + dims.has_res == 0u) {
         return;
     }
     let r1 = min(r0 + rows, dims.m);
-    let c1 = min(c0 + 8u, dims.n);
+    let c1 = min(c0 + cols, dims.n);
     for (var r = r0; r < r1; r = r + 1u) {
         for (var c = c0; c < c1; c = c + 1u) {
             let o = (z * dims.m + r) * dims.n + c;

@@ -115,7 +115,11 @@ fn attention_token_counts_and_head_dims() {
 fn batched_matmul() {
     let kinds = engine().matmul_variants();
     for kind in kinds {
-        for &(z, m, n, k) in &[(1, 3, 5, 8), (6, 17, 9, 64), (4, 33, 70, 20), (3, 5, 7, 15)] {
+        // (6, 49, 49, 32) and (6, 49, 32, 52): Swin's window products (the subgroup
+        // kernel's 56 x 32 blocks), (2, 57, 33, 8): two row and two column blocks of them.
+        for &(z, m, n, k) in
+            &[(1, 3, 5, 8), (6, 17, 9, 64), (4, 33, 70, 20), (3, 5, 7, 15), (6, 49, 49, 32), (6, 49, 32, 52), (2, 57, 33, 8)]
+        {
             let mut g = Graph::new();
             let a = g.input(&[z, m, k]);
             let b = g.input(&[z, n, k]);

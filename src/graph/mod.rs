@@ -172,9 +172,9 @@ impl DeviceCaps {
             return k;
         }
         let (m, n) = (shape.m, shape.n);
-        let padded = m.div_ceil(32) * 32 * n.div_ceil(64) * 64;
+        let (_, _, _, padded) = crate::ops::linear::subgroup_block(shape.layout, m, n);
         // Measured on lavapipe (vitrine tune): 17 x 17 products x512 run 5x faster
-        // on the register kernel; 49 x 49 windows (1.7x padding) stay faster on subgroups.
+        // on the register kernel; 49 x 49 windows stay on subgroups (56 x 32 blocks).
         if self.auto && self.matmul == MatmulKind::Subgroup && shape.z > 1 && padded > 3 * m * n {
             return MatmulKind::Register;
         }

@@ -13,8 +13,20 @@ use crate::graph::{DeviceCaps, Dispatch, Graph, MatmulKind, Op, TensorId};
 use crate::kernel::KernelKey;
 use crate::tune::MatmulShape;
 
-/// Rows per subgroup in shaders/matmul_subgroup.wgsl (its generator argument).
-const SUBGROUP_ROWS: usize = 32;
+/// The subgroup kernel's blocks (shaders/matmul_subgroup.wgsl): entry point, rows,
+/// columns. `main_w56` (A . W^T only) fits 49-token windows (Swin) in one row block.
+const SUBGROUP_BLOCKS: [(&str, usize, usize); 2] = [("main", 32, 64), ("main_w56", 56, 32)];
+
+/// The subgroup kernel's block for an `m x n` product in `layout`: the one that
+/// computes the fewest padded outputs (the first on a tie). Returns the entry
+/// point, its rows and columns, and the outputs it computes.
+pub fn subgroup_block(layout: Layout, m: usize, n: usize) -> (&'static str, usize, usize, usize) {
+    let area = |r: usize, c: usize| m.div_ceil(r) * r * n.div_ceil(c) * c;
+    let blocks = if layout == Layout::ABt { &SUBGROUP_BLOCKS[..] } else { &SUBGROUP_BLOCKS[..1] };
+    let (entry, r, c) = blocks.iter().copied().min_by_key(|&(_, r, c)| area(r, c)).unwrap_or(SUBGROUP_BLOCKS[0]);
+    let entry = if entry == "main" { layout.entry() } else { entry };
+    (entry, r, c, area(r, c))
+}
 
 /// Activation fused after the bias.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -357,10 +369,13 @@ impl Linear {
             MatmulKind::Tiled => {
                 Dispatch::grid(KernelKey::new(name("matmul", "matmul_f16"), entry), self.n.div_ceil(64), self.m.div_ceil(64))?
             }
-            MatmulKind::Subgroup => Dispatch::groups(
-                KernelKey::new(name("matmul_subgroup", "matmul_subgroup_f16"), entry),
-                self.m.div_ceil(SUBGROUP_ROWS) * self.n.div_ceil(64),
-            )?,
+            MatmulKind::Subgroup => {
+                let (entry, rows, cols, _) = subgroup_block(self.layout, self.m, self.n);
+                Dispatch::groups(
+                    KernelKey::new(name("matmul_subgroup", "matmul_subgroup_f16"), entry),
+                    self.m.div_ceil(rows) * self.n.div_ceil(cols),
+                )?
+            }
             MatmulKind::Register => {
                 // A . W^T with 64 rows or more: 16-row blocks, twice the multiply-adds per
                 // weight load (ViT-Ti in Chromium's SwiftShader: 1043 -> 907 ms; lavapipe
