@@ -49,23 +49,6 @@ fn bias4(c0: u32) -> vec4<f32> {
     return b * f32(dims.has_bias);
 }
 
-// Stores one row's 8 consecutive values (columns past N are skipped).
-fn store8(z: u32, r: u32, c0: u32, lo: vec4<f32>, hi: vec4<f32>) {
-    if (r >= dims.m) {
-        return;
-    }
-    let o = (z * dims.m + r) * dims.n + c0;
-    let n = dims.n;
-    if (c0 + 0u < n) { out[o + 0u] = lo.x; }
-    if (c0 + 1u < n) { out[o + 1u] = lo.y; }
-    if (c0 + 2u < n) { out[o + 2u] = lo.z; }
-    if (c0 + 3u < n) { out[o + 3u] = lo.w; }
-    if (c0 + 4u < n) { out[o + 4u] = hi.x; }
-    if (c0 + 5u < n) { out[o + 5u] = hi.y; }
-    if (c0 + 6u < n) { out[o + 6u] = hi.z; }
-    if (c0 + 7u < n) { out[o + 7u] = hi.w; }
-}
-
 // Stores one row's 4 consecutive values (columns past N are skipped).
 fn store4(z: u32, r: u32, c0: u32, v: vec4<f32>) {
     if (r >= dims.m) {
@@ -77,6 +60,12 @@ fn store4(z: u32, r: u32, c0: u32, v: vec4<f32>) {
     if (c0 + 1u < n) { out[o + 1u] = v.y; }
     if (c0 + 2u < n) { out[o + 2u] = v.z; }
     if (c0 + 3u < n) { out[o + 3u] = v.w; }
+}
+
+// Stores one row's 8 consecutive values (columns past N are skipped).
+fn store8(z: u32, r: u32, c0: u32, lo: vec4<f32>, hi: vec4<f32>) {
+    store4(z, r, c0, lo);
+    store4(z, r, c0 + 4u, hi);
 }
 
 // GELU, layer scale and residual, in place, on rows [r0, r0 + rows) x columns
