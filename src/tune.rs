@@ -1,6 +1,6 @@
 //! Kernel choice by measurement (`vitrine tune`): every matmul shape of a
 //! model's graphs is timed with each kernel variant the adapter has, and the
-//! fastest is stored per adapter and driver next to the pipeline cache
+//! fastest is stored per adapter, driver and matmul kernel source next to the pipeline cache
 //! (`tune_<hash>.json`). Engines load the file at start; a stored shape runs
 //! its measured variant, any other shape the per-adapter rule
 //! ([`crate::gpu::Context::caps`]). A forced variant (`VITRINE_MATMUL`,
@@ -77,9 +77,15 @@ impl TuneFile {
     }
 }
 
-/// The tune file of an adapter and driver in `dir`.
+/// The tune file of an adapter, driver and set of matmul kernels in `dir`: a
+/// change to any matmul shader (a new block shape) starts from the rule again
+/// instead of keeping choices measured against the old kernels.
 pub fn path(dir: &Path, a: &AdapterSummary) -> PathBuf {
-    let key = format!("{}|{}|{}|{}", a.name, a.backend, a.driver, a.driver_info);
+    let mut key = format!("{}|{}|{}|{}", a.name, a.backend, a.driver, a.driver_info);
+    for (name, parts) in crate::kernel::SHADERS.iter().filter(|(name, _)| name.starts_with("matmul")) {
+        key.push_str(name);
+        parts.iter().for_each(|p| key.push_str(p));
+    }
     dir.join(format!("tune_{:016x}.json", crate::gpu::kernels::fnv1a(key.as_bytes())))
 }
 

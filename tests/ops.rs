@@ -116,10 +116,19 @@ fn batched_matmul() {
     let kinds = engine().matmul_variants();
     for kind in kinds {
         // (6, 49, 49, 32) and (6, 49, 32, 52): Swin's window products (the subgroup
-        // kernel's 56 x 32 blocks), (2, 57, 33, 8): two row and two column blocks of them.
-        for &(z, m, n, k) in
-            &[(1, 3, 5, 8), (6, 17, 9, 64), (4, 33, 70, 20), (3, 5, 7, 15), (6, 49, 49, 32), (6, 49, 32, 52), (2, 57, 33, 8)]
-        {
+        // kernel's 56 x 32 blocks); (2, 105, 40, 8): two row and two column blocks of
+        // them; (1, 500, 32, 8): nine row blocks (more than one group of 8).
+        let shapes = [
+            (1, 3, 5, 8),
+            (6, 17, 9, 64),
+            (4, 33, 70, 20),
+            (3, 5, 7, 15),
+            (6, 49, 49, 32),
+            (6, 49, 32, 52),
+            (2, 105, 40, 8),
+            (1, 500, 32, 8),
+        ];
+        for &(z, m, n, k) in &shapes {
             let mut g = Graph::new();
             let a = g.input(&[z, m, k]);
             let b = g.input(&[z, n, k]);

@@ -250,15 +250,28 @@ impl Context {
             MatmulKind::Register
         };
         #[cfg(not(target_arch = "wasm32"))]
-        let matmul = match std::env::var("VITRINE_MATMUL").ok().as_deref().and_then(MatmulKind::parse) {
-            Some(MatmulKind::Subgroup) if !subgroup_ok => auto,
-            Some(kind) => kind,
-            None => auto,
+        let forced = match std::env::var("VITRINE_MATMUL").ok().filter(|v| !v.is_empty()) {
+            None => None,
+            Some(v) => match MatmulKind::parse(&v) {
+                Some(MatmulKind::Subgroup) if !subgroup_ok => {
+                    log::warn!("VITRINE_MATMUL=subgroup: this adapter has no 8-lane subgroups; using the rule");
+                    None
+                }
+                Some(kind) => Some(kind),
+                None => {
+                    log::warn!("VITRINE_MATMUL={v:?} is not tiled, register or subgroup; using the rule");
+                    None
+                }
+            },
         };
         #[cfg(target_arch = "wasm32")]
-        let matmul = auto;
-        let env_forced = !cfg!(target_arch = "wasm32") && std::env::var_os("VITRINE_MATMUL").is_some_and(|v| !v.is_empty());
-        crate::graph::DeviceCaps { matmul, max_binding_bytes: self.max_storage_binding(), tuned: None, auto: !env_forced }
+        let forced: Option<MatmulKind> = None;
+        crate::graph::DeviceCaps {
+            matmul: forced.unwrap_or(auto),
+            max_binding_bytes: self.max_storage_binding(),
+            tuned: None,
+            auto: forced.is_none(),
+        }
     }
 }
 

@@ -154,7 +154,7 @@ pub struct DeviceCaps {
     pub tuned: Option<std::sync::Arc<crate::tune::Choices>>,
     /// `matmul` is the per-adapter rule's choice rather than a forced one: the
     /// rule then also sends many small products (attention over few tokens),
-    /// which the subgroup kernel's 32 x 64 blocks would mostly pad, to the
+    /// which the subgroup kernel's blocks would mostly pad, to the
     /// register kernel (it packs products into full workgroups).
     pub auto: bool,
 }
