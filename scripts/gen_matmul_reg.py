@@ -91,7 +91,7 @@ def abt(L, name="main", rows=8):
     for j in range(8):
         L.append(f"        let w{j} = load_w(wb{j} + k);\n")
     for i in range(rows):
-        L.append(f"        let a{i} = a[ra{i} + k];\n")
+        L.append(f"        let a{i} = load_a(ra{i} + k);\n")
         L.append(f"        acc{i}l = acc{i}l + vec4<f32>(dot(a{i}, w0), dot(a{i}, w1), dot(a{i}, w2), dot(a{i}, w3));\n")
         L.append(f"        acc{i}h = acc{i}h + vec4<f32>(dot(a{i}, w4), dot(a{i}, w5), dot(a{i}, w6), dot(a{i}, w7));\n")
     L.append("    }\n")
@@ -108,7 +108,7 @@ def ab(L):
     L.append("    for (var k = 0u; k < K4; k = k + 1u) {\n")
     ab_w_rows(L)
     for i in range(8):
-        L.append(f"        let a{i} = a[ra{i} + k];\n")
+        L.append(f"        let a{i} = load_a(ra{i} + k);\n")
         ab_fma(L, f"a{i}", f"acc{i}l", f"acc{i}h")
     L.append("    }\n")
     store(L)
@@ -123,7 +123,7 @@ def atb(L):
     L.append("    let wz = z * W_BATCHED * K * N4;\n")
     accumulators(L)
     L.append("    for (var k = 0u; k < K; k = k + 1u) {\n")
-    L.append("        let al = a[az + k * M4 + ac0];\n        let ah = a[az + k * M4 + ac1];\n")
+    L.append("        let al = load_a(az + k * M4 + ac0);\n        let ah = load_a(az + k * M4 + ac1);\n")
     L.append("        let wl = load_w(wz + k * N4 + wc0);\n        let wh = load_w(wz + k * N4 + wc1);\n")
     for i in range(8):
         s = f"a{'l' if i < 4 else 'h'}.{'xyzw'[i % 4]}"

@@ -103,7 +103,7 @@ def abt(L):
     for j in range(8):
         L.append(f"        let w{j} = load_w(wb{j} + k);\n")
     for i in range(SHARE):
-        L.append(f"        let own{i} = a[ra{i} + k];\n")
+        L.append(f"        let own{i} = load_a(ra{i} + k);\n")
     for r in range(ROWS):
         L.append(f"        let a{r} = subgroupBroadcast(own{r // 8}, {r % 8}u);\n")
         L.append(f"        l{r} = l{r} + vec4<f32>(dot(a{r}, w0), dot(a{r}, w1), dot(a{r}, w2), dot(a{r}, w3));\n")
@@ -123,7 +123,7 @@ def abt_window(L, name="main_w56", rows=56):
     for j in range(4):
         L.append(f"        let w{j} = load_w(wb{j} + k);\n")
     for i in range(rows // 8):
-        L.append(f"        let own{i} = a[ra{i} + k];\n")
+        L.append(f"        let own{i} = load_a(ra{i} + k);\n")
     for r in range(rows):
         L.append(f"        let a{r} = subgroupBroadcast(own{r // 8}, {r % 8}u);\n")
         L.append(f"        l{r} = l{r} + vec4<f32>(dot(a{r}, w0), dot(a{r}, w1), dot(a{r}, w2), dot(a{r}, w3));\n")
@@ -144,7 +144,7 @@ def ab(L):
     L.append("    for (var k = 0u; k < K4; k = k + 1u) {\n")
     ab_w_rows(L)
     for i in range(SHARE):
-        L.append(f"        let own{i} = a[ra{i} + k];\n")
+        L.append(f"        let own{i} = load_a(ra{i} + k);\n")
     for r in range(ROWS):
         L.append(f"        let a{r} = subgroupBroadcast(own{r // 8}, {r % 8}u);\n")
         ab_fma(L, f"a{r}", f"l{r}", f"h{r}")
@@ -162,7 +162,7 @@ def atb(L):
     L.append("    let wz = z * W_BATCHED * K * N4;\n")
     accumulators(L)
     L.append("    for (var k = 0u; k < K; k = k + 1u) {\n")
-    L.append("        let own = a[az + k * M4 + ac];\n")
+    L.append("        let own = load_a(az + k * M4 + ac);\n")
     L.append("        let wl = load_w(wz + k * N4 + wc0);\n        let wh = load_w(wz + k * N4 + wc1);\n")
     for q in range(ROWS // 4):
         L.append(f"        let b{q} = subgroupBroadcast(own, {q}u);\n")

@@ -1,6 +1,7 @@
 // epilogue.wgsl: the fused matmul epilogue, shared by every matmul variant.
 // y = residual + gamma * act(acc + bias), each stage switched by a uniform
-// (dims in matmul_io.wgsl); bindings bias [N], gamma [N], res [Z, M, N], out [Z, M, N].
+// (dims in matmul_io.wgsl); bindings bias [N], gamma [N], res [Z, M, N], out [Z, M, N]
+// (written with out_set, re-read with out_get: matmul_out.wgsl or matmul_out_f16.wgsl).
 
 // The epilogue of one product `acc` (without bias) at out index o, column c.
 fn epilogue_value(o: u32, c: u32, acc: f32) -> f32 {
@@ -31,7 +32,7 @@ fn epilogue_store(z: u32, r: u32, c: u32, acc: f32) {
         return;
     }
     let o = (z * dims.m + r) * dims.n + c;
-    out[o] = epilogue_value(o, c, acc);
+    out_set(o, epilogue_value(o, c, acc));
 }
 
 // The unrolled kernels (register, subgroup) add the bias of their 8 columns
@@ -56,10 +57,10 @@ fn store4(z: u32, r: u32, c0: u32, v: vec4<f32>) {
     }
     let o = (z * dims.m + r) * dims.n + c0;
     let n = dims.n;
-    if (c0 + 0u < n) { out[o + 0u] = v.x; }
-    if (c0 + 1u < n) { out[o + 1u] = v.y; }
-    if (c0 + 2u < n) { out[o + 2u] = v.z; }
-    if (c0 + 3u < n) { out[o + 3u] = v.w; }
+    if (c0 + 0u < n) { out_set(o + 0u, v.x); }
+    if (c0 + 1u < n) { out_set(o + 1u, v.y); }
+    if (c0 + 2u < n) { out_set(o + 2u, v.z); }
+    if (c0 + 3u < n) { out_set(o + 3u, v.w); }
 }
 
 // Stores one row's 8 consecutive values (columns past N are skipped).
@@ -85,7 +86,7 @@ fn epilogue_block(z: u32, r0: u32, rows: u32, c0: u32, cols: u32) {
     for (var r = r0; r < r1; r = r + 1u) {
         for (var c = c0; c < c1; c = c + 1u) {
             let o = (z * dims.m + r) * dims.n + c;
-            out[o] = epilogue_after_bias(o, c, out[o]);
+            out_set(o, epilogue_after_bias(o, c, out_get(o)));
         }
     }
 }

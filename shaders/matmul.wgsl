@@ -79,14 +79,14 @@ fn tiled(wid: vec3<u32>, li: u32, a_t: bool, w_t: bool) {
             let k = s * 16u + kr;
             var v = vec4<f32>(0.0);
             if (k < K) {
-                v = a[(z * K + k) * M4 + min(row0 / 4u + mv, M4 - 1u)];
+                v = load_a((z * K + k) * M4 + min(row0 / 4u + mv, M4 - 1u));
             }
             put_mn(false, kr, mv * 4u, v);
         } else {
             let kv = s * 4u + lk;
             var v = vec4<f32>(0.0);
             if (kv < K4) {
-                v = a[(z * M + min(row0 + lr, M - 1u)) * K4 + kv];
+                v = load_a((z * M + min(row0 + lr, M - 1u)) * K4 + kv);
             }
             put_k(false, lk * 4u, lr, v);
         }

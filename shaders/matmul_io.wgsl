@@ -1,6 +1,7 @@
 // matmul_io.wgsl: the shape uniform and bindings shared by every matmul
 // kernel (matmul, matmul_reg, matmul_subgroup, matmul_scalar), which the
-// registry composes as gelu + matmul_io + matmul_w (or matmul_w_f16) + kernel + epilogue.
+// registry composes as gelu + matmul_io + matmul_a + matmul_w + matmul_out (each
+// f32 or f16: matmul_*_f16.wgsl) + kernel + epilogue.
 //
 // out[Z, M, N] = res + gamma * act(a[z] . w[z or 0]^T + bias)
 // Bindings (f32, row-major):
@@ -31,10 +32,10 @@ struct MatmulDims {
     z: u32,
 }
 
-@group(0) @binding(0) var<storage, read> a: array<VEC>;
+// binding 0, a: matmul_a.wgsl (f32) or matmul_a_f16.wgsl (packed halves).
 // binding 1, w: matmul_w.wgsl (f32) or matmul_w_f16.wgsl (packed halves).
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read> gamma: array<f32>;
 @group(0) @binding(4) var<storage, read> res: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+// binding 5, out: matmul_out.wgsl (f32) or matmul_out_f16.wgsl (f16 elements).
 @group(0) @binding(6) var<uniform> dims: MatmulDims;

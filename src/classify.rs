@@ -52,8 +52,10 @@ impl Classifier {
     }
 
     /// Stores the matmul weights in f16 on the GPU (`Precision::F16`: half
-    /// their memory, logits within about 1e-2 relative of f32) or f32 (the
-    /// default, exact). Executables compiled before are dropped.
+    /// their memory, logits within about 1e-2 relative of f32; on an adapter with
+    /// SHADER_F16 also the activations that only matmuls read, see
+    /// [`Graph::store_activations_f16`]) or f32 (the default, exact). Executables
+    /// compiled before are dropped.
     pub fn set_precision(&mut self, precision: Precision) {
         if precision != self.precision {
             self.precision = precision;
@@ -84,6 +86,16 @@ impl Classifier {
     /// Exit `e`'s graph of an early-exit cascade at this classifier's precision.
     fn exit_graph(&self, e: usize, batch: usize) -> Result<Graph> {
         Ok(self.with_precision(self.model.config.arch.build_exit(e, batch)?))
+    }
+
+    /// [`Classifier::graph`] as `engine` runs it: at `Precision::F16` on an adapter with
+    /// SHADER_F16, the activations between matmuls in f16 too.
+    fn graph_on(&self, engine: &Engine, g: Graph) -> Graph {
+        let mut g = g;
+        if self.precision == Precision::F16 && engine.ctx.summary.shader_f16 {
+            g.store_activations_f16();
+        }
+        g
     }
 
     fn with_precision(&self, mut g: Graph) -> Graph {
@@ -131,7 +143,7 @@ impl Classifier {
             return Err(Error::Input("batch size must be at least 1".into()));
         }
         if !self.exit_exes.contains_key(&(e, batch)) {
-            let g = self.exit_graph(e, batch)?;
+            let g = self.graph_on(engine, self.exit_graph(e, batch)?);
             let shared = self.exit_first.get(&e).and_then(|(src_g, b)| Some((src_g, self.exit_exes.get(&(e, *b))?)));
             let exe = match shared {
                 Some((src_g, src)) => engine.compile_sharing(&g, src_g, src)?,
@@ -254,7 +266,7 @@ impl Classifier {
             return Err(Error::Input("batch size must be at least 1".into()));
         }
         if !self.exes.contains_key(&batch) {
-            let g = self.graph(batch)?;
+            let g = self.graph_on(engine, self.graph(batch)?);
             let shared = self.first.as_ref().and_then(|(src_g, b)| Some((src_g, self.exes.get(b)?)));
             let exe = match shared {
                 Some((src_g, src)) => engine.compile_sharing(&g, src_g, src)?,

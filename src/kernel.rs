@@ -16,6 +16,11 @@ const EPILOGUE: &str = include_str!("../shaders/epilogue.wgsl");
 const MATMUL_IO: &str = include_str!("../shaders/matmul_io.wgsl");
 const MATMUL_W: &str = include_str!("../shaders/matmul_w.wgsl");
 const MATMUL_W_F16: &str = include_str!("../shaders/matmul_w_f16.wgsl");
+const MATMUL_A: &str = include_str!("../shaders/matmul_a.wgsl");
+const MATMUL_A_F16: &str = include_str!("../shaders/matmul_a_f16.wgsl");
+const MATMUL_OUT: &str = include_str!("../shaders/matmul_out.wgsl");
+const MATMUL_OUT_F16: &str = include_str!("../shaders/matmul_out_f16.wgsl");
+const ENABLE_F16: &str = include_str!("../shaders/enable_f16.wgsl");
 const MATMUL: &str = include_str!("../shaders/matmul.wgsl");
 const MATMUL_REG: &str = include_str!("../shaders/matmul_reg.wgsl");
 const MATMUL_SUBGROUP: &str = include_str!("../shaders/matmul_subgroup.wgsl");
@@ -25,15 +30,30 @@ const MATMUL_SCALAR: &str = include_str!("../shaders/matmul_scalar.wgsl");
 /// parts such as `gelu.wgsl` are concatenated with the kernel; WGSL allows
 /// module-scope declarations in any order).
 pub const SHADERS: &[(&str, &[&str])] = &[
-    ("matmul", &[GELU, MATMUL_IO, MATMUL_W, MATMUL, EPILOGUE]),
-    ("matmul_reg", &[GELU, MATMUL_IO, MATMUL_W, MATMUL_REG, EPILOGUE]),
-    ("matmul_subgroup", &[GELU, MATMUL_IO, MATMUL_W, MATMUL_SUBGROUP, EPILOGUE]),
-    ("matmul_scalar", &[GELU, MATMUL_IO, MATMUL_W, MATMUL_SCALAR, EPILOGUE]),
-    // The same kernels reading f16 weights (`--precision f16`).
-    ("matmul_f16", &[GELU, MATMUL_IO, MATMUL_W_F16, MATMUL, EPILOGUE]),
-    ("matmul_reg_f16", &[GELU, MATMUL_IO, MATMUL_W_F16, MATMUL_REG, EPILOGUE]),
-    ("matmul_subgroup_f16", &[GELU, MATMUL_IO, MATMUL_W_F16, MATMUL_SUBGROUP, EPILOGUE]),
-    ("matmul_scalar_f16", &[GELU, MATMUL_IO, MATMUL_W_F16, MATMUL_SCALAR, EPILOGUE]),
+    // The matmul kernels: [ENABLE_F16,] GELU, MATMUL_IO, the a, w and out bindings, the
+    // kernel, EPILOGUE. Plain names are f32 throughout; `_f16`: f16 weights (`--precision
+    // f16`); `_ah` / `_oh`: the left operand / the output an f16 activation
+    // (`Graph::store_activations_f16`; `_oh` needs SHADER_F16).
+    ("matmul", &[GELU, MATMUL_IO, MATMUL_A, MATMUL_W, MATMUL_OUT, MATMUL, EPILOGUE]),
+    ("matmul_reg", &[GELU, MATMUL_IO, MATMUL_A, MATMUL_W, MATMUL_OUT, MATMUL_REG, EPILOGUE]),
+    ("matmul_subgroup", &[GELU, MATMUL_IO, MATMUL_A, MATMUL_W, MATMUL_OUT, MATMUL_SUBGROUP, EPILOGUE]),
+    ("matmul_scalar", &[GELU, MATMUL_IO, MATMUL_A, MATMUL_W, MATMUL_OUT, MATMUL_SCALAR, EPILOGUE]),
+    ("matmul_f16", &[GELU, MATMUL_IO, MATMUL_A, MATMUL_W_F16, MATMUL_OUT, MATMUL, EPILOGUE]),
+    ("matmul_reg_f16", &[GELU, MATMUL_IO, MATMUL_A, MATMUL_W_F16, MATMUL_OUT, MATMUL_REG, EPILOGUE]),
+    ("matmul_subgroup_f16", &[GELU, MATMUL_IO, MATMUL_A, MATMUL_W_F16, MATMUL_OUT, MATMUL_SUBGROUP, EPILOGUE]),
+    ("matmul_scalar_f16", &[GELU, MATMUL_IO, MATMUL_A, MATMUL_W_F16, MATMUL_OUT, MATMUL_SCALAR, EPILOGUE]),
+    ("matmul_f16_ah", &[GELU, MATMUL_IO, MATMUL_A_F16, MATMUL_W_F16, MATMUL_OUT, MATMUL, EPILOGUE]),
+    ("matmul_reg_f16_ah", &[GELU, MATMUL_IO, MATMUL_A_F16, MATMUL_W_F16, MATMUL_OUT, MATMUL_REG, EPILOGUE]),
+    ("matmul_subgroup_f16_ah", &[GELU, MATMUL_IO, MATMUL_A_F16, MATMUL_W_F16, MATMUL_OUT, MATMUL_SUBGROUP, EPILOGUE]),
+    ("matmul_scalar_f16_ah", &[GELU, MATMUL_IO, MATMUL_A_F16, MATMUL_W_F16, MATMUL_OUT, MATMUL_SCALAR, EPILOGUE]),
+    ("matmul_f16_oh", &[ENABLE_F16, GELU, MATMUL_IO, MATMUL_A, MATMUL_W_F16, MATMUL_OUT_F16, MATMUL, EPILOGUE]),
+    ("matmul_reg_f16_oh", &[ENABLE_F16, GELU, MATMUL_IO, MATMUL_A, MATMUL_W_F16, MATMUL_OUT_F16, MATMUL_REG, EPILOGUE]),
+    ("matmul_subgroup_f16_oh", &[ENABLE_F16, GELU, MATMUL_IO, MATMUL_A, MATMUL_W_F16, MATMUL_OUT_F16, MATMUL_SUBGROUP, EPILOGUE]),
+    ("matmul_scalar_f16_oh", &[ENABLE_F16, GELU, MATMUL_IO, MATMUL_A, MATMUL_W_F16, MATMUL_OUT_F16, MATMUL_SCALAR, EPILOGUE]),
+    ("matmul_f16_ah_oh", &[ENABLE_F16, GELU, MATMUL_IO, MATMUL_A_F16, MATMUL_W_F16, MATMUL_OUT_F16, MATMUL, EPILOGUE]),
+    ("matmul_reg_f16_ah_oh", &[ENABLE_F16, GELU, MATMUL_IO, MATMUL_A_F16, MATMUL_W_F16, MATMUL_OUT_F16, MATMUL_REG, EPILOGUE]),
+    ("matmul_subgroup_f16_ah_oh", &[ENABLE_F16, GELU, MATMUL_IO, MATMUL_A_F16, MATMUL_W_F16, MATMUL_OUT_F16, MATMUL_SUBGROUP, EPILOGUE]),
+    ("matmul_scalar_f16_ah_oh", &[ENABLE_F16, GELU, MATMUL_IO, MATMUL_A_F16, MATMUL_W_F16, MATMUL_OUT_F16, MATMUL_SCALAR, EPILOGUE]),
     ("layernorm", &[include_str!("../shaders/layernorm.wgsl")]),
     ("attention", &[include_str!("../shaders/attention.wgsl")]),
     ("heads", &[include_str!("../shaders/heads.wgsl")]),

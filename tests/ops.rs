@@ -65,6 +65,56 @@ fn linear_all_variants_awkward_shapes() {
     }
 }
 
+/// `--precision f16` on an adapter with SHADER_F16: an MLP (fc1 + GELU, fc2 with a
+/// residual) whose hidden activation is stored as f16 by fc1 and read as f16 by
+/// fc2, on every kernel family and the scalar kernel (K = 13). Tolerance: 1e-2 *
+/// max |ref| against the f32 CPU reference (f16 has 11 significant bits); the
+/// f16 GPU result must also differ from the f32 GPU one, or the halves did not apply.
+#[test]
+fn f16_activations_between_matmuls_every_variant() {
+    let (kinds, has_f16) = {
+        let e = engine();
+        (e.matmul_variants(), e.ctx.adapter().shader_f16)
+    };
+    if !has_f16 {
+        assert!(std::env::var("CI").is_err(), "lavapipe in CI must offer SHADER_F16");
+        eprintln!("this adapter has no SHADER_F16: f16 activations are not used on it");
+        return;
+    }
+    for kind in kinds {
+        for &(m, k, hidden, n) in &[(7, 12, 20, 9), (65, 68, 132, 36), (197, 64, 256, 64), (5, 12, 13, 12)] {
+            let mut g = Graph::new();
+            let x = g.input(&[m, k]);
+            let (w1, b1) = (g.param("w1", &[hidden, k]), g.param("b1", &[hidden]));
+            let (w2, b2) = (g.param("w2", &[n, hidden]), g.param("b2", &[n]));
+            let r = g.input(&[m, n]);
+            let h = g.linear_fused(x, w1, Some(b1), Act::Gelu, None, None).unwrap();
+            let y = g.linear_fused(h, w2, Some(b2), Act::None, None, Some(r)).unwrap();
+            g.output(y);
+            let mut w = Weights::new();
+            w.insert("w1".into(), rand_vec(hidden * k, 1, 0.5));
+            w.insert("b1".into(), rand_vec(hidden, 2, 0.5));
+            w.insert("w2".into(), rand_vec(n * hidden, 3, 0.5));
+            w.insert("b2".into(), rand_vec(n, 4, 0.5));
+            let inputs = [rand_vec(m * k, 5, 1.0), rand_vec(m * n, 6, 1.0)];
+            let refs: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
+            let want = g.eval_cpu(&inputs, &w).unwrap().remove(0);
+            let what = format!("mlp m={m} k={k} hidden={hidden} n={n} {kind:?}");
+            let mut e = engine();
+            e.force_matmul(Some(kind)).unwrap();
+            assert_eq!(g.store_weights_f16(), 2, "{what}: f16 weights");
+            let f16_w = e.run_once(&g, &w, &refs).unwrap().remove(0);
+            assert_eq!(g.store_activations_f16(), 1, "{what}: the hidden activation alone");
+            assert_eq!(g.dtype(h), vitrine::graph::DType::F16, "{what}");
+            let got = e.run_once(&g, &w, &refs).unwrap().remove(0);
+            e.force_matmul(None).unwrap();
+            let (d, mx) = max_diff(&got, &want);
+            assert!(d <= 1e-2 * mx.max(1.0), "{what}: f16 activations off the f32 reference by {d} (max |ref| {mx})");
+            assert!(got != f16_w, "{what}: f16 activations changed nothing");
+        }
+    }
+}
+
 #[test]
 fn linear_scalar_k_not_multiple_of_4() {
     for &(m, n, k) in &[(1, 1, 1), (5, 7, 147), (49, 33, 27)] {

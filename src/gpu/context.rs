@@ -249,23 +249,7 @@ impl Context {
         } else {
             MatmulKind::Register
         };
-        #[cfg(not(target_arch = "wasm32"))]
-        let forced = match std::env::var("VITRINE_MATMUL").ok().filter(|v| !v.is_empty()) {
-            None => None,
-            Some(v) => match MatmulKind::parse(&v) {
-                Some(MatmulKind::Subgroup) if !subgroup_ok => {
-                    log::warn!("VITRINE_MATMUL=subgroup: this adapter has no 8-lane subgroups; using the rule");
-                    None
-                }
-                Some(kind) => Some(kind),
-                None => {
-                    log::warn!("VITRINE_MATMUL={v:?} is not tiled, register or subgroup; using the rule");
-                    None
-                }
-            },
-        };
-        #[cfg(target_arch = "wasm32")]
-        let forced: Option<MatmulKind> = None;
+        let forced = forced_matmul(subgroup_ok);
         crate::graph::DeviceCaps {
             matmul: forced.unwrap_or(auto),
             max_binding_bytes: self.max_storage_binding(),
@@ -273,6 +257,28 @@ impl Context {
             auto: forced.is_none(),
         }
     }
+}
+
+/// The kernel `VITRINE_MATMUL` names, where this adapter can run it; otherwise
+/// `None` (the rule), with one warning per process (plans are made per graph).
+#[cfg(not(target_arch = "wasm32"))]
+fn forced_matmul(subgroup_ok: bool) -> Option<crate::graph::MatmulKind> {
+    use crate::graph::MatmulKind;
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    let v = std::env::var("VITRINE_MATMUL").ok().filter(|v| !v.is_empty())?;
+    let why = match MatmulKind::parse(&v) {
+        Some(MatmulKind::Subgroup) if !subgroup_ok => "this adapter has no 8-lane subgroups",
+        Some(kind) => return Some(kind),
+        None => "not tiled, register or subgroup",
+    };
+    WARNED.call_once(|| log::warn!("VITRINE_MATMUL={v:?}: {why}; using the rule"));
+    None
+}
+
+/// The browser has no environment: always the rule.
+#[cfg(target_arch = "wasm32")]
+fn forced_matmul(_subgroup_ok: bool) -> Option<crate::graph::MatmulKind> {
+    None
 }
 
 async fn select_adapter(instance: &wgpu::Instance, opts: &AdapterOptions) -> Result<wgpu::Adapter> {

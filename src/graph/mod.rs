@@ -33,9 +33,9 @@ pub enum TensorKind {
     Activation,
 }
 
-/// The element type of a tensor. Activations and inputs are 4-byte types, so
-/// slots do not care; only parameters are ever `F16` (two per u32 on the GPU,
-/// see [`Graph::store_weights_f16`]). On the CPU side (reference evaluation, inputs and read-back
+/// The element type of a tensor. Inputs are 4-byte types; parameters
+/// ([`Graph::store_weights_f16`]) and matmul-to-matmul activations
+/// ([`Graph::store_activations_f16`]) can be `F16` (two per u32 on the GPU). On the CPU side (reference evaluation, inputs and read-back
 /// outputs) a u32 tensor travels in a `Vec<f32>` holding the u32 bit
 /// patterns: see [`u32_as_f32_bits`] and [`f32_bits_as_u32`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -46,7 +46,8 @@ pub enum DType {
     /// 32-bit unsigned integer (token indices).
     U32,
     /// 16-bit float, packed two per u32: matmul weights at `--precision f16`
-    /// (the CPU side and the file keep f32; rounding happens at upload).
+    /// (the CPU side and the file keep f32; rounding happens at upload) and the
+    /// activations the GPU then writes in f16 (the CPU reference keeps f32).
     F16,
 }
 
@@ -67,8 +68,9 @@ pub enum Precision {
     #[default]
     F32,
     /// Matmul weights stored as f16 (half the memory), widened to f32 as the
-    /// kernels load them; activations, accumulation, LayerNorm, softmax and
-    /// loss stay f32.
+    /// kernels load them; on adapters with SHADER_F16 also the activations that
+    /// only matmuls read ([`Graph::store_activations_f16`]). Accumulation,
+    /// LayerNorm, softmax, the residual stream and the loss stay f32.
     F16,
 }
 
@@ -271,6 +273,11 @@ pub trait Op: Debug {
     fn sum_into(&mut self, _prev: TensorId) -> bool {
         false
     }
+    /// Writes this op's output as f16 elements ([`Graph::store_activations_f16`]).
+    /// Returns false, changing nothing, where the op cannot (all but the matmuls).
+    fn store_output_f16(&mut self) -> bool {
+        false
+    }
     /// The shape of a matmul op (its kernel is a tunable choice); `None` for others.
     fn matmul_shape(&self) -> Option<crate::tune::MatmulShape> {
         None
@@ -437,6 +444,52 @@ impl Graph {
         let mut changed = 0;
         for (t, tensor) in self.tensors.iter_mut().enumerate() {
             if matches!(tensor.kind, TensorKind::Param { .. }) && tensor.dtype == DType::F32 && read[t] && weight_only[t] {
+                tensor.dtype = DType::F16;
+                changed += 1;
+            }
+        }
+        changed
+    }
+
+    /// Stores as f16 every activation that a matmul writes and only matmuls read,
+    /// each as its left operand (a ViT's MLP hidden layer: fc1 + GELU, read by fc2):
+    /// the writer rounds each final value to f16, the readers widen it to f32, and
+    /// the products, LayerNorm, softmax and the residual stream stay f32. Needs
+    /// [`store_weights_f16`](Self::store_weights_f16) first (the kernels exist with
+    /// f16 weights only) and an adapter with SHADER_F16 (the writer stores f16
+    /// elements). Returns how many tensors changed.
+    pub fn store_activations_f16(&mut self) -> usize {
+        let n = self.tensors.len();
+        // A matmul with f16 weights (binding 1): the kernels with f16 activations.
+        let half_weights = |g: &Graph, op: &dyn Op| {
+            op.matmul_shape().is_some() && op.bindings().get(1).copied().flatten().is_some_and(|w| g.tensors[w].dtype == DType::F16)
+        };
+        // Per tensor: read at all, and every read as such a matmul's left operand.
+        let (mut read, mut a_only) = (vec![false; n], vec![true; n]);
+        let writers: Vec<bool> = self.nodes.iter().map(|node| half_weights(self, node.op.as_ref())).collect();
+        for node in &self.nodes {
+            let b = node.op.bindings();
+            let is_matmul = half_weights(self, node.op.as_ref());
+            for (pos, t) in b.iter().enumerate() {
+                let Some(t) = *t else { continue };
+                read[t] = true;
+                a_only[t] &= is_matmul && pos == 0 && b.iter().filter(|x| **x == Some(t)).count() == 1;
+            }
+        }
+        for &t in self.outputs.iter().chain(&self.kept) {
+            a_only[t] = false;
+        }
+        let mut changed = 0;
+        for (node, writer) in self.nodes.iter_mut().zip(writers) {
+            let t = node.out;
+            let tensor = &mut self.tensors[t];
+            if matches!(tensor.kind, TensorKind::Activation)
+                && tensor.dtype == DType::F32
+                && read[t]
+                && a_only[t]
+                && writer
+                && node.op.store_output_f16()
+            {
                 tensor.dtype = DType::F16;
                 changed += 1;
             }

@@ -111,7 +111,7 @@ pub fn plan_with(g: &Graph, caps: &DeviceCaps, per_op: bool) -> Result<Plan> {
             });
         }
         for out in node.outputs() {
-            let slot = take_slot(&mut slots, &mut free, (g.numel(out) as u64 * 4).max(16));
+            let slot = take_slot(&mut slots, &mut free, g.dtype(out).bytes(g.numel(out)).max(16));
             slot_of[out] = Some(slot);
             bindings.push(Binding::Slot(slot));
         }

@@ -100,6 +100,8 @@ pub struct Linear {
     /// How `x` and `w` lie in memory; the fields above name the product's
     /// `[M, K] . [K, N]` sizes whatever the layout.
     pub layout: Layout,
+    /// The output is stored as f16 elements ([`Graph::store_activations_f16`]).
+    pub out_f16: bool,
 }
 
 impl Graph {
@@ -144,7 +146,7 @@ impl Graph {
             }
         }
         let m = xs.iter().product::<usize>() / k.max(1);
-        let op = Linear { x, w, bias, gamma, res, act, m, n, k, z: 1, w_batched: false, layout: Layout::ABt };
+        let op = Linear { x, w, bias, gamma, res, act, m, n, k, z: 1, w_batched: false, layout: Layout::ABt, out_f16: false };
         Ok(self.push(Box::new(op), &out_shape))
     }
 
@@ -173,6 +175,7 @@ impl Graph {
             z: *z,
             w_batched: true,
             layout: Layout::ABt,
+            out_f16: false,
         };
         Ok(self.push(Box::new(op), &[*z, *m, *n]))
     }
@@ -202,7 +205,7 @@ impl Graph {
         if z > crate::graph::MAX_GROUPS as usize {
             return Err(Error::shape("matmul", format!("batch {z} exceeds the dispatch limit")));
         }
-        let op = Linear { x: a, w, bias: None, gamma: None, res: None, act: Act::None, m, n, k, z, w_batched, layout };
+        let op = Linear { x: a, w, bias: None, gamma: None, res: None, act: Act::None, m, n, k, z, w_batched, layout, out_f16: false };
         Ok(self.push(Box::new(op), shape))
     }
 }
@@ -222,6 +225,11 @@ impl Op for Linear {
 
     fn matmul_shape(&self) -> Option<MatmulShape> {
         Some(self.shape())
+    }
+
+    fn store_output_f16(&mut self) -> bool {
+        self.out_f16 = true;
+        true
     }
 
     fn sum_into(&mut self, prev: TensorId) -> bool {
@@ -336,9 +344,10 @@ impl Linear {
     /// The launch: grid z = Z, except the register kernel, which packs the Z
     /// products into its linear index.
     fn dispatch_z(&self, g: &Graph, caps: &DeviceCaps) -> Result<Dispatch> {
-        // f16 weights: the same kernels composed with matmul_w_f16.wgsl.
-        let f16 = g.dtype(self.w) == crate::graph::DType::F16;
-        let name = |f32_name: &'static str, f16_name: &'static str| if f16 { f16_name } else { f32_name };
+        // f16 weights, left operand or output: the same kernels composed with
+        // matmul_w_f16, matmul_a_f16 or matmul_out_f16.wgsl.
+        let half = |t: TensorId| g.dtype(t) == crate::graph::DType::F16;
+        let name = |family: &'static str| kernel_variant(family, half(self.w), half(self.x), self.out_f16);
         let (m, n) = (u32_of("linear", "M", self.m)?, u32_of("linear", "N", self.n)?);
         let z = u32_of("linear", "Z", self.z)?;
         // matmul_io.wgsl's MatmulDims: shapes and epilogue switches are uniforms,
@@ -358,25 +367,17 @@ impl Linear {
         };
         let entry = self.layout.entry();
         if !self.layout.vec4_ok(self.m, self.n, self.k) {
-            let mut d = Dispatch::linear(
-                KernelKey::new(name("matmul_scalar", "matmul_scalar_f16"), entry),
-                self.m.div_ceil(8) * self.n.div_ceil(8),
-            )?;
+            let mut d = Dispatch::linear(KernelKey::new(name("matmul_scalar")?, entry), self.m.div_ceil(8) * self.n.div_ceil(8))?;
             d.workgroups[2] = z;
             return Ok(d.with_uniforms(dims(u32_of("linear", "K", self.k)?)));
         }
         // dims.k: K / 4 where the kernel steps through K in vec4s, K for A^T . W.
         let k = u32_of("linear", "K", if self.layout == Layout::AtB { self.k } else { self.k / 4 })?;
         let mut d = match caps.matmul_for(&self.shape()) {
-            MatmulKind::Tiled => {
-                Dispatch::grid(KernelKey::new(name("matmul", "matmul_f16"), entry), self.n.div_ceil(64), self.m.div_ceil(64))?
-            }
+            MatmulKind::Tiled => Dispatch::grid(KernelKey::new(name("matmul")?, entry), self.n.div_ceil(64), self.m.div_ceil(64))?,
             MatmulKind::Subgroup => {
                 let (entry, rows, cols, _) = subgroup_block(self.layout, self.m, self.n);
-                Dispatch::groups(
-                    KernelKey::new(name("matmul_subgroup", "matmul_subgroup_f16"), entry),
-                    self.m.div_ceil(rows) * self.n.div_ceil(cols),
-                )?
+                Dispatch::groups(KernelKey::new(name("matmul_subgroup")?, entry), self.m.div_ceil(rows) * self.n.div_ceil(cols))?
             }
             MatmulKind::Register => {
                 // A . W^T with 64 rows or more: 16-row blocks, twice the multiply-adds per
@@ -384,12 +385,26 @@ impl Linear {
                 // about even); fewer rows keep 8, which pads less.
                 let (entry, rows) = if self.layout == Layout::ABt && self.m >= 64 { ("main_r16", 16) } else { (entry, 8) };
                 let tiles = self.z * self.m.div_ceil(rows) * self.n.div_ceil(8);
-                return Ok(Dispatch::linear(KernelKey::new(name("matmul_reg", "matmul_reg_f16"), entry), tiles)?.with_uniforms(dims(k)));
+                return Ok(Dispatch::linear(KernelKey::new(name("matmul_reg")?, entry), tiles)?.with_uniforms(dims(k)));
             }
         };
         d.workgroups[2] = z;
         Ok(d.with_uniforms(dims(k)))
     }
+}
+
+/// The registered name of a matmul kernel family's variant: f16 weights (`_f16`), and
+/// with them an f16 left operand (`_ah`) and f16 output (`_oh`); see `kernel::SHADERS`.
+fn kernel_variant(family: &'static str, w16: bool, a16: bool, o16: bool) -> Result<&'static str> {
+    if !w16 && !a16 && !o16 {
+        return Ok(family);
+    }
+    let want = format!("{family}{}{}{}", if w16 { "_f16" } else { "" }, if a16 { "_ah" } else { "" }, if o16 { "_oh" } else { "" });
+    crate::kernel::SHADERS
+        .iter()
+        .map(|(n, _)| *n)
+        .find(|n| *n == want)
+        .ok_or_else(|| Error::Unsupported(format!("{want}: f16 activations need f16 weights (`--precision f16`)")))
 }
 
 /// Exact GELU, `0.5 x (1 + erf(x / sqrt 2))`, in f64.

@@ -99,7 +99,7 @@ pub struct ClassifyArgs {
     /// Print one JSON object per image and line: {"image", "top_k", "logits"}
     #[arg(long)]
     pub json: bool,
-    /// Weights on the GPU: f32 (exact) or f16 (matmul weights in half the memory, f32 arithmetic)
+    /// f32 (exact) or f16: matmul weights in half the memory and, where the adapter has SHADER_F16, activations between matmuls; f32 arithmetic
     #[arg(long, value_name = "P", default_value = "f32", value_parser = ["f32", "f16"])]
     pub precision: String,
     /// Class names, one per line, instead of the model's
@@ -158,7 +158,7 @@ pub struct BenchArgs {
     /// Time training steps (forward, loss, backward, AdamW)
     #[arg(long)]
     pub train: bool,
-    /// Weights on the GPU: f32 (exact) or f16 (matmul weights in half the memory, f32 arithmetic)
+    /// f32 (exact) or f16: matmul weights in half the memory and, where the adapter has SHADER_F16, activations between matmuls; f32 arithmetic
     #[arg(long, value_name = "P", default_value = "f32", value_parser = ["f32", "f16"])]
     pub precision: String,
     /// Print the GFLOP/s of each matmul kernel variant

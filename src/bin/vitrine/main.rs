@@ -534,6 +534,8 @@ fn bench(args: &BenchArgs) -> Result<()> {
     pairs.sort_by_key(|p| format!("{p:?}"));
     pairs.dedup();
     let (dispatches, pairs) = (plan.steps.len(), pairs.len());
+    let half_outputs = plan.steps.iter().filter(|s| s.dispatch.key.shader.ends_with("_oh")).count();
+    let activation_mib = plan.activation_bytes() as f64 / 1048576.0;
     pollster::block_on(clf.logits(&mut engine, &input))?;
     println!("first run (compile + upload + run): {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
     let g = clf.graph(batch)?;
@@ -541,6 +543,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
     println!("work: {:.3} GFLOP per image (2 x the matmuls' multiply-adds)", 2.0 * macs as f64 / batch as f64 / 1e9);
     let (bytes, halves) = g.param_bytes();
     println!("weights on the GPU: {:.1} MiB ({:.1} MiB of it f16)", bytes as f64 / 1048576.0, halves as f64 / 1048576.0);
+    println!("activations on the GPU: {activation_mib:.1} MiB pooled ({half_outputs} matmul outputs stored as f16)");
     println!("pipelines: {} for {dispatches} dispatches ({pairs} distinct kernel + shape pairs)", engine.pipeline_count());
     let mut times = Vec::new();
     for _ in 0..iters {
