@@ -100,7 +100,7 @@ mm_batch=64
 done
 
 # Forward latency of every (model, batch) of an entry list; PRECISION f32 or f16
-# (f16: matmul weights in half the memory, f32 arithmetic).
+# (f16: matmul weights in half the memory and, with SHADER_F16, the MLP hidden activations; f32 arithmetic).
 first=1
 forward() {
   local precision=$1 entry model b out ms gf extra tag=""

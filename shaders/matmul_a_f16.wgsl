@@ -3,14 +3,16 @@
 // to f32 on load; the products and their sums stay f32. An activation that another
 // matmul wrote in f16 (`--precision f16` on an adapter with SHADER_F16).
 
-@group(0) @binding(0) var<storage, read> a: array<u32>;
+// Read as vec2<u32> like matmul_w_f16.wgsl's weights (f16 slots are whole vec2s).
+@group(0) @binding(0) var<storage, read> a: array<vec2<u32>>;
 
 // Elements 4i .. 4i+3 (the vec4 kernels' index i).
 fn load_a(i: u32) -> vec4<f32> {
-    return vec4<f32>(unpack2x16float(a[2u * i]), unpack2x16float(a[2u * i + 1u]));
+    let p = a[i];
+    return vec4<f32>(unpack2x16float(p.x), unpack2x16float(p.y));
 }
 
 // Element i (matmul_scalar).
 fn load_a1(i: u32) -> f32 {
-    return unpack2x16float(a[i / 2u])[i % 2u];
+    return unpack2x16float(a[i / 4u][(i / 2u) % 2u])[i % 2u];
 }

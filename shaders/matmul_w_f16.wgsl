@@ -2,14 +2,18 @@
 // (low half first), widened to f32 on load with unpack2x16float (core WGSL: no
 // SHADER_F16 needed); the products and their sums stay f32. `--precision f16`.
 
-@group(0) @binding(1) var<storage, read> w: array<u32>;
+// Read as vec2<u32>: one 8-byte load per vec4 of weights (lavapipe's storage loads
+// are per-lane loops, one step per load whatever its width; two u32 loads cost two).
+// The buffer holds a whole number of vec2s (the upload pads).
+@group(0) @binding(1) var<storage, read> w: array<vec2<u32>>;
 
 // Elements 4i .. 4i+3 (the vec4 kernels' index i).
 fn load_w(i: u32) -> vec4<f32> {
-    return vec4<f32>(unpack2x16float(w[2u * i]), unpack2x16float(w[2u * i + 1u]));
+    let p = w[i];
+    return vec4<f32>(unpack2x16float(p.x), unpack2x16float(p.y));
 }
 
 // Element i (matmul_scalar).
 fn load_w1(i: u32) -> f32 {
-    return unpack2x16float(w[i / 2u])[i % 2u];
+    return unpack2x16float(w[i / 4u][(i / 2u) % 2u])[i % 2u];
 }

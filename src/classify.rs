@@ -88,8 +88,13 @@ impl Classifier {
         Ok(self.with_precision(self.model.config.arch.build_exit(e, batch)?))
     }
 
-    /// [`Classifier::graph`] as `engine` runs it: at `Precision::F16` on an adapter with
-    /// SHADER_F16, the activations between matmuls in f16 too.
+    /// The graph for `batch` images exactly as `engine` runs it: [`Classifier::graph`]
+    /// and, at `Precision::F16` on an adapter with SHADER_F16, the activations between
+    /// matmuls in f16 too (profiles compile this one).
+    pub fn graph_for(&self, engine: &Engine, batch: usize) -> Result<Graph> {
+        Ok(self.graph_on(engine, self.graph(batch)?))
+    }
+
     fn graph_on(&self, engine: &Engine, g: Graph) -> Graph {
         let mut g = g;
         if self.precision == Precision::F16 && engine.ctx.summary.shader_f16 {
@@ -266,7 +271,7 @@ impl Classifier {
             return Err(Error::Input("batch size must be at least 1".into()));
         }
         if !self.exes.contains_key(&batch) {
-            let g = self.graph_on(engine, self.graph(batch)?);
+            let g = self.graph_for(engine, batch)?;
             let shared = self.first.as_ref().and_then(|(src_g, b)| Some((src_g, self.exes.get(b)?)));
             let exe = match shared {
                 Some((src_g, src)) => engine.compile_sharing(&g, src_g, src)?,

@@ -516,7 +516,7 @@ async fn profile_ops(inner: Rc<RefCell<Inner>>, img: Image8) -> Result<String, J
     }
     let cfg = &clf.model.config.data;
     let input = transform(&img, cfg).map_err(js)?;
-    let g = clf.graph(1).map_err(js)?;
+    let g = clf.graph_for(engine, 1).map_err(js)?;
     let exe = engine.compile_with(&g, &clf.model.weights.data(), true).map_err(|e| js(engine.ctx.explain_error(e)))?;
     exe.run(&engine.ctx, &[&input]).await.map_err(js)?;
     let (_, ops) = exe.run_timed(&engine.ctx, &[&input]).await.map_err(js)?;

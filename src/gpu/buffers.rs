@@ -60,12 +60,11 @@ pub(crate) fn pack_f16(data: &[f32]) -> Vec<u32> {
     data.chunks(2).map(|p| h(p[0]) | p.get(1).map_or(0, |&v| h(v)) << 16).collect()
 }
 
-/// Uploads `data` as packed f16 ([`pack_f16`]); an empty tensor gets 16 zero bytes.
+/// Uploads `data` as packed f16 ([`pack_f16`]), padded with zeros to whole 8-byte
+/// pairs (the kernels read `array<vec2<u32>>`); an empty tensor gets 16 zero bytes.
 pub(crate) fn upload_f16(device: &wgpu::Device, label: &str, data: &[f32]) -> wgpu::Buffer {
     let mut packed = pack_f16(data);
-    if packed.is_empty() {
-        packed.resize(4, 0);
-    }
+    packed.resize(packed.len().next_multiple_of(2).max(4), 0);
     device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
         label: Some(label),
         contents: bytemuck::cast_slice(&packed),

@@ -52,10 +52,11 @@ pub enum DType {
 }
 
 impl DType {
-    /// Bytes of `n` elements on the GPU (f16 rounded up to whole u32s).
+    /// Bytes of `n` elements on the GPU (f16 rounded up to whole 8-byte pairs of
+    /// u32s: the kernels read them as `vec2<u32>`).
     pub fn bytes(self, n: usize) -> u64 {
         match self {
-            DType::F16 => n.div_ceil(2) as u64 * 4,
+            DType::F16 => n.div_ceil(4) as u64 * 8,
             _ => n as u64 * 4,
         }
     }

@@ -568,7 +568,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
     }
     if engine.ctx.adapter().timestamps {
         // Every op in its own timed pass, summed by op kind.
-        let g = clf.graph(batch)?;
+        let g = clf.graph_for(&engine, batch)?;
         let exe = engine.compile_with(&g, &clf.model.weights.data(), true)?;
         pollster::block_on(exe.run(&engine.ctx, &[&input]))?;
         let (_, ops) = pollster::block_on(exe.run_timed(&engine.ctx, &[&input]))?;
