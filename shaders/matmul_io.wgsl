@@ -4,7 +4,7 @@
 // f32 or f16: matmul_*_f16.wgsl) + kernel + epilogue.
 //
 // out[Z, M, N] = res + gamma * act(a[z] . w[z or 0]^T + bias)
-// Bindings (f32, row-major):
+// Bindings (row-major; f32, except a, w and out in the f16 variants):
 //   0 a     [Z, M, K]       read as vec4 (K % 4 == 0) except by matmul_scalar
 //   1 w     [Z or 1, N, K]  (nn.Linear layout [out, in])
 //   2 bias  [N]             used when has_bias == 1

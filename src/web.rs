@@ -181,7 +181,9 @@ impl WebEngine {
     /// Stores the loaded model's (and later ones') matmul weights as `"f16"`
     /// (half their GPU memory, so larger models fit the per-binding limit;
     /// arithmetic stays f32, logits within about 1e-2 of f32) or `"f32"` (the
-    /// default, exact). Needs no shader-f16: halves are widened on load.
+    /// default, exact). Needs no shader-f16: halves are widened on load. Where the
+    /// browser's WebGPU has shader-f16, the activations between matmuls are f16 too
+    /// (`Classifier::graph_for`).
     #[wasm_bindgen(js_name = setPrecision)]
     pub fn set_precision(&self, precision: String) -> Result<(), JsError> {
         let p: crate::Precision = precision.parse().map_err(|e: String| JsError::new(&e))?;

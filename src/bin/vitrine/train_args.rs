@@ -209,7 +209,7 @@ pub struct EvalArgs {
     /// Print {"top1": %, "top5": %, "n": images} only
     #[arg(long)]
     pub json: bool,
-    /// Weights on the GPU: f32 (exact) or f16 (matmul weights in half the memory, f32 arithmetic)
+    /// f32 (exact) or f16: matmul weights in half the memory and, where the adapter has SHADER_F16, activations between matmuls; f32 arithmetic
     #[arg(long, value_name = "P", default_value = "f32", value_parser = ["f32", "f16"])]
     pub precision: String,
     /// Image decoding threads
