@@ -9,6 +9,11 @@ augmentation = optional pad-and-crop + horizontal flip; eval on the test set
 after each epoch. Prints one line per epoch and the final test accuracy.
 
   PYTHONPATH=/tmp/pyref python3 scripts/train_torch.py --epochs 20 --hflip 0.5
+
+The built-in model's two runs (models/default/README.md):
+  ... --epochs 40 --lr 2e-3 --hflip 0.5 --pad 1 --save torch40.safetensors
+  ... --init torch40.safetensors --epochs 6 --lr 2e-4 --pad 0 --hflip 0.5 --seed 43
+(`--init DIR` also takes a hub folder, e.g. vitrine's models/default.)
 """
 import argparse, gzip, json, os, struct, time
 import numpy as np
@@ -32,6 +37,8 @@ p.add_argument("--model-kwargs", default='{"img_size":28,"patch_size":7,"in_chan
 p.add_argument("--seed", type=int, default=42)
 p.add_argument("--threads", type=int, default=2)
 p.add_argument("--json", help="write per-epoch results here")
+p.add_argument("--init", help="start from this hub folder's model.safetensors (a second stage) instead of timm's init")
+p.add_argument("--save", help="write the final weights to this .safetensors file")
 a = p.parse_args()
 torch.manual_seed(a.seed)
 np.random.seed(a.seed)
@@ -54,6 +61,9 @@ Xtr, Ytr, Xte, Yte = norm(xtr), torch.from_numpy(ytr.astype(np.int64)), norm(xte
 
 kw = json.loads(a.model_kwargs)
 model = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=10, **kw)
+if a.init:
+    from safetensors.torch import load_file
+    model.load_state_dict(load_file(os.path.join(a.init, "model.safetensors") if os.path.isdir(a.init) else a.init))
 opt = torch.optim.AdamW(param_groups_weight_decay(model, a.weight_decay), lr=a.lr)
 sched = CosineLRScheduler(opt, t_initial=a.epochs, lr_min=0.0, warmup_t=a.warmup_epochs, warmup_lr_init=a.warmup_lr)
 crit = LabelSmoothingCrossEntropy(a.smoothing) if a.smoothing > 0 else torch.nn.CrossEntropyLoss()
@@ -93,5 +103,8 @@ for epoch in range(a.epochs):
     hist.append(rec)
     print(json.dumps(rec), flush=True)
 print(f"final test top1 {hist[-1]['top1']:.2f}% after {a.epochs} epochs, {time.time() - t_start:.0f} s")
+if a.save:
+    from safetensors.torch import save_file
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, a.save)
 if a.json:
     json.dump(dict(args=vars(a), history=hist), open(a.json, "w"), indent=1)
