@@ -27,11 +27,21 @@ fn epilogue_after_bias(o: u32, c: u32, x: f32) -> f32 {
     return y;
 }
 
+// Where product z's row r, column c lies in out (and res): [Z, M, N], or with
+// dims.heads = H the heads merged, [Z / H, M, H * N] (no head-merge pass after p . v).
+fn out_index(z: u32, r: u32, c: u32) -> u32 {
+    let h = dims.heads;
+    if (h == 0u) {
+        return (z * dims.m + r) * dims.n + c;
+    }
+    return (((z / h) * dims.m + r) * h + z % h) * dims.n + c;
+}
+
 fn epilogue_store(z: u32, r: u32, c: u32, acc: f32) {
     if (r >= dims.m || c >= dims.n) {
         return;
     }
-    let o = (z * dims.m + r) * dims.n + c;
+    let o = out_index(z, r, c);
     out_set(o, epilogue_value(o, c, acc));
 }
 
@@ -55,7 +65,7 @@ fn store4(z: u32, r: u32, c0: u32, v: vec4<f32>) {
     if (r >= dims.m) {
         return;
     }
-    let o = (z * dims.m + r) * dims.n + c0;
+    let o = out_index(z, r, c0);
     let n = dims.n;
     if (c0 + 0u < n) { out_set(o + 0u, v.x); }
     if (c0 + 1u < n) { out_set(o + 1u, v.y); }
@@ -85,7 +95,7 @@ fn epilogue_block(z: u32, r0: u32, rows: u32, c0: u32, cols: u32) {
     let c1 = min(c0 + cols, dims.n);
     for (var r = r0; r < r1; r = r + 1u) {
         for (var c = c0; c < c1; c = c + 1u) {
-            let o = (z * dims.m + r) * dims.n + c;
+            let o = out_index(z, r, c);
             out_set(o, epilogue_after_bias(o, c, out_get(o)));
         }
     }

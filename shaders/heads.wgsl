@@ -2,7 +2,8 @@
 // per-head matrices, so attention runs on the matmul kernels.
 // HEADS_SPLIT: x = qkv [B, T, 3, H, D] -> out [B*H, T, D], part PART (0 q, 1 k)
 // HEADS_SPLIT_VT: x = qkv [B, T, 3, H, D] -> out [B*H, D, TP], v transposed, zero for t >= T
-// HEADS_MERGE: x = o   [B*H, T, D]     -> out [B, T, H*D] (heads merged, timm order)
+// HEADS_MERGE: x = o   [B*H, T, D]     -> out [B, T, H*D] (heads merged, timm order; the
+//              attention builders no longer use it: p . v writes merged, Graph::bmm_heads)
 // Backward: HEADS_SPLIT_GRAD: x = dq or dk [B*H, T, D] -> d qkv [B, T, 3C], part PART, zeros elsewhere
 //           HEADS_SPLIT_VT_GRAD: x = d vt [B*H, D, TP]    -> d qkv [B, T, 3C], part 2, zeros elsewhere
 //           HEADS_MERGE_GRAD: x = d out [B, T, C]      -> d o [B*H, T, D]

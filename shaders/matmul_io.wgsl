@@ -30,6 +30,9 @@ struct MatmulDims {
     w_batched: u32,
     // Z, for kernels that pack the products into one linear dispatch (matmul_reg).
     z: u32,
+    // H > 0: the Z = B * H products are attention heads, written merged,
+    // out [B, M, H * N] (epilogue.wgsl's out_index); 0: out [Z, M, N].
+    heads: u32,
 }
 
 // binding 0, a: matmul_a.wgsl (f32) or matmul_a_f16.wgsl (packed halves).

@@ -249,6 +249,51 @@ fn products_in_every_layout_and_variant() {
     }
 }
 
+/// `p . v` over B * H heads written with the heads merged (`Graph::bmm_heads`, no merge
+/// pass) equals the per-head products merged by hand (timm's `transpose(1, 2).reshape`),
+/// on every kernel family and in the graph's CPU reference; 1e-4 relative.
+#[test]
+fn bmm_heads_writes_the_heads_merged() {
+    let mut kinds: Vec<Option<MatmulKind>> = engine().matmul_variants().into_iter().map(Some).collect();
+    kinds.push(None);
+    for &(b, h, m, n, k) in &[(2, 3, 17, 8, 20), (1, 6, 197, 64, 200), (4, 2, 49, 32, 52), (1, 1, 5, 4, 8)] {
+        let z = b * h;
+        let mut g = Graph::new();
+        let a = g.input(&[z, m, k]);
+        let w = g.input(&[z, n, k]);
+        let y = g.bmm_heads(a, w, h).unwrap();
+        assert_eq!(g.shape(y), [b, m, h * n]);
+        g.output(y);
+        let inputs = [rand_vec(z * m * k, 21, 1.0), rand_vec(z * n * k, 22, 1.0)];
+        let per_head = product_ref(&inputs[0], &inputs[1], Layout::ABt, [z, m, n, k], true);
+        let mut want = vec![0f32; z * m * n];
+        for bi in 0..b {
+            for hi in 0..h {
+                for r in 0..m {
+                    for c in 0..n {
+                        want[((bi * m + r) * h + hi) * n + c] = per_head[(((bi * h + hi) * m) + r) * n + c];
+                    }
+                }
+            }
+        }
+        let what = format!("bmm_heads b={b} h={h} m={m} n={n} k={k}");
+        let (d, mx) = max_diff(&g.eval_cpu(&inputs, &Weights::new()).unwrap()[0], &want);
+        assert!(d <= 1e-5 * mx.max(1.0), "{what}: CPU reference off by {d}");
+        for kind in &kinds {
+            let refs: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
+            let mut e = engine();
+            e.force_matmul(*kind).unwrap();
+            let got = e.run_once(&g, &Weights::new(), &refs);
+            e.force_matmul(None).unwrap();
+            let (d, mx) = max_diff(&got.unwrap()[0], &want);
+            assert!(d <= 1e-4 * mx.max(1.0), "{what} {kind:?}: off by {d} (max {mx})");
+        }
+    }
+    let mut g = Graph::new();
+    let (a, w) = (g.input(&[6, 4, 8]), g.input(&[6, 4, 8]));
+    assert!(g.bmm_heads(a, w, 4).is_err(), "6 products are not a whole number of 4 heads");
+}
+
 #[test]
 fn product_shape_errors() {
     let mut g = Graph::new();

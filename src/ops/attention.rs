@@ -4,7 +4,8 @@
 //!
 //! Two implementations behind one builder, [`Graph::attention`]:
 //! - decomposed (default): split heads -> bmm (q k^T) -> scaled softmax -> bmm
-//!   (p v) -> merge heads, so the fast matmul kernels do the arithmetic;
+//!   (p v, writing the heads merged: `Graph::bmm_heads`), so the fast matmul
+//!   kernels do the arithmetic;
 //! - fused (`attention.wgsl`, online softmax, one invocation per query row):
 //!   used when the [B*H, T, T] score matrix would not fit one storage binding.
 
@@ -65,8 +66,8 @@ impl Graph {
         let (q, k, vt) = self.split_heads(qkv, dims);
         let s = self.bmm(q, k)?;
         let p = self.push(Box::new(Softmax { s, rows: z * t, t, tp, scale, bias }), &[z, t, tp]);
-        let o = self.bmm(p, vt)?;
-        Ok(self.push(Box::new(Heads { x: o, mode: HeadsMode::Merge, dims, acc: None }), &[b, t, heads * head_dim]))
+        // p . v writes the heads merged (no merge pass).
+        self.bmm_heads(p, vt, heads)
     }
 
     /// DynamicViT's training attention: `softmax_with_policy` over the keys
@@ -80,8 +81,8 @@ impl Graph {
         let s = self.bmm(q, k)?;
         let s = self.scale(s, (head_dim as f32).powf(-0.5))?;
         let p = self.masked_softmax(s, policy)?;
-        let o = self.bmm(p, vt)?;
-        Ok(self.push(Box::new(Heads { x: o, mode: HeadsMode::Merge, dims, acc: None }), &[b, t, heads * head_dim]))
+        // p . v writes the heads merged (no merge pass).
+        self.bmm_heads(p, vt, heads)
     }
 
     /// DVT's attention with relation reuse: the scaled scores `a = (q k^T) * head_dim^-0.5`,
@@ -99,8 +100,7 @@ impl Graph {
             a = self.add_scale(a, r, 1.0)?;
         }
         let p = self.push(Box::new(Softmax { s: a, rows: z * t, t, tp, scale: 1.0, bias: None }), &[z, t, tp]);
-        let o = self.bmm(p, vt)?;
-        Ok((self.push(Box::new(Heads { x: o, mode: HeadsMode::Merge, dims, acc: None }), &[b, t, heads * head_dim]), a))
+        Ok((self.bmm_heads(p, vt, heads)?, a))
     }
 
     /// Attention with the fused online-softmax kernel.

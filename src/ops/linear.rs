@@ -102,6 +102,10 @@ pub struct Linear {
     pub layout: Layout,
     /// The output is stored as f16 elements ([`Graph::store_activations_f16`]).
     pub out_f16: bool,
+    /// H > 0: the Z = B * H products are attention heads, written merged in timm's
+    /// order, `[B, M, H * N]` (product z = b * H + h, row r, column c at
+    /// `((b * M + r) * H + h) * N + c`), so no head-merge pass follows `p . v`.
+    pub merge_heads: usize,
 }
 
 impl Graph {
@@ -146,12 +150,20 @@ impl Graph {
             }
         }
         let m = xs.iter().product::<usize>() / k.max(1);
-        let op = Linear { x, w, bias, gamma, res, act, m, n, k, z: 1, w_batched: false, layout: Layout::ABt, out_f16: false };
+        let op =
+            Linear { x, w, bias, gamma, res, act, m, n, k, z: 1, w_batched: false, layout: Layout::ABt, out_f16: false, merge_heads: 0 };
         Ok(self.push(Box::new(op), &out_shape))
     }
 
     /// Batched `a [Z, M, K] . b [Z, N, K]^T -> [Z, M, N]`.
     pub fn bmm(&mut self, a: TensorId, b: TensorId) -> Result<TensorId> {
+        self.bmm_heads(a, b, 0)
+    }
+
+    /// [`Graph::bmm`] over Z = B * `heads` attention heads, written with the heads
+    /// merged: `[B, M, heads * N]` (timm's `transpose(1, 2).reshape(B, T, C)` of the
+    /// per-head `[B, H, M, N]`). `heads` 0: plain `[Z, M, N]`.
+    pub fn bmm_heads(&mut self, a: TensorId, b: TensorId, heads: usize) -> Result<TensorId> {
         let (as_, bs) = (self.shape(a).to_vec(), self.shape(b).to_vec());
         let ([z, m, k], [zb, n, kb]) = (as_.as_slice(), bs.as_slice()) else {
             return Err(Error::shape("bmm", format!("{as_:?} x {bs:?}: operands must be [Z, M, K] and [Z, N, K]")));
@@ -161,6 +173,9 @@ impl Graph {
         }
         if *z > crate::graph::MAX_GROUPS as usize {
             return Err(Error::shape("bmm", format!("batch {z} exceeds the dispatch limit")));
+        }
+        if heads > 0 && z % heads != 0 {
+            return Err(Error::shape("bmm", format!("{as_:?} x {bs:?}: Z = {z} is not a whole number of {heads} heads")));
         }
         let op = Linear {
             x: a,
@@ -176,8 +191,13 @@ impl Graph {
             w_batched: true,
             layout: Layout::ABt,
             out_f16: false,
+            merge_heads: heads,
         };
-        Ok(self.push(Box::new(op), &[*z, *m, *n]))
+        let shape = match z.checked_div(heads) {
+            Some(b) => vec![b, *m, heads * n],
+            None => vec![*z, *m, *n],
+        };
+        Ok(self.push(Box::new(op), &shape))
     }
 
     /// The product of `a` and `w` in `layout`, `[M, K] . [K, N]` for each of
@@ -205,7 +225,22 @@ impl Graph {
         if z > crate::graph::MAX_GROUPS as usize {
             return Err(Error::shape("matmul", format!("batch {z} exceeds the dispatch limit")));
         }
-        let op = Linear { x: a, w, bias: None, gamma: None, res: None, act: Act::None, m, n, k, z, w_batched, layout, out_f16: false };
+        let op = Linear {
+            x: a,
+            w,
+            bias: None,
+            gamma: None,
+            res: None,
+            act: Act::None,
+            m,
+            n,
+            k,
+            z,
+            w_batched,
+            layout,
+            out_f16: false,
+            merge_heads: 0,
+        };
         Ok(self.push(Box::new(op), shape))
     }
 }
@@ -277,7 +312,7 @@ impl Op for Linear {
                     if let Some(g) = &gamma {
                         y *= g[c];
                     }
-                    let o = (z * m + r) * n + c;
+                    let o = self.out_index(z, r, c);
                     if let Some(res) = &res {
                         y += res[o];
                     }
@@ -290,8 +325,19 @@ impl Op for Linear {
 
     /// Gradients of x, w, bias, gamma and the residual. Where the epilogue has
     /// GELU or layer scale, the pre-activation is recomputed (not stored).
-    fn backward(&self, g: &mut Graph, _out: TensorId, dout: TensorId) -> Result<Vec<Option<TensorId>>> {
+    fn backward(&self, g: &mut Graph, _out: TensorId, dout_merged: TensorId) -> Result<Vec<Option<TensorId>>> {
         let (x, w) = (self.x, self.w);
+        // Heads merged into the output: the products' gradients per head first (the
+        // residual's gradient keeps the output's layout).
+        let dout = match self.merge_heads {
+            0 => dout_merged,
+            h => {
+                let (b, t, d) = (self.z / h, self.m, self.n);
+                let dims = super::attention::HeadDims { b, t, tp: t.div_ceil(4) * 4, h, d };
+                let mode = super::attention::HeadsMode::MergeGrad;
+                g.push(Box::new(super::attention::Heads { x: dout_merged, mode, dims, acc: None }), &[self.z, t, d])
+            }
+        };
         let recompute = |g: &mut Graph, act: Act| -> Result<TensorId> {
             if self.w_batched {
                 g.bmm(x, w)
@@ -331,11 +377,19 @@ impl Op for Linear {
         } else {
             g.product(d, x, Layout::AtB, [1, n, k, z * m], false, &[n, k])?
         };
-        Ok(vec![Some(dx), Some(dw), dbias, dgamma, self.res.map(|_| dout)])
+        Ok(vec![Some(dx), Some(dw), dbias, dgamma, self.res.map(|_| dout_merged)])
     }
 }
 
 impl Linear {
+    /// Where product z's row r, column c lies in the output (see `merge_heads`).
+    fn out_index(&self, z: usize, r: usize, c: usize) -> usize {
+        match self.merge_heads {
+            0 => (z * self.m + r) * self.n + c,
+            h => (((z / h) * self.m + r) * h + z % h) * self.n + c,
+        }
+    }
+
     /// This product's shape (the key of a measured kernel choice).
     pub fn shape(&self) -> MatmulShape {
         MatmulShape { layout: self.layout, z: self.z, m: self.m, n: self.n, k: self.k, w_batched: self.w_batched }
@@ -350,6 +404,7 @@ impl Linear {
         let name = |family: &'static str| kernel_variant(family, half(self.w), half(self.x), self.out_f16);
         let (m, n) = (u32_of("linear", "M", self.m)?, u32_of("linear", "N", self.n)?);
         let z = u32_of("linear", "Z", self.z)?;
+        let heads = u32_of("linear", "heads", self.merge_heads)?;
         // matmul_io.wgsl's MatmulDims: shapes and epilogue switches are uniforms,
         // so every matmul of a model shares one pipeline per kernel.
         let dims = |k: u32| {
@@ -363,6 +418,7 @@ impl Linear {
                 self.res.is_some() as u32,
                 self.w_batched as u32,
                 z,
+                heads,
             ]
         };
         let entry = self.layout.entry();
