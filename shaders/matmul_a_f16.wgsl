@@ -8,11 +8,10 @@
 
 // Elements 4i .. 4i+3 (the vec4 kernels' index i).
 fn load_a(i: u32) -> vec4<f32> {
-    let p = a[i];
-    return vec4<f32>(unpack2x16float(p.x), unpack2x16float(p.y));
+    return unpack_half4(a[i]);
 }
 
 // Element i (matmul_scalar).
 fn load_a1(i: u32) -> f32 {
-    return unpack2x16float(a[i / 4u][(i / 2u) % 2u])[i % 2u];
+    return unpack_half1(a[i / 4u], i);
 }

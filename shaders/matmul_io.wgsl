@@ -42,3 +42,15 @@ struct MatmulDims {
 @group(0) @binding(4) var<storage, read> res: array<f32>;
 // binding 5, out: matmul_out.wgsl (f32) or matmul_out_f16.wgsl (f16 elements).
 @group(0) @binding(6) var<uniform> dims: MatmulDims;
+
+// f16 data (matmul_a_f16, matmul_w_f16) is read as vec2<u32>, four halves, low half
+// first, widened to f32 (unpack2x16float: core WGSL, no SHADER_F16 needed).
+// Elements 4i .. 4i+3 from the pair at index i:
+fn unpack_half4(p: vec2<u32>) -> vec4<f32> {
+    return vec4<f32>(unpack2x16float(p.x), unpack2x16float(p.y));
+}
+
+// Element i % 4 of the pair holding element i.
+fn unpack_half1(p: vec2<u32>, i: u32) -> f32 {
+    return unpack2x16float(p[(i / 2u) % 2u])[i % 2u];
+}

@@ -78,36 +78,30 @@ impl Classifier {
         self.precision
     }
 
-    /// The model's graph for `batch` images at this classifier's precision.
+    /// The model's graph for `batch` images at this classifier's precision, as any
+    /// adapter runs it (f16 weights at `Precision::F16`; [`Classifier::graph_for`]
+    /// adds what depends on the adapter).
     pub fn graph(&self, batch: usize) -> Result<Graph> {
-        Ok(self.with_precision(self.model.graph(batch)?))
+        let mut g = self.model.graph(batch)?;
+        g.apply_precision(self.precision, false);
+        Ok(g)
     }
 
-    /// Exit `e`'s graph of an early-exit cascade at this classifier's precision.
-    fn exit_graph(&self, e: usize, batch: usize) -> Result<Graph> {
-        Ok(self.with_precision(self.model.config.arch.build_exit(e, batch)?))
-    }
-
-    /// The graph for `batch` images exactly as `engine` runs it: [`Classifier::graph`]
-    /// and, at `Precision::F16` on an adapter with SHADER_F16, the activations between
-    /// matmuls in f16 too (profiles compile this one).
+    /// The graph for `batch` images exactly as `engine` runs it: at `Precision::F16`
+    /// on an adapter with SHADER_F16 the activations between matmuls in f16 too
+    /// ([`Graph::apply_precision`]; profiles compile this one).
     pub fn graph_for(&self, engine: &Engine, batch: usize) -> Result<Graph> {
-        Ok(self.graph_on(engine, self.graph(batch)?))
+        let mut g = self.model.graph(batch)?;
+        g.apply_precision(self.precision, engine.ctx.summary.shader_f16);
+        Ok(g)
     }
 
-    fn graph_on(&self, engine: &Engine, g: Graph) -> Graph {
-        let mut g = g;
-        if self.precision == Precision::F16 && engine.ctx.summary.shader_f16 {
-            g.store_activations_f16();
-        }
-        g
-    }
-
-    fn with_precision(&self, mut g: Graph) -> Graph {
-        if self.precision == Precision::F16 {
-            g.store_weights_f16();
-        }
-        g
+    /// Exit `e`'s graph of an early-exit cascade at this classifier's precision, for an
+    /// adapter with (`shader_f16`) or without SHADER_F16.
+    fn exit_graph(&self, e: usize, batch: usize, shader_f16: bool) -> Result<Graph> {
+        let mut g = self.model.config.arch.build_exit(e, batch)?;
+        g.apply_precision(self.precision, shader_f16);
+        Ok(g)
     }
 
     /// Checks, before anything is allocated on the GPU, that the model fits the engine's
@@ -115,7 +109,7 @@ impl Classifier {
     /// storage binding limit (every exit's graph for an early-exit cascade).
     pub fn check_fits(&self, engine: &Engine) -> Result<()> {
         let graphs = match self.model.config.arch.exits() {
-            Some(x) => (0..x.gflops.len()).map(|e| self.exit_graph(e, 1)).collect::<Result<Vec<_>>>()?,
+            Some(x) => (0..x.gflops.len()).map(|e| self.exit_graph(e, 1, false)).collect::<Result<Vec<_>>>()?,
             None => vec![self.graph(1)?],
         };
         for g in &graphs {
@@ -148,7 +142,7 @@ impl Classifier {
             return Err(Error::Input("batch size must be at least 1".into()));
         }
         if !self.exit_exes.contains_key(&(e, batch)) {
-            let g = self.graph_on(engine, self.exit_graph(e, batch)?);
+            let g = self.exit_graph(e, batch, engine.ctx.summary.shader_f16)?;
             let shared = self.exit_first.get(&e).and_then(|(src_g, b)| Some((src_g, self.exit_exes.get(&(e, *b))?)));
             let exe = match shared {
                 Some((src_g, src)) => engine.compile_sharing(&g, src_g, src)?,

@@ -498,6 +498,19 @@ impl Graph {
         changed
     }
 
+    /// Stores this graph as `precision` asks: at `Precision::F16` the matmul weights in
+    /// f16 ([`store_weights_f16`](Self::store_weights_f16)) and, where the adapter has
+    /// SHADER_F16, the activations between matmuls too
+    /// ([`store_activations_f16`](Self::store_activations_f16)); nothing at F32.
+    pub fn apply_precision(&mut self, precision: Precision, shader_f16: bool) {
+        if precision == Precision::F16 {
+            self.store_weights_f16();
+            if shader_f16 {
+                self.store_activations_f16();
+            }
+        }
+    }
+
     /// GPU bytes of the parameters: (all, of which f16).
     pub fn param_bytes(&self) -> (u64, u64) {
         let params = self.tensors.iter().filter(|t| matches!(t.kind, TensorKind::Param { .. }));

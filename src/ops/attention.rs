@@ -113,11 +113,22 @@ impl Graph {
 
     /// q, k `[B*H, T, D]` and v transposed `[B*H, D, TP]` (zero columns past T) of `qkv`.
     fn split_heads(&mut self, qkv: TensorId, dims: HeadDims) -> (TensorId, TensorId, TensorId) {
-        let HeadDims { b, t, tp, h, d } = dims;
-        let q = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::Split(0), dims, acc: None }), &[b * h, t, d]);
-        let k = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::Split(1), dims, acc: None }), &[b * h, t, d]);
-        let vt = self.push(Box::new(Heads { x: qkv, mode: HeadsMode::SplitVt, dims, acc: None }), &[b * h, d, tp]);
+        let q = self.head_layout(qkv, HeadsMode::Split(0), dims);
+        let k = self.head_layout(qkv, HeadsMode::Split(1), dims);
+        let vt = self.head_layout(qkv, HeadsMode::SplitVt, dims);
         (q, k, vt)
+    }
+
+    /// One head-layout change of `x` ([`HeadsMode`]; the output shape follows from it).
+    pub(crate) fn head_layout(&mut self, x: TensorId, mode: HeadsMode, dims: HeadDims) -> TensorId {
+        let HeadDims { b, t, tp, h, d } = dims;
+        let shape = match mode {
+            HeadsMode::Split(_) | HeadsMode::MergeGrad => [b * h, t, d],
+            HeadsMode::SplitVt => [b * h, d, tp],
+            HeadsMode::Merge => [b, t, h * d],
+            HeadsMode::SplitGrad(_) | HeadsMode::SplitVtGrad => [b, t, 3 * h * d],
+        };
+        self.push(Box::new(Heads { x, mode, dims, acc: None }), &shape)
     }
 
     /// (B, T, D) of `qkv [B, T, 3 * heads * D]`.
@@ -344,14 +355,13 @@ impl Op for Heads {
     }
 
     fn backward(&self, g: &mut Graph, _out: TensorId, dout: TensorId) -> Result<Vec<Option<TensorId>>> {
-        let HeadDims { b, t, h, d, .. } = self.dims;
-        let (mode, shape) = match self.mode {
-            HeadsMode::Split(p) => (HeadsMode::SplitGrad(p), vec![b, t, 3 * h * d]),
-            HeadsMode::SplitVt => (HeadsMode::SplitVtGrad, vec![b, t, 3 * h * d]),
-            HeadsMode::Merge => (HeadsMode::MergeGrad, vec![b * h, t, d]),
+        let mode = match self.mode {
+            HeadsMode::Split(p) => HeadsMode::SplitGrad(p),
+            HeadsMode::SplitVt => HeadsMode::SplitVtGrad,
+            HeadsMode::Merge => HeadsMode::MergeGrad,
             _ => return Err(Error::shape("heads", "second derivatives are not supported")),
         };
-        Ok(vec![Some(g.push(Box::new(Heads { x: dout, mode, dims: self.dims, acc: None }), &shape))])
+        Ok(vec![Some(g.head_layout(dout, mode, self.dims))])
     }
 }
 

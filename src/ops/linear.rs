@@ -334,8 +334,7 @@ impl Op for Linear {
             h => {
                 let (b, t, d) = (self.z / h, self.m, self.n);
                 let dims = super::attention::HeadDims { b, t, tp: t.div_ceil(4) * 4, h, d };
-                let mode = super::attention::HeadsMode::MergeGrad;
-                g.push(Box::new(super::attention::Heads { x: dout_merged, mode, dims, acc: None }), &[self.z, t, d])
+                g.head_layout(dout_merged, super::attention::HeadsMode::MergeGrad, dims)
             }
         };
         let recompute = |g: &mut Graph, act: Act| -> Result<TensorId> {

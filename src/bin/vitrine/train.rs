@@ -363,13 +363,8 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     }
     let mut engine = Engine::new_blocking()?;
     let mut g = model.graph(a.batch_size)?;
-    if a.precision.parse::<vitrine::Precision>().map_err(Error::Input)? == vitrine::Precision::F16 {
-        g.store_weights_f16();
-        // As `classify` runs it (Classifier::graph_for): activations too where the adapter can.
-        if engine.ctx.adapter().shader_f16 {
-            g.store_activations_f16();
-        }
-    }
+    // As `classify` runs it (Classifier::graph_for).
+    g.apply_precision(a.precision.parse().map_err(Error::Input)?, engine.ctx.adapter().shader_f16);
     let exe = engine.compile(&g, &model.weights.data())?;
     let classes = ds.classes.clone();
     let title = (!a.quiet && !a.json).then_some("eval");
